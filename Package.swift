@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "tenantplan",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tenantplan", targets: ["tenantplan"]),
+        .library(name: "TenantPlanKit", targets: ["TenantPlanKit"]),
+        .library(name: "TenantPlanSpec", targets: ["TenantPlanSpec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "TenantPlanSpec",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "TenantPlanPostgres",
+            dependencies: ["CLibPQ"]
+        ),
+        .target(
+            name: "TenantPlanKit",
+            dependencies: [
+                "TenantPlanSpec",
+                "TenantPlanPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tenantplan",
+            dependencies: [
+                "TenantPlanKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TenantPlanSpecTests",
+            dependencies: ["TenantPlanSpec"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "TenantPlanKitTests",
+            dependencies: ["TenantPlanKit", "TenantPlanSpec", "TenantPlanPostgres"]
+        ),
+    ]
+)

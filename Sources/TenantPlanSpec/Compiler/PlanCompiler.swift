@@ -1,0 +1,560 @@
+import Foundation
+import Yams
+
+/// Options that change how strictly a plan is compiled.
+public struct CompileOptions: Sendable {
+    /// Environment used to check `${VAR}` references in `database.url`.
+    public var environment: [String: String]
+    /// Unset `${VAR}` without a default is an error (commands that connect) or a warning (`validate`).
+    public var unsetVariablesAreErrors: Bool
+    /// `--concurrency` from the command line, checked against `maxConnections` like the plan's value.
+    public var concurrencyOverride: Int?
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
+                unsetVariablesAreErrors: Bool = true,
+                concurrencyOverride: Int? = nil) {
+        self.environment = environment
+        self.unsetVariablesAreErrors = unsetVariablesAreErrors
+        self.concurrencyOverride = concurrencyOverride
+    }
+}
+
+/// Turns a plan file into a validated `Plan`, reporting every problem at once.
+public enum PlanCompiler {
+    static let topKeys = ["version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions"]
+    static let databaseKeys = ["url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter"]
+    static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier"]
+    static let tenantKeys = ["discover", "schema", "createSchemas", "include", "exclude", "searchPath"]
+    static let discoverKeys = ["sql", "list", "schemaLike"]
+    static let trackingKeys = ["table", "schema", "format", "autoMigrateFormat", "newTableFormat"]
+    static let actionKeys = ["name", "scope", "schema", "after", "migrate", "sql", "transaction", "tracking"]
+    static let actionKindKeys = ["migrate", "sql"]
+    static let actionTrackingKeys = ["table", "schema", "format"]
+    static let scriptKeys = ["file", "inline"]
+
+    /// Compiles the plan at `path` (as the user wrote it; relative paths resolve from the working directory).
+    public static func compile(path: String, options: CompileOptions = CompileOptions()) throws(PlanError) -> Plan {
+        let start = SourceLocation(file: path, line: 1, column: 1)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            throw PlanError([Diagnostic(at: start, exists ? (isDirectory.boolValue ? "is a folder, not a plan file" : "cannot read plan file") : "plan file not found",
+                                        fix: exists ? nil : "check the path; plans are YAML files like plans/prod.yaml")])
+        }
+        return try compile(bytes: [UInt8](data), path: path, options: options)
+    }
+
+    /// Compiles plan text. Folders and files named by the plan resolve relative to `path`'s folder.
+    public static func compile(bytes: [UInt8], path: String, options: CompileOptions = CompileOptions()) throws(PlanError) -> Plan {
+        var compiler = Compilation(path: path, options: options)
+        let plan = compiler.run(bytes: bytes)
+        let sorted = compiler.sink.diagnostics.sorted { ($0.location.file == path ? 0 : 1, $0.location.line, $0.location.column) < ($1.location.file == path ? 0 : 1, $1.location.line, $1.location.column) }
+        guard let plan, !compiler.sink.hasErrors else {
+            throw PlanError(sorted)
+        }
+        var result = plan
+        result.warnings = sorted
+        return result
+    }
+}
+
+/// The state of one compilation.
+private struct Compilation {
+    let path: String
+    let options: CompileOptions
+    let reader: NodeReader
+    let baseDirectory: String
+    var sink = DiagnosticSink()
+
+    init(path: String, options: CompileOptions) {
+        self.path = path
+        self.options = options
+        self.reader = NodeReader(file: path)
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        self.baseDirectory = (absolute as NSString).deletingLastPathComponent
+    }
+
+    func resolve(_ relative: String) -> String {
+        let joined = relative.hasPrefix("/") ? relative : (baseDirectory as NSString).appendingPathComponent(relative)
+        return (joined as NSString).standardizingPath
+    }
+
+    /// Path shown to users for a file named in the plan: relative to the working directory when the plan path is.
+    func display(_ relative: String) -> String {
+        if relative.hasPrefix("/") { return relative }
+        let planFolder = (path as NSString).deletingLastPathComponent
+        return planFolder.isEmpty ? relative : (planFolder as NSString).appendingPathComponent(relative)
+    }
+
+    mutating func run(bytes: [UInt8]) -> Plan? {
+        guard let root = YAMLLoader.load(bytes: bytes, file: path, into: &sink) else { return nil }
+        let start = SourceLocation(file: path, line: 1, column: 1)
+        guard let entries = reader.mapping(root, path: "", known: PlanCompiler.topKeys, into: &sink) else { return nil }
+        let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+
+        var version: Int?
+        if let entry = byKey["version"] {
+            if case .scalar(let scalar) = entry.value, scalar.string == "1" {
+                version = 1
+            } else {
+                sink.error(reader.location(entry.value), "unsupported plan version \(reader.kindName(entry.value))",
+                           fix: "this tenantplan reads `version: 1`")
+            }
+        } else {
+            sink.error(start, "missing required key 'version'", fix: "add `version: 1` as the first line")
+        }
+
+        let database = compileDatabase(byKey["database"]?.value)
+        let tenants = compileTenants(byKey["tenants"])
+        let tracking = compileTracking(byKey["tracking"]?.value, path: "tracking", base: TrackingSettings(), planLevel: true)
+
+        var concurrency = 4
+        var concurrencyNode: Node?
+        if let entry = byKey["concurrency"] {
+            concurrencyNode = entry.value
+            concurrency = reader.int(entry.value, path: "concurrency", range: 1...10_000, into: &sink) ?? concurrency
+        }
+        var onError = OnError.continue
+        if let entry = byKey["onError"] {
+            onError = reader.oneOf(entry.value, path: "onError", choices: ["continue": OnError.continue, "abort": .abort], into: &sink) ?? onError
+        }
+        var maxFailures = 0
+        if let entry = byKey["maxFailures"] {
+            maxFailures = reader.int(entry.value, path: "maxFailures", range: 0...Int.max, into: &sink) ?? 0
+        }
+
+        if let database {
+            if let override = options.concurrencyOverride {
+                if override > database.settings.maxConnections {
+                    sink.error(database.maxConnectionsLocation, "--concurrency \(override) is above database.maxConnections \(database.settings.maxConnections)",
+                               fix: "lower --concurrency or raise maxConnections")
+                }
+                concurrency = override
+            } else if concurrency > database.settings.maxConnections {
+                sink.error(reader.location(concurrencyNode), "concurrency \(concurrency) is above database.maxConnections \(database.settings.maxConnections)",
+                           fix: "lower concurrency to \(database.settings.maxConnections) or raise database.maxConnections")
+            }
+        }
+
+        var actions: [Action] = []
+        if let entry = byKey["actions"] {
+            actions = compileActions(entry.value, tracking: tracking ?? TrackingSettings())
+        } else {
+            sink.error(start, "missing required key 'actions'", fix: "add at least one action, e.g. `actions: [{name: tenant-schema, migrate: migrations/tenant}]`")
+        }
+        let ordered = order(actions)
+
+        guard let version, let database, let tenants, let tracking, let ordered else { return nil }
+        return Plan(path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
+                    tenants: tenants, tracking: tracking, concurrency: concurrency, onError: onError,
+                    maxFailures: maxFailures, actions: ordered, warnings: [])
+    }
+
+    // MARK: database
+
+    mutating func compileDatabase(_ node: Node?) -> (settings: DatabaseSettings, maxConnectionsLocation: SourceLocation)? {
+        var settings = DatabaseSettings(url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
+                                        applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
+                                        retry: RetrySettings(), recycleAfter: 200)
+        var maxLocation = settings.urlLocation
+        guard let node else { return (settings, maxLocation) }
+        guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else { return nil }
+        for entry in entries {
+            let key = "database.\(entry.key)"
+            switch entry.key {
+            case "url":
+                guard let url = reader.string(entry.value, path: key, into: &sink) else { continue }
+                settings.url = url
+                settings.urlLocation = reader.location(entry.value)
+                let expanded = EnvironmentExpander(environment: options.environment).expand(url)
+                for name in expanded.unset {
+                    let message = "environment variable '\(name)' in database.url is not set"
+                    let fix = "export \(name)=... or write ${\(name):-default}"
+                    if options.unsetVariablesAreErrors {
+                        sink.error(settings.urlLocation, message, fix: fix)
+                    } else {
+                        sink.warning(settings.urlLocation, message, fix: fix)
+                    }
+                }
+            case "maxConnections":
+                settings.maxConnections = reader.int(entry.value, path: key, range: 1...10_000, into: &sink) ?? settings.maxConnections
+                maxLocation = reader.location(entry.value)
+            case "applicationName":
+                settings.applicationName = reader.string(entry.value, path: key, into: &sink) ?? settings.applicationName
+            case "statementTimeout":
+                settings.statementTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
+            case "lockTimeout":
+                settings.lockTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
+            case "recycleAfter":
+                settings.recycleAfter = reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter
+            case "retry":
+                settings.retry = compileRetry(entry.value) ?? settings.retry
+            default:
+                break
+            }
+        }
+        return (settings, maxLocation)
+    }
+
+    mutating func compileRetry(_ node: Node) -> RetrySettings? {
+        guard let entries = reader.mapping(node, path: "database.retry", known: PlanCompiler.retryKeys, into: &sink) else { return nil }
+        var retry = RetrySettings()
+        for entry in entries {
+            let key = "database.retry.\(entry.key)"
+            switch entry.key {
+            case "maxAttempts": retry.maxAttempts = reader.int(entry.value, path: key, range: 1...100, into: &sink) ?? retry.maxAttempts
+            case "initialDelay": retry.initialDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.initialDelay
+            case "maxDelay": retry.maxDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.maxDelay
+            case "backoffMultiplier":
+                if let value = reader.double(entry.value, path: key, into: &sink) {
+                    if value >= 1 { retry.backoffMultiplier = value } else {
+                        sink.error(reader.location(entry.value), "'\(key)' must be at least 1, found \(value)")
+                    }
+                }
+            default: break
+            }
+        }
+        return retry
+    }
+
+    // MARK: tenants
+
+    mutating func compileTenants(_ entry: (key: String, keyNode: Node, value: Node)?) -> TenantSettings? {
+        let start = SourceLocation(file: path, line: 1, column: 1)
+        guard let entry else {
+            sink.error(start, "missing required key 'tenants'", fix: "add `tenants: { discover: { schemaLike: \"tenant_%\" }, schema: \"tenant_{id}\" }`")
+            return nil
+        }
+        guard let entries = reader.mapping(entry.value, path: "tenants", known: PlanCompiler.tenantKeys, into: &sink) else { return nil }
+        var discover: Discovery?
+        var discoverSeen = false
+        var schema = SchemaTemplate("{id}")!
+        var createSchemas = false
+        var include: [Glob] = [], exclude: [Glob] = []
+        var searchPath = ["{schema}", "public"]
+        var ok = true
+        for item in entries {
+            let key = "tenants.\(item.key)"
+            switch item.key {
+            case "discover":
+                discoverSeen = true
+                discover = compileDiscovery(item.value)
+                if discover == nil { ok = false }
+            case "schema":
+                guard let text = reader.nonEmptyString(item.value, path: key, into: &sink) else { ok = false; continue }
+                guard let template = SchemaTemplate(text) else {
+                    sink.error(reader.location(item.value), "tenants.schema '\(text)' has no {id}",
+                               fix: "write it like \"tenant_{id}\"")
+                    ok = false
+                    continue
+                }
+                schema = template
+            case "createSchemas":
+                createSchemas = reader.bool(item.value, path: key, into: &sink) ?? false
+            case "include", "exclude":
+                guard let list = reader.stringList(item.value, path: key, into: &sink) else { ok = false; continue }
+                let globs = list.map { Glob($0.0) }
+                if item.key == "include" { include = globs } else { exclude = globs }
+            case "searchPath":
+                guard let list = reader.stringList(item.value, path: key, into: &sink) else { ok = false; continue }
+                searchPath = list.map(\.0)
+                for (value, node) in list where value.isEmpty {
+                    sink.error(reader.location(node), "tenants.searchPath entries must not be empty")
+                    ok = false
+                }
+            default: break
+            }
+        }
+        if !discoverSeen {
+            sink.error(reader.location(entry.keyNode), "missing 'tenants.discover'",
+                       fix: "add exactly one of discover.sql, discover.list, discover.schemaLike")
+            return nil
+        }
+        guard ok, let discover else { return nil }
+        return TenantSettings(discover: discover, schema: schema, createSchemas: createSchemas,
+                              include: include, exclude: exclude, searchPath: searchPath)
+    }
+
+    mutating func compileDiscovery(_ node: Node) -> Discovery? {
+        guard let entries = reader.mapping(node, path: "tenants.discover", known: PlanCompiler.discoverKeys, into: &sink) else { return nil }
+        guard entries.count == 1 else {
+            let found = entries.map(\.key)
+            sink.error(reader.location(node), found.isEmpty ? "tenants.discover is empty" : "tenants.discover has \(found.joined(separator: " and ")); it takes exactly one",
+                       fix: "keep exactly one of sql, list, schemaLike")
+            return nil
+        }
+        let entry = entries[0]
+        let key = "tenants.discover.\(entry.key)"
+        switch entry.key {
+        case "sql":
+            return reader.nonEmptyString(entry.value, path: key, into: &sink).map(Discovery.sql)
+        case "schemaLike":
+            return reader.nonEmptyString(entry.value, path: key, into: &sink).map(Discovery.schemaLike)
+        default:
+            guard let list = reader.stringList(entry.value, path: key, into: &sink) else { return nil }
+            var seen = Set<String>()
+            for (id, item) in list where !seen.insert(id).inserted {
+                sink.error(reader.location(item), "tenant id '\(id)' is listed twice", fix: "remove the duplicate")
+            }
+            return .list(list.map(\.0))
+        }
+    }
+
+    // MARK: tracking
+
+    mutating func compileTracking(_ node: Node?, path key: String, base: TrackingSettings, planLevel: Bool) -> TrackingSettings? {
+        var settings = base
+        guard let node else { return settings }
+        let known = planLevel ? PlanCompiler.trackingKeys : PlanCompiler.actionTrackingKeys
+        guard let entries = reader.mapping(node, path: key, known: known, into: &sink) else { return nil }
+        var ok = true
+        var formatNode: Node?
+        for entry in entries {
+            let name = "\(key).\(entry.key)"
+            switch entry.key {
+            case "table":
+                guard let table = reader.nonEmptyString(entry.value, path: name, into: &sink) else { ok = false; continue }
+                if table.utf8.count > 63 || table.contains("\0") {
+                    sink.error(reader.location(entry.value), "'\(name)' must be at most 63 bytes", fix: "PostgreSQL truncates longer names")
+                    ok = false
+                }
+                settings.table = table
+            case "schema":
+                guard let schema = reader.nonEmptyString(entry.value, path: name, into: &sink) else { ok = false; continue }
+                settings.schema = schema
+            case "format":
+                formatNode = entry.value
+                guard let text = reader.string(entry.value, path: name, into: &sink) else { ok = false; continue }
+                guard let format = TrackingFormatChoice(text) else {
+                    sink.error(reader.location(entry.value), "unknown tracking format '\(text)'",
+                               fix: Suggestion.didYouMean(text, in: TrackingFormatChoice.names) ?? "use one of \(TrackingFormatChoice.names.joined(separator: ", "))")
+                    ok = false
+                    continue
+                }
+                settings.format = format
+            case "autoMigrateFormat":
+                settings.autoMigrateFormat = reader.bool(entry.value, path: name, into: &sink) ?? false
+            case "newTableFormat":
+                guard let text = reader.string(entry.value, path: name, into: &sink) else { ok = false; continue }
+                guard let format = TrackingFormat(rawValue: text) else {
+                    sink.error(reader.location(entry.value), "unknown tracking format '\(text)' for newTableFormat",
+                               fix: Suggestion.didYouMean(text, in: TrackingFormat.allCases.map(\.rawValue)) ?? "use name, hash or drizzle-kit")
+                    ok = false
+                    continue
+                }
+                settings.newTableFormat = format
+            default: break
+            }
+        }
+        if planLevel, settings.autoMigrateFormat, settings.format == .autoDetect {
+            sink.error(reader.location(formatNode ?? node), "tracking.autoMigrateFormat needs a concrete tracking.format",
+                       fix: "set tracking.format to name, hash or drizzle-kit")
+            ok = false
+        }
+        return ok ? settings : nil
+    }
+
+    // MARK: actions
+
+    mutating func compileActions(_ node: Node, tracking: TrackingSettings) -> [Action] {
+        guard case .sequence(let sequence) = node else {
+            sink.error(reader.location(node), "'actions' must be a list, found \(reader.kindName(node))", fix: "start each action with '- name: ...'")
+            return []
+        }
+        if sequence.isEmpty {
+            sink.error(reader.location(node), "'actions' is empty", fix: "add at least one action")
+        }
+        var actions: [Action] = []
+        var names: [String: SourceLocation] = [:]
+        for item in sequence {
+            guard let action = compileAction(item, tracking: tracking) else { continue }
+            if let first = names[action.name] {
+                sink.error(action.location, "duplicate action name '\(action.name)' (first defined at \(first.line):\(first.column))",
+                           fix: "action names must be unique")
+                continue
+            }
+            names[action.name] = action.location
+            actions.append(action)
+        }
+        return actions
+    }
+
+    mutating func compileAction(_ node: Node, tracking: TrackingSettings) -> Action? {
+        guard let entries = reader.mapping(node, path: "actions[]", known: PlanCompiler.actionKeys, into: &sink) else { return nil }
+        let location = reader.location(node)
+        let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let nameEntry = byKey["name"] else {
+            sink.error(location, "action has no 'name'", fix: "add `name: some-name`")
+            return nil
+        }
+        guard let name = reader.nonEmptyString(nameEntry.value, path: "actions[].name", into: &sink) else { return nil }
+        let label = "action '\(name)'"
+        var ok = true
+
+        var scope = ActionScope.tenants
+        if let entry = byKey["scope"] {
+            if let isShared = reader.oneOf(entry.value, path: "actions[\(name)].scope", choices: ["shared": true, "tenants": false], into: &sink) {
+                if isShared { scope = .shared(schema: "public") }
+            } else { ok = false }
+        }
+        if let entry = byKey["schema"] {
+            if case .shared = scope {
+                if let schema = reader.nonEmptyString(entry.value, path: "actions[\(name)].schema", into: &sink) {
+                    if schema.utf8.count > 63 {
+                        sink.error(reader.location(entry.value), "\(label): schema '\(schema)' is longer than 63 bytes")
+                        ok = false
+                    }
+                    scope = .shared(schema: schema)
+                } else { ok = false }
+            } else {
+                sink.error(reader.location(entry.keyNode), "\(label): 'schema' is only for shared actions",
+                           fix: "add `scope: shared`, or remove `schema` (tenant actions run in each tenant's schema)")
+                ok = false
+            }
+        }
+
+        var after: [String] = []
+        if let entry = byKey["after"] {
+            if let list = reader.stringList(entry.value, path: "actions[\(name)].after", into: &sink) {
+                after = list.map(\.0)
+            } else { ok = false }
+        }
+
+        var transaction = TransactionMode.perMigration
+        var transactionNode: Node?
+        if let entry = byKey["transaction"] {
+            transactionNode = entry.value
+            let choices = Dictionary(uniqueKeysWithValues: TransactionMode.allCases.map { ($0.rawValue, $0) })
+            if let mode = reader.oneOf(entry.value, path: "actions[\(name)].transaction", choices: choices, into: &sink) {
+                transaction = mode
+            } else { ok = false }
+        }
+
+        var actionTracking = tracking
+        if let entry = byKey["tracking"] {
+            if let merged = compileTracking(entry.value, path: "actions[\(name)].tracking", base: tracking, planLevel: false) {
+                actionTracking = merged
+                if merged.autoMigrateFormat, merged.format == .autoDetect {
+                    sink.error(reader.location(entry.value), "\(label): tracking.autoMigrateFormat needs a concrete format",
+                               fix: "set format to name, hash or drizzle-kit")
+                    ok = false
+                }
+            } else { ok = false }
+        }
+
+        let kinds = entries.filter { PlanCompiler.actionKindKeys.contains($0.key) }
+        guard kinds.count == 1 else {
+            if kinds.isEmpty {
+                sink.error(location, "\(label) has nothing to do", fix: "give it exactly one of: migrate: FOLDER, sql: {file|inline}")
+            } else {
+                sink.error(reader.location(kinds[1].keyNode), "\(label) has both '\(kinds[0].key)' and '\(kinds[1].key)'",
+                           fix: "an action does one thing: split it into two actions")
+            }
+            return nil
+        }
+        let kindEntry = kinds[0]
+        var kind: ActionKind?
+        switch kindEntry.key {
+        case "migrate":
+            guard let folder = reader.nonEmptyString(kindEntry.value, path: "actions[\(name)].migrate", into: &sink) else { return nil }
+            var loader = MigrationLoader()
+            loader.fileSystem = .default
+            let folderLocation = reader.location(kindEntry.value)
+            guard let set = loader.load(folder: display(folder), absolutePath: resolve(folder), at: folderLocation, into: &sink) else { return nil }
+            if transaction == .perAction {
+                for migration in set.migrations where migration.noTransaction {
+                    sink.error(reader.location(transactionNode ?? kindEntry.value),
+                               "\(label): migration '\(migration.name)' starts with `-- tenantplan: no-transaction`, which cannot run under `transaction: per-action`",
+                               fix: "use transaction: per-migration, or move that migration to its own action")
+                    ok = false
+                }
+            }
+            kind = .migrate(set)
+        default:
+            guard let script = compileScript(kindEntry.value, actionName: name) else { return nil }
+            kind = .sql(script)
+        }
+        guard ok, let kind else { return nil }
+        return Action(name: name, location: location, scope: scope, after: after, kind: kind,
+                      transaction: transaction, tracking: actionTracking)
+    }
+
+    mutating func compileScript(_ node: Node, actionName: String) -> Migration? {
+        let key = "actions[\(actionName)].sql"
+        guard let entries = reader.mapping(node, path: key, known: PlanCompiler.scriptKeys, into: &sink) else { return nil }
+        guard entries.count == 1 else {
+            sink.error(reader.location(node), "'\(key)' needs exactly one of file, inline",
+                       fix: "write sql: { file: sql/x.sql } or sql: { inline: \"UPDATE ...\" }")
+            return nil
+        }
+        let entry = entries[0]
+        guard let value = reader.nonEmptyString(entry.value, path: "\(key).\(entry.key)", into: &sink) else { return nil }
+        if entry.key == "inline" {
+            return Migration(name: actionName, bytes: Array(value.utf8), source: "\(path) (action \(actionName))")
+        }
+        let absolute = resolve(value)
+        guard let data = FileManager.default.contents(atPath: absolute) else {
+            sink.error(reader.location(entry.value), "sql file '\(display(value))' does not exist (looked at \(absolute))",
+                       fix: "paths are relative to the plan file")
+            return nil
+        }
+        return Migration(name: actionName, bytes: [UInt8](data), source: absolute)
+    }
+
+    // MARK: graph
+
+    /// Checks `after` references and cycles; returns the actions in a stable topological order.
+    mutating func order(_ actions: [Action]) -> [Action]? {
+        let names = actions.map(\.name)
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        var ok = true
+        for action in actions {
+            for dependency in action.after where index[dependency] == nil {
+                sink.error(action.location, "action '\(action.name)' is after '\(dependency)', which is not an action in this plan",
+                           fix: Suggestion.didYouMean(dependency, in: names) ?? "actions: \(names.joined(separator: ", "))")
+                ok = false
+            }
+            if action.after.contains(action.name) {
+                sink.error(action.location, "dependency cycle: \(action.name) -> \(action.name)", fix: "an action cannot run after itself")
+                ok = false
+            }
+        }
+        guard ok else { return nil }
+        // Cycle detection (DFS along `after` edges), reporting each cycle once.
+        var state = [Int](repeating: 0, count: actions.count) // 0 new, 1 on stack, 2 done
+        var stack: [Int] = []
+        var reported = Set<Set<Int>>()
+        func visit(_ node: Int, _ sink: inout DiagnosticSink) {
+            state[node] = 1
+            stack.append(node)
+            for dependency in actions[node].after {
+                guard let next = index[dependency], next != node else { continue }
+                if state[next] == 1 {
+                    let cycle = Array(stack[stack.lastIndex(of: next)!...])
+                    if reported.insert(Set(cycle)).inserted {
+                        let path = (cycle + [next]).map { actions[$0].name }.joined(separator: " -> ")
+                        sink.error(actions[next].location, "dependency cycle: \(path)",
+                                   fix: "each arrow reads 'is after'; remove one of these `after` entries")
+                    }
+                } else if state[next] == 0 {
+                    visit(next, &sink)
+                }
+            }
+            stack.removeLast()
+            state[node] = 2
+        }
+        for node in actions.indices where state[node] == 0 { visit(node, &sink) }
+        guard reported.isEmpty else { return nil }
+        // Kahn's algorithm, picking the earliest-declared ready action each time.
+        var remaining = actions.map { Set($0.after.compactMap { index[$0] }) }
+        var done = [Bool](repeating: false, count: actions.count)
+        var ordered: [Action] = []
+        while ordered.count < actions.count {
+            guard let next = actions.indices.first(where: { !done[$0] && remaining[$0].isEmpty }) else { return nil }
+            done[next] = true
+            ordered.append(actions[next])
+            for i in remaining.indices { remaining[i].remove(next) }
+        }
+        return ordered
+    }
+}

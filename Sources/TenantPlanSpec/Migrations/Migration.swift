@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+
+/// One migration file (or one `sql` action script), ready to run.
+public struct Migration: Sendable, Hashable {
+    /// The file name without `.sql` (or the action name for an `sql` action).
+    public var name: String
+    /// Lowercase hex SHA-256 of the exact bytes (what drizzle-orm records).
+    public var hash: String
+    /// The file's text.
+    public var sql: String
+    /// Statements split on `--> statement-breakpoint`; a file without one is a single entry.
+    public var statements: [String]
+    /// The first line is `-- tenantplan: no-transaction`.
+    public var noTransaction: Bool
+    /// drizzle-kit journal `when` (milliseconds since the epoch), when the folder has a journal.
+    public var when: Int64?
+    /// Where the migration came from (file path), for messages.
+    public var source: String
+
+    public init(name: String, bytes: [UInt8], when: Int64? = nil, source: String) {
+        self.name = name
+        self.hash = Hashing.sha256Hex(bytes)
+        self.sql = String(decoding: bytes, as: UTF8.self)
+        self.statements = StatementSplitter.split(sql)
+        self.noTransaction = StatementSplitter.hasNoTransactionDirective(sql)
+        self.when = when
+        self.source = source
+    }
+}
+
+/// The ordered migrations of one folder.
+public struct MigrationSet: Sendable {
+    /// The folder as written in the plan (relative to the plan file).
+    public var folder: String
+    /// The folder's absolute path.
+    public var path: String
+    public var migrations: [Migration]
+    /// The folder has a drizzle-kit `meta/_journal.json`.
+    public var hasJournal: Bool
+}
+
+/// SHA-256 helpers.
+public enum Hashing {
+    public static func sha256Hex<D: DataProtocol>(_ bytes: D) -> String {
+        let digest = SHA256.hash(data: bytes)
+        return digest.map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+}

@@ -1,0 +1,31 @@
+/// Splits migration text on drizzle-kit's `--> statement-breakpoint` marker.
+public enum StatementSplitter {
+    public static let breakpoint = "--> statement-breakpoint"
+    public static let noTransactionDirective = "-- tenantplan: no-transaction"
+
+    /// The statements of a migration. The marker may end a statement's last line
+    /// (`...;--> statement-breakpoint`) or stand on its own line. Empty pieces are dropped;
+    /// a text without the marker is returned whole (it may hold several statements).
+    public static func split(_ sql: String) -> [String] {
+        guard sql.contains(breakpoint) else {
+            return sql.allSatisfy(\.isWhitespace) ? [] : [sql]
+        }
+        return sql.components(separatedBy: breakpoint)
+            .filter { !$0.allSatisfy(\.isWhitespace) }
+    }
+
+    /// Whether the first line is the no-transaction directive.
+    public static func hasNoTransactionDirective(_ sql: String) -> Bool {
+        var text = sql[...]
+        if text.hasPrefix("\u{FEFF}") { text = text.dropFirst() }
+        let firstLine = text.prefix { $0 != "\n" && $0 != "\r\n" }
+        return firstLine.trimmingCharacters(in: .whitespaces).lowercased() == noTransactionDirective
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: CharacterSet) -> String {
+        String(self).trimmingCharacters(in: set)
+    }
+}
+import Foundation

@@ -1,0 +1,200 @@
+/// A compiled, validated plan: what to connect to, which tenants, how they are tracked,
+/// and the actions to run. Produced by `PlanCompiler`; immutable afterwards.
+public struct Plan: Sendable {
+    /// Path of the plan file as the user named it (used in diagnostics and reports).
+    public var path: String
+    /// Lowercase hex SHA-256 of the plan file's bytes.
+    public var sha256: String
+    public var version: Int
+    public var database: DatabaseSettings
+    public var tenants: TenantSettings
+    public var tracking: TrackingSettings
+    public var concurrency: Int
+    public var onError: OnError
+    public var maxFailures: Int
+    /// Actions in a topological order of their `after` edges (stable: file order where free).
+    public var actions: [Action]
+    /// Warnings found while compiling (errors make compilation throw).
+    public var warnings: [Diagnostic]
+
+    public func action(named name: String) -> Action? {
+        actions.first { $0.name == name }
+    }
+}
+
+public enum OnError: String, Sendable, Codable, CaseIterable {
+    case `continue`
+    case abort
+}
+
+/// `database:` — connection settings. `url` keeps `${VAR}` references until a command connects.
+public struct DatabaseSettings: Sendable {
+    /// The URL as written in the plan (unexpanded).
+    public var url: String
+    public var urlLocation: SourceLocation
+    public var maxConnections: Int
+    public var applicationName: String
+    public var statementTimeout: PlanDuration
+    public var lockTimeout: PlanDuration
+    public var retry: RetrySettings
+    /// Connections are closed and reopened after serving this many tenants, so the
+    /// backend's per-session catalog cache stays small.
+    public var recycleAfter: Int
+}
+
+/// `database.retry:` — retry with exponential backoff for connecting and transient errors.
+public struct RetrySettings: Sendable, Equatable {
+    public var maxAttempts: Int = 3
+    public var initialDelay: PlanDuration = .milliseconds(100)
+    public var maxDelay: PlanDuration = .milliseconds(5000)
+    public var backoffMultiplier: Double = 2
+}
+
+/// How tenant ids are found.
+public enum Discovery: Sendable, Equatable {
+    case sql(String)
+    case list([String])
+    case schemaLike(String)
+}
+
+/// `tenants:` — discovery, id -> schema mapping and filters.
+public struct TenantSettings: Sendable {
+    public var discover: Discovery
+    public var schema: SchemaTemplate
+    public var createSchemas: Bool
+    public var include: [Glob]
+    public var exclude: [Glob]
+    /// Templates (`{schema}`, `{id}` allowed) set as `search_path` for each tenant migration.
+    public var searchPath: [String]
+}
+
+/// `tenant_{id}`-style template turning a tenant id into a schema name.
+public struct SchemaTemplate: Sendable, Hashable, CustomStringConvertible {
+    public var template: String
+    public var prefix: String
+    public var suffix: String
+
+    public init?(_ template: String) {
+        guard let range = template.range(of: "{id}") else { return nil }
+        self.template = template
+        self.prefix = String(template[..<range.lowerBound])
+        self.suffix = String(template[range.upperBound...])
+    }
+
+    public func schema(for id: String) -> String {
+        template.replacingOccurrences(of: "{id}", with: id)
+    }
+
+    /// The id a schema name was made from, or nil when the name does not fit the template.
+    public func id(fromSchema schema: String) -> String? {
+        guard schema.count > prefix.count + suffix.count,
+              schema.hasPrefix(prefix), schema.hasSuffix(suffix) else { return nil }
+        return String(schema.dropFirst(prefix.count).dropLast(suffix.count))
+    }
+
+    public var description: String { template }
+}
+
+/// `tracking:` — the layout and place of each tenant's tracking table.
+public struct TrackingSettings: Sendable, Equatable {
+    public var table: String = "__drizzle_migrations"
+    /// Template for the schema holding the table (`{schema}` = the tenant's schema).
+    public var schema: String = "{schema}"
+    public var format: TrackingFormatChoice = .autoDetect
+    public var autoMigrateFormat: Bool = false
+    public var newTableFormat: TrackingFormat = .name
+
+    public func tableSchema(forTenantSchema tenantSchema: String, id: String) -> String {
+        schema.replacingOccurrences(of: "{schema}", with: tenantSchema)
+            .replacingOccurrences(of: "{id}", with: id)
+    }
+}
+
+/// A concrete tracking-table layout.
+public enum TrackingFormat: String, Sendable, Codable, CaseIterable {
+    /// `id serial, name varchar(255) unique, applied_at timestamptz` (drizzle-multitenant's default).
+    case name
+    /// `id serial, hash text, created_at timestamptz` (drizzle-multitenant's hash format).
+    case hash
+    /// `id serial, hash text, created_at bigint` holding the journal `when` (drizzle-orm's migrator).
+    case drizzleKit = "drizzle-kit"
+
+    public var usesHash: Bool { self != .name }
+}
+
+/// A tracking format as configured: a concrete one or `auto-detect`.
+public enum TrackingFormatChoice: Sendable, Equatable, CustomStringConvertible {
+    case fixed(TrackingFormat)
+    case autoDetect
+
+    public init?(_ text: String) {
+        if text == "auto-detect" { self = .autoDetect; return }
+        guard let format = TrackingFormat(rawValue: text) else { return nil }
+        self = .fixed(format)
+    }
+
+    public static let names = TrackingFormat.allCases.map(\.rawValue) + ["auto-detect"]
+
+    public var description: String {
+        switch self {
+        case .fixed(let format): format.rawValue
+        case .autoDetect: "auto-detect"
+        }
+    }
+}
+
+/// Where an action runs.
+public enum ActionScope: Sendable, Equatable {
+    /// Once, in the named schema.
+    case shared(schema: String)
+    /// Once per tenant, in the tenant's schema.
+    case tenants
+
+    public var isShared: Bool {
+        if case .shared = self { return true }
+        return false
+    }
+}
+
+/// Transaction discipline of a migrate action.
+public enum TransactionMode: String, Sendable, Codable, CaseIterable {
+    case perMigration = "per-migration"
+    case perAction = "per-action"
+    case none
+}
+
+/// One entry of `actions:`.
+public struct Action: Sendable, Identifiable {
+    public var id: String { name }
+    public var name: String
+    public var location: SourceLocation
+    public var scope: ActionScope
+    public var after: [String]
+    public var kind: ActionKind
+    public var transaction: TransactionMode
+    /// The tracking settings in force for this action (plan-level merged with the override).
+    public var tracking: TrackingSettings
+
+    /// The migrations this action applies (a `sql` action is one migration named after the action).
+    public var migrations: [Migration] {
+        switch kind {
+        case .migrate(let set): set.migrations
+        case .sql(let script): [script]
+        }
+    }
+}
+
+/// What an action does.
+public enum ActionKind: Sendable {
+    /// Apply the pending migrations of a folder.
+    case migrate(MigrationSet)
+    /// Run a one-off script once per tenant (or once, when shared), tracked under the action name.
+    case sql(Migration)
+
+    public var label: String {
+        switch self {
+        case .migrate: "migrate"
+        case .sql: "sql"
+        }
+    }
+}
