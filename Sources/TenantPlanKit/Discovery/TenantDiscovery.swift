@@ -1,0 +1,84 @@
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// A tenant found by discovery.
+public struct Tenant: Sendable, Hashable {
+    public var id: String
+    public var schema: String
+    /// Why the id cannot make a schema name (that tenant fails; the others go on).
+    public var invalidReason: String?
+}
+
+/// Narrowing requested on the command line.
+public struct TenantFilter: Sendable {
+    /// `--tenant ID` (repeatable): keep only these; each must have been discovered.
+    public var only: [String] = []
+    /// `--exclude GLOB` (repeatable).
+    public var exclude: [String] = []
+
+    public init(only: [String] = [], exclude: [String] = []) {
+        self.only = only
+        self.exclude = exclude
+    }
+}
+
+/// A `--tenant` id that discovery did not return (exit 2).
+public struct UnknownTenantsError: Error, CustomStringConvertible, Sendable {
+    public var ids: [String]
+    public var description: String {
+        "--tenant \(ids.joined(separator: ", ")): not among the discovered tenants"
+    }
+}
+
+/// Finds tenant ids (sql / list / schemaLike), maps them to schemas and applies filters.
+public enum TenantDiscovery {
+    public static func discover(_ settings: TenantSettings, on connection: PGConnection) throws -> [String] {
+        switch settings.discover {
+        case .list(let ids):
+            return ids
+        case .sql(let query):
+            let result = try connection.exec(query)
+            guard result.columnCount >= 1 else {
+                throw PostgresError(kind: .client, message: "tenants.discover.sql returned no columns; it must select the tenant id first")
+            }
+            return (0..<result.rowCount).compactMap { result.value($0, 0) }
+        case .schemaLike(let pattern):
+            let result = try connection.exec(
+                "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname LIKE $1 ORDER BY nspname", [pattern])
+            return (0..<result.rowCount).compactMap { row in
+                result.value(row, 0).flatMap { settings.schema.id(fromSchema: $0) }
+            }
+        }
+    }
+
+    /// Applies the plan's include/exclude and the command line's filter; de-duplicates ids.
+    public static func tenants(ids: [String], settings: TenantSettings, filter: TenantFilter) throws -> [Tenant] {
+        var seen = Set<String>()
+        var kept: [String] = []
+        for id in ids where seen.insert(id).inserted {
+            if !settings.include.isEmpty, !settings.include.contains(where: { $0.matches(id) }) { continue }
+            if settings.exclude.contains(where: { $0.matches(id) }) { continue }
+            kept.append(id)
+        }
+        if !filter.only.isEmpty {
+            let available = Set(kept)
+            let unknown = filter.only.filter { !available.contains($0) }
+            if !unknown.isEmpty { throw UnknownTenantsError(ids: unknown) }
+            let wanted = Set(filter.only)
+            kept = kept.filter { wanted.contains($0) }
+        }
+        let excludes = filter.exclude.map(Glob.init)
+        kept = kept.filter { id in !excludes.contains { $0.matches(id) } }
+        return kept.map { id in
+            let schema = settings.schema.schema(for: id)
+            return Tenant(id: id, schema: schema, invalidReason: invalidReason(id: id, schema: schema))
+        }
+    }
+
+    static func invalidReason(id: String, schema: String) -> String? {
+        if id.isEmpty { return "tenant id is empty" }
+        if id.contains("\0") || schema.contains("\0") { return "tenant id contains a NUL character" }
+        if schema.utf8.count > 63 { return "schema name '\(schema)' is \(schema.utf8.count) bytes; PostgreSQL allows 63" }
+        return nil
+    }
+}

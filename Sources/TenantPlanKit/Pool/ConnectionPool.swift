@@ -1,0 +1,81 @@
+import TenantPlanPostgres
+
+/// At most `capacity` connections, reused across tenants and recycled after serving
+/// `recycleAfter` tenants (a long-lived backend's catalog cache grows with every schema it touches).
+public actor ConnectionPool {
+    public let capacity: Int
+    public let recycleAfter: Int
+    private let conninfo: String
+    private let overrides: [String: String]
+    private let setup: String?
+    private var idle: [PGSession] = []
+    private var busy: [ObjectIdentifier: PGSession] = [:]
+    private var openCount = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var closed = false
+    /// Connections opened over the pool's life (for reports and benchmarks).
+    public private(set) var opened = 0
+
+    public init(conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int) {
+        self.conninfo = conninfo
+        self.overrides = overrides
+        self.setup = setup
+        self.capacity = max(1, capacity)
+        self.recycleAfter = max(1, recycleAfter)
+    }
+
+    public func acquire() async throws -> PGSession {
+        while true {
+            if closed { throw PostgresError(kind: .canceled, message: "the run is stopping") }
+            if let session = idle.popLast() {
+                busy[ObjectIdentifier(session)] = session
+                return session
+            }
+            if openCount < capacity {
+                openCount += 1
+                do {
+                    let session = try await PGSession.open(conninfo, overrides: overrides, setup: setup)
+                    opened += 1
+                    busy[ObjectIdentifier(session)] = session
+                    return session
+                } catch {
+                    openCount -= 1
+                    wakeOne()
+                    throw error
+                }
+            }
+            await withCheckedContinuation { waiters.append($0) }
+        }
+    }
+
+    /// Returns a session. An unhealthy or worn-out session is closed instead of reused.
+    public func release(_ session: PGSession, countsAsTenant: Bool = true) {
+        busy[ObjectIdentifier(session)] = nil
+        if countsAsTenant { session.uses += 1 }
+        if closed || !session.connection.isHealthy || session.uses >= recycleAfter {
+            openCount -= 1
+        } else {
+            idle.append(session)
+        }
+        wakeOne()
+    }
+
+    private func wakeOne() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+
+    /// Cancels the statement running on every busy session (Ctrl-C).
+    public func cancelAll() {
+        for session in busy.values { session.cancel() }
+    }
+
+    /// Closes idle sessions; later releases close theirs.
+    public func close() {
+        closed = true
+        openCount -= idle.count
+        idle.removeAll()
+        let pending = waiters
+        waiters.removeAll()
+        pending.forEach { $0.resume() }
+    }
+}

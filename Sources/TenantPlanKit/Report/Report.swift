@@ -1,0 +1,159 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// The JSON report of a run (`--report FILE`, `--json`). Schema: docs/schemas/report-v1.json.
+public struct Report: Codable, Sendable {
+    public var reportVersion = 1
+    public var tool: Tool
+    public var command: String
+    public var plan: PlanInfo
+    public var database: ConnInfo.Target
+    public var options: Options
+    public var startedAt: String
+    public var finishedAt: String
+    public var durationMs: Int
+    /// Set when the run stopped starting tenants early: abortOnError, maxFailures or interrupted.
+    public var stopReason: SlidingWindow.StopReason?
+    /// A failure of the whole run (discovery, connection) rather than of one tenant.
+    public var error: ErrorInfo?
+    public var summary: Summary
+    public var sharedActions: [ActionResult]
+    public var tenants: [TenantResult]
+
+    public struct Tool: Codable, Sendable {
+        public var name = "tenantplan"
+        public var version = TenantPlanVersion.current
+    }
+
+    public struct PlanInfo: Codable, Sendable {
+        public var path: String
+        public var sha256: String
+    }
+
+    public struct Options: Codable, Sendable {
+        public var dryRun: Bool
+        public var concurrency: Int
+        public var onError: OnError
+        public var maxFailures: Int
+        public var tenants: [String]
+        public var exclude: [String]
+    }
+
+    public struct Summary: Codable, Sendable, Equatable {
+        public var tenants = 0
+        public var succeeded = 0
+        public var failed = 0
+        public var skipped = 0
+        public var unchanged = 0
+        public var migrationsApplied = 0
+        /// Migrations that would run (dry runs and `plan` only).
+        public var migrationsPending: Int?
+    }
+
+    public enum Status: String, Codable, Sendable {
+        case succeeded, failed, skipped
+    }
+
+    public struct TenantResult: Codable, Sendable {
+        public var id: String
+        public var schema: String
+        public var status: Status
+        /// The tenant had nothing to do (succeeded tenants only).
+        public var unchanged: Bool
+        public var durationMs: Int
+        /// Tracking format found (per tenant; the first tracked action's table).
+        public var format: TrackingFormat?
+        public var convertedTo: TrackingFormat?
+        /// The schema did not exist and was created by this run.
+        public var createdSchema: Bool?
+        public var actions: [ActionResult]
+        /// A failure outside any action (invalid schema name, missing schema, lost connection).
+        public var error: ErrorInfo?
+    }
+
+    public struct ActionResult: Codable, Sendable {
+        public enum Status: String, Codable, Sendable {
+            /// Ran and applied at least one migration.
+            case applied
+            /// Nothing pending.
+            case unchanged
+            /// Would apply migrations (dry run).
+            case pending
+            case failed
+            /// Not run: an earlier action of the tenant failed, a dependency failed, or the run stopped.
+            case skipped
+        }
+
+        public var name: String
+        /// For shared actions, the schema it ran in.
+        public var schema: String?
+        public var status: Status
+        public var durationMs: Int
+        public var format: TrackingFormat?
+        public var applied: [AppliedMigration]
+        /// Migrations that would run (dry run) or were left pending by a failure.
+        public var pending: [String]?
+        public var error: ErrorInfo?
+        public var skippedBecause: String?
+    }
+
+    public struct AppliedMigration: Codable, Sendable, Equatable {
+        public var name: String
+        public var hash: String
+        public var durationMs: Int
+    }
+
+    public struct ErrorInfo: Codable, Sendable, Equatable, Error {
+        public var migration: String?
+        public var sqlstate: String?
+        public var message: String
+        public var detail: String?
+        public var hint: String?
+        /// 1-based character position within the migration file's text, when the server gave one.
+        public var position: Int?
+
+        public init(migration: String? = nil, sqlstate: String? = nil, message: String, detail: String? = nil, hint: String? = nil, position: Int? = nil) {
+            self.migration = migration
+            self.sqlstate = sqlstate
+            self.message = message
+            self.detail = detail
+            self.hint = hint
+            self.position = position
+        }
+
+        public init(_ error: Error, migration: String? = nil) {
+            if let error = error as? PostgresError {
+                self.init(migration: migration, sqlstate: error.sqlstate, message: error.message,
+                          detail: error.detail, hint: error.hint, position: error.position)
+            } else {
+                self.init(migration: migration, message: "\(error)")
+            }
+        }
+    }
+
+    /// Exit code per the contract: 0 success, 1 a tenant/action failed or the run could not proceed, 130 interrupted.
+    public var exitCode: Int32 {
+        if stopReason == .interrupted { return 130 }
+        if error != nil || summary.failed > 0 || sharedActions.contains(where: { $0.status == .failed }) { return 1 }
+        return 0
+    }
+
+    public func json(pretty: Bool = true) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
+
+public enum TenantPlanVersion {
+    public static let current = "0.1.0"
+}
+
+enum Timestamp {
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// Where and as whom migrations run: the schema, the tenant id, the search path.
+struct ExecutionContext: Sendable {
+    var tenantID: String
+    var schema: String
+    var searchPath: [String]
+
+    /// `SET LOCAL` (inside a transaction) or `SET` (session) statements for this context.
+    func settings(local: Bool) -> String {
+        let scope = local ? "SET LOCAL" : "SET"
+        let path = searchPath.map(SQL.quoteIdentifier).joined(separator: ", ")
+        return "\(scope) search_path TO \(path);\(scope) tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));\(scope) tenantplan.schema = \(SQL.quoteLiteral(schema));"
+    }
+
+    static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"
+}
+
+/// The outcome of applying one action's pending migrations.
+struct ExecutionOutcome {
+    var applied: [Report.AppliedMigration] = []
+    var error: Report.ErrorInfo?
+}
+
+/// Applies pending migrations with their tracking rows on one connection (blocking).
+///
+/// Transactional migrations are sent in one round trip: for `per-migration`, a text of
+/// `BEGIN; settings; migration; tracking insert; COMMIT;` blocks, one per migration (the server
+/// stops at the first error, so every earlier migration stays committed with its row and the
+/// failing one leaves nothing); for `per-action`, one transaction around all of them.
+/// `-- tenantplan: no-transaction` migrations and `transaction: none` run statement by
+/// statement in autocommit, the tracking row recorded after the last statement.
+struct MigrationExecutor {
+    var connection: PGConnection
+    var context: ExecutionContext
+    var table: TrackingTableRef
+    var format: TrackingFormat
+    var mode: TransactionMode
+    var isInterrupted: @Sendable () -> Bool
+
+    static let markColumn = "tenantplan_mark"
+    static let mark = "SELECT extract(epoch FROM clock_timestamp())::float8 AS \(markColumn);"
+
+    func apply(_ pending: [Migration]) -> ExecutionOutcome {
+        var outcome = ExecutionOutcome()
+        var batch: [Migration] = []
+        func flush() -> Bool {
+            defer { batch.removeAll() }
+            guard !batch.isEmpty else { return true }
+            let result = mode == .perAction ? runSingleTransaction(batch) : runPerMigration(batch)
+            outcome.applied += result.applied
+            outcome.error = result.error
+            return result.error == nil
+        }
+        for migration in pending {
+            if isInterrupted() {
+                _ = flush()
+                if outcome.error == nil { outcome.error = Self.interruptedError(migration.name) }
+                return outcome
+            }
+            if mode == .none || migration.noTransaction {
+                guard flush() else { return outcome }
+                let result = runAutocommit(migration)
+                outcome.applied += result.applied
+                if let error = result.error {
+                    outcome.error = error
+                    return outcome
+                }
+            } else {
+                batch.append(migration)
+            }
+        }
+        _ = flush()
+        return outcome
+    }
+
+    static func interruptedError(_ migration: String?) -> Report.ErrorInfo {
+        Report.ErrorInfo(migration: migration, sqlstate: "57014", message: "interrupted before this migration started")
+    }
+
+    /// Builds the text and remembers where each migration's SQL starts (in characters).
+    private func script(_ migrations: [Migration], perMigration: Bool) -> (text: String, offsets: [Int]) {
+        var text = Self.mark
+        var length = text.unicodeScalars.count
+        var offsets: [Int] = []
+        func append(_ piece: String) {
+            text += piece
+            length += piece.unicodeScalars.count
+        }
+        if !perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
+        for migration in migrations {
+            if perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
+            offsets.append(length)
+            append(migration.statements.joined(separator: "\n;\n"))
+            append("\n;\n" + TrackingSQL.record(migration, in: table, format: format) + ";" + Self.mark)
+            if perMigration { append("COMMIT;") }
+        }
+        if !perMigration { append("COMMIT;") }
+        return (text, offsets)
+    }
+
+    private func marks(_ results: [PGResult]) -> [Double] {
+        results.compactMap { result in
+            guard result.columnCount == 1, result.rowCount == 1, result.columnName(0) == Self.markColumn else { return nil }
+            return result.value(0, 0).flatMap(Double.init)
+        }
+    }
+
+    private func durations(_ marks: [Double], count: Int) -> [Int] {
+        (0..<count).map { index in
+            guard index + 1 < marks.count else { return 0 }
+            return max(0, Int(((marks[index + 1] - marks[index]) * 1000).rounded()))
+        }
+    }
+
+    private func rollbackIfNeeded() {
+        if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
+    }
+
+    private func errorInfo(_ error: PostgresError, migration: Migration?, offset: Int?, length: Int?) -> Report.ErrorInfo {
+        var info = Report.ErrorInfo(error, migration: migration?.name)
+        if let position = error.position, let offset, let length, position > offset, position <= offset + length {
+            info.position = position - offset
+        } else {
+            info.position = nil
+        }
+        if error.kind == .canceled { info.message = "canceled: " + info.message }
+        return info
+    }
+
+    private func runPerMigration(_ migrations: [Migration]) -> ExecutionOutcome {
+        let (text, offsets) = script(migrations, perMigration: true)
+        let result = connection.execAll(text)
+        let marks = marks(result.results)
+        guard let error = result.error else {
+            let times = durations(marks, count: migrations.count)
+            return ExecutionOutcome(applied: zip(migrations, times).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) })
+        }
+        rollbackIfNeeded()
+        // Which migrations committed? Read the tracking rows back rather than guess.
+        var committed = 0
+        if let state = try? TrackingReader.read([table], on: connection)[table] {
+            let recorded = state.keys
+            committed = migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count
+        } else {
+            committed = max(0, min(marks.count - 1, migrations.count))
+        }
+        let times = durations(marks, count: committed)
+        var outcome = ExecutionOutcome(applied: zip(migrations.prefix(committed), times).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) })
+        let failed = committed < migrations.count ? migrations[committed] : nil
+        let index = failed.map { _ in committed }
+        outcome.error = errorInfo(error, migration: failed, offset: index.map { offsets[$0] },
+                                  length: failed.map { $0.statements.joined(separator: "\n;\n").unicodeScalars.count })
+        return outcome
+    }
+
+    private func runSingleTransaction(_ migrations: [Migration]) -> ExecutionOutcome {
+        let (text, offsets) = script(migrations, perMigration: false)
+        let result = connection.execAll(text)
+        let marks = marks(result.results)
+        guard let error = result.error else {
+            let times = durations(marks, count: migrations.count)
+            return ExecutionOutcome(applied: zip(migrations, times).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) })
+        }
+        rollbackIfNeeded()
+        let index = min(max(0, marks.count - 1), migrations.count - 1)
+        let failed = migrations[index]
+        var outcome = ExecutionOutcome()
+        outcome.error = errorInfo(error, migration: failed, offset: offsets[index],
+                                  length: failed.statements.joined(separator: "\n;\n").unicodeScalars.count)
+        return outcome
+    }
+
+    /// Statement by statement, outside any transaction; the row is recorded after the last one.
+    private func runAutocommit(_ migration: Migration) -> ExecutionOutcome {
+        let started = Date()
+        do {
+            try connection.exec(context.settings(local: false))
+            defer { _ = connection.execAll(ExecutionContext.reset) }
+            for statement in migration.statements {
+                if isInterrupted() { return ExecutionOutcome(error: Self.interruptedError(migration.name)) }
+                do {
+                    try connection.exec(statement)
+                } catch {
+                    var info = errorInfo(error, migration: migration, offset: nil, length: nil)
+                    info.position = error.position
+                    info.message += " (no-transaction migration: statements before this one stay applied; no tracking row was written)"
+                    return ExecutionOutcome(error: info)
+                }
+            }
+            try connection.exec(TrackingSQL.record(migration, in: table, format: format))
+        } catch {
+            return ExecutionOutcome(error: Report.ErrorInfo(error, migration: migration.name))
+        }
+        let elapsed = Int(Date().timeIntervalSince(started) * 1000)
+        return ExecutionOutcome(applied: [.init(name: migration.name, hash: migration.hash, durationMs: elapsed)])
+    }
+}

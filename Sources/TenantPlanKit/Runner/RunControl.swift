@@ -1,0 +1,37 @@
+import Foundation
+import TenantPlanPostgres
+
+/// Lets a signal handler stop a run: start nothing new and cancel running statements.
+public final class RunControl: @unchecked Sendable {
+    private let lock = NSLock()
+    private var interrupted = false
+    private var pool: ConnectionPool?
+
+    public init() {}
+
+    public var isInterrupted: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return interrupted
+    }
+
+    func attach(_ pool: ConnectionPool) {
+        lock.lock(); defer { lock.unlock() }
+        self.pool = pool
+    }
+
+    /// Marks the run interrupted and cancels every running statement (their transactions roll back).
+    public func interrupt() {
+        lock.lock()
+        interrupted = true
+        let pool = self.pool
+        lock.unlock()
+        if let pool { Task { await pool.cancelAll() } }
+    }
+}
+
+/// Progress events for a live display.
+public enum RunEvent: Sendable {
+    case discovered(tenants: Int)
+    case tenantFinished(Report.TenantResult, done: Int, failed: Int, total: Int)
+    case sharedFinished(Report.ActionResult)
+}

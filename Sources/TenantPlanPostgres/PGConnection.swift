@@ -1,0 +1,226 @@
+import CLibPQ
+import Foundation
+
+/// A libpq connection. Every call blocks the calling thread: use it through `PGSession`,
+/// which runs it on a thread of its own, never on Swift's cooperative pool.
+public final class PGConnection: @unchecked Sendable {
+    let handle: OpaquePointer
+    private let cancelHandle: OpaquePointer?
+    private let cancelLock = NSLock()
+
+    /// Connects with a libpq URI or `key=value` conninfo (PG* variables, .pgpass and service
+    /// files apply as in psql). `overrides` are extra keywords such as `application_name`.
+    public static func connect(_ conninfo: String, overrides: [String: String] = [:]) throws(PostgresError) -> PGConnection {
+        var keys = ["dbname"] + overrides.keys.sorted()
+        var values = [conninfo] + overrides.keys.sorted().map { overrides[$0]! }
+        if conninfo.isEmpty { keys.removeFirst(); values.removeFirst() }
+        let handle: OpaquePointer? = keys.withCStrings { keyPointers in
+            values.withCStrings { valuePointers in
+                PQconnectdbParams(keyPointers, valuePointers, conninfo.isEmpty ? 0 : 1)
+            }
+        }
+        guard let handle else { throw PostgresError(kind: .connection, message: "out of memory creating a connection") }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines()
+            PQfinish(handle)
+            throw PostgresError(kind: .connection, message: ConnInfo.redact(message, conninfo: conninfo))
+        }
+        return PGConnection(handle: handle)
+    }
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+        self.cancelHandle = PQgetCancel(handle)
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit {
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
+        PQfinish(handle)
+    }
+
+    public var isHealthy: Bool {
+        PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    /// The server's backend process id (as in pg_stat_activity.pid).
+    public var backendPID: Int32 { PQbackendPID(handle) }
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// Runs one or more statements with the simple query protocol and returns the last result.
+    /// On error, the rest of a multi-statement text is skipped by the server.
+    @discardableResult
+    public func exec(_ sql: String) throws(PostgresError) -> PGResult {
+        let outcome = execAll(sql)
+        if let error = outcome.error { throw error }
+        guard let last = outcome.results.last else {
+            throw PostgresError(kind: .client, message: "empty query")
+        }
+        return last
+    }
+
+    /// Runs one statement with `$1...` text parameters (extended protocol; values never touch the SQL text).
+    @discardableResult
+    public func exec(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> PGResult {
+        let raw: OpaquePointer? = parameters.withOptionalCStrings { pointers in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+        }
+        return try check(raw)
+    }
+
+    /// The outcome of a multi-statement text: results of the statements that succeeded, then the error, if any.
+    public struct MultiOutcome: Sendable {
+        public var results: [PGResult]
+        public var error: PostgresError?
+    }
+
+    /// Sends a (possibly multi-statement) text in one round trip and collects every result.
+    public func execAll(_ sql: String) -> MultiOutcome {
+        var outcome = MultiOutcome(results: [], error: nil)
+        guard PQsendQuery(handle, sql) == 1 else {
+            outcome.error = PostgresError(result: nil, connection: handle)
+            return outcome
+        }
+        while let raw = PQgetResult(handle) {
+            let status = PQresultStatus(raw)
+            switch status {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+                outcome.results.append(PGResult(raw))
+            case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+                PQclear(raw)
+                if outcome.error == nil {
+                    outcome.error = PostgresError(kind: .client, message: "COPY ... FROM STDIN / TO STDOUT is not supported in migrations")
+                }
+                if status == PGRES_COPY_IN { PQputCopyEnd(handle, "COPY is not supported by tenantplan") }
+            default:
+                if outcome.error == nil { outcome.error = PostgresError(result: raw, connection: handle) }
+                PQclear(raw)
+            }
+        }
+        if outcome.error == nil, PQstatus(handle) == CONNECTION_BAD {
+            outcome.error = PostgresError(result: nil, connection: handle)
+        }
+        return outcome
+    }
+
+    private func check(_ raw: OpaquePointer?) throws(PostgresError) -> PGResult {
+        guard let raw else { throw PostgresError(result: nil, connection: handle) }
+        switch PQresultStatus(raw) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return PGResult(raw)
+        default:
+            let error = PostgresError(result: raw, connection: handle)
+            PQclear(raw)
+            throw error
+        }
+    }
+
+    /// Asks the server to cancel the statement running on this connection. Safe from any thread.
+    public func cancel() {
+        cancelLock.lock()
+        defer { cancelLock.unlock() }
+        guard let cancelHandle else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancelHandle, &buffer, 256)
+    }
+
+    /// `"name"` with embedded quotes doubled, via `PQescapeIdentifier`.
+    public func quoteIdentifier(_ identifier: String) -> String {
+        guard let escaped = PQescapeIdentifier(handle, identifier, identifier.utf8.count) else {
+            return SQL.quoteIdentifier(identifier)
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+}
+
+/// Quoting helpers that need no connection (UTF-8 client encoding assumed, as tenantplan sets it).
+public enum SQL {
+    /// A double-quoted identifier, embedded quotes doubled.
+    public static func quoteIdentifier(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// A single-quoted literal, embedded quotes doubled (standard_conforming_strings is on
+    /// in every supported server; backslashes are therefore literal).
+    public static func quoteLiteral(_ value: String) -> String {
+        "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+}
+
+/// Reading a conninfo without ever exposing its password.
+public enum ConnInfo {
+    /// Host, port and database name that a conninfo names (after libpq defaults), for reports.
+    public struct Target: Sendable, Codable, Equatable {
+        public var host: String?
+        public var port: String?
+        public var dbname: String?
+        public var user: String?
+
+        public init(host: String? = nil, port: String? = nil, dbname: String? = nil, user: String? = nil) {
+            self.host = host
+            self.port = port
+            self.dbname = dbname
+            self.user = user
+        }
+    }
+
+    /// Parses a conninfo with `PQconninfoParse`; returns nil with libpq's message when it is malformed.
+    public static func parse(_ conninfo: String) -> Result<[String: String], PostgresError> {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &errorMessage) else {
+            let message = errorMessage.map { String(cString: $0) } ?? "invalid connection string"
+            if let errorMessage { PQfreemem(errorMessage) }
+            return .failure(PostgresError(kind: .client, message: "invalid database.url: " + redact(message.trimmingTrailingNewlines(), conninfo: conninfo)))
+        }
+        defer { PQconninfoFree(options) }
+        var values: [String: String] = [:]
+        var cursor = options
+        while let keyword = cursor.pointee.keyword {
+            if let value = cursor.pointee.val { values[String(cString: keyword)] = String(cString: value) }
+            cursor += 1
+        }
+        return .success(values)
+    }
+
+    /// Where a live connection points.
+    public static func target(of connection: PGConnection) -> Target {
+        func text(_ pointer: UnsafeMutablePointer<CChar>?) -> String? { pointer.map { String(cString: $0) } }
+        return Target(host: text(PQhost(connection.handle)), port: text(PQport(connection.handle)),
+                      dbname: text(PQdb(connection.handle)), user: text(PQuser(connection.handle)))
+    }
+
+    /// Replaces any password the conninfo holds (and the conninfo itself) in a message.
+    public static func redact(_ message: String, conninfo: String) -> String {
+        var text = message
+        if case .success(let values) = parse(conninfo), let password = values["password"], !password.isEmpty {
+            text = text.replacingOccurrences(of: password, with: "********")
+        }
+        if let range = conninfo.range(of: "://"), let at = conninfo.range(of: "@", range: range.upperBound..<conninfo.endIndex) {
+            let credentials = String(conninfo[range.upperBound..<at.lowerBound])
+            if let colon = credentials.firstIndex(of: ":") {
+                let password = String(credentials[credentials.index(after: colon)...])
+                if !password.isEmpty { text = text.replacingOccurrences(of: password, with: "********") }
+            }
+        }
+        return text
+    }
+}
+
+extension Array where Element == String {
+    func withCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let duplicates: [UnsafeMutablePointer<CChar>?] = map { strdup($0) }
+        defer { duplicates.forEach { free($0) } }
+        let pointers = duplicates.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+extension Array where Element == String? {
+    func withOptionalCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+        let duplicates: [UnsafeMutablePointer<CChar>?] = map { value in value.flatMap { strdup($0) } }
+        defer { duplicates.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = duplicates.map { $0.map { UnsafePointer($0) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}
