@@ -97,7 +97,7 @@ public final class PlanRunner: Sendable {
                         await pool.release(session, countsAsTenant: false)
                         return chunk.map { index in
                             (index, TenantState(schemaExists: existing.contains(tenants[index].schema),
-                                                tables: Dictionary(uniqueKeysWithValues: refsPerTenant[index].map { ($0, tables[$0] ?? .missing) })))
+                                                tables: Dictionary(refsPerTenant[index].map { ($0, tables[$0] ?? .missing) }, uniquingKeysWith: { first, _ in first })))
                         }
                     } catch {
                         await pool.release(session, countsAsTenant: false)

@@ -1,0 +1,121 @@
+import Foundation
+
+/// A throwaway PostgreSQL cluster in a temporary folder, started from the installed server
+/// binaries, reachable only over a Unix socket in that folder. Used by `tenantplan demo`
+/// and the integration tests. Runs the server as `postgres` when we are root (initdb refuses root).
+public final class EphemeralCluster: @unchecked Sendable {
+    public let directory: String
+    public let binDirectory: String
+    private let asPostgresUser: Bool
+    private var running = false
+    private let lock = NSLock()
+
+    /// libpq conninfo for the cluster's `postgres` database.
+    public var conninfo: String { conninfo(database: "postgres") }
+
+    public func conninfo(database: String) -> String {
+        "host=\(directory) port=5432 user=postgres dbname=\(database)"
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Finds the server binaries: `$TENANTPLAN_PG_BINDIR`, the newest /usr/lib/postgresql/N/bin, or `pg_config --bindir`.
+    public static func findBinDirectory() throws -> String {
+        let fileManager = FileManager.default
+        if let explicit = ProcessInfo.processInfo.environment["TENANTPLAN_PG_BINDIR"], !explicit.isEmpty { return explicit }
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? fileManager.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+        for version in versions.reversed() where fileManager.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
+            return "\(root)/\(version)/bin"
+        }
+        if let output = try? run("/usr/bin/env", ["pg_config", "--bindir"]), fileManager.isExecutableFile(atPath: output + "/initdb") {
+            return output
+        }
+        throw Failure(description: "no PostgreSQL server binaries found (initdb); install the Debian package `postgresql` or set TENANTPLAN_PG_BINDIR")
+    }
+
+    /// Creates and starts a new cluster.
+    public static func start(maxConnections: Int = 200) throws -> EphemeralCluster {
+        let binDirectory = try findBinDirectory()
+        var template = Array("/tmp/tenantplan-pg-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw Failure(description: "cannot create a temporary folder") }
+        let directory = String(cString: made)
+        let asPostgres = geteuid() == 0
+        let cluster = EphemeralCluster(directory: directory, binDirectory: binDirectory, asPostgresUser: asPostgres)
+        do {
+            if asPostgres { _ = try run("/bin/chown", ["postgres:postgres", directory]) }
+            try cluster.server("initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "--no-sync",
+                                          "-E", "UTF8", "--locale=C"])
+            let options = "-F -k \(directory) -p 5432 -c listen_addresses= -c max_connections=\(maxConnections) -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            try cluster.server("pg_ctl", ["-D", directory + "/data", "-o", options, "-l", directory + "/server.log", "-w", "-t", "60", "start"])
+            cluster.running = true
+        } catch {
+            cluster.stop()
+            throw error
+        }
+        return cluster
+    }
+
+    private init(directory: String, binDirectory: String, asPostgresUser: Bool) {
+        self.directory = directory
+        self.binDirectory = binDirectory
+        self.asPostgresUser = asPostgresUser
+    }
+
+    deinit {
+        stop()
+    }
+
+    private func server(_ tool: String, _ arguments: [String]) throws {
+        let path = "\(binDirectory)/\(tool)"
+        if asPostgresUser {
+            _ = try Self.run("/sbin/runuser", ["-u", "postgres", "--", path] + arguments)
+        } else {
+            _ = try Self.run(path, arguments)
+        }
+    }
+
+    /// Stops the server (fast shutdown) and removes the folder. Safe to call twice.
+    public func stop() {
+        lock.lock()
+        let wasRunning = running
+        running = false
+        lock.unlock()
+        if wasRunning {
+            try? server("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "stop"])
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs a program to completion with posix_spawn and waitpid. Output goes to a temporary
+    /// file, not a pipe: a server started by `pg_ctl` would inherit a pipe and keep it open.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let outputPath = NSTemporaryDirectory() + "tenantplan-run-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw Failure(description: "cannot run \(executable): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let text = ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited, code == 0 else {
+            throw Failure(description: "\((executable as NSString).lastPathComponent) \(arguments.first ?? "") failed (\(exited ? "exit \(code)" : "signal \(status & 0x7f)")): \(text.suffix(2000))")
+        }
+        return text
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import TenantPlanKit
+
+/// The `tenantplan` command: subcommands for validating, planning, applying and inspecting plans.
+struct TenantPlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenantplan",
+        abstract: "Migrate PostgreSQL databases with one schema per tenant, from a committed YAML plan.",
+        discussion: """
+            Exit codes: 0 success; 1 a tenant or action failed, or the database or discovery failed;
+            2 the plan or the command line is invalid; 3 (plan --detailed-exitcode) changes are pending;
+            130 interrupted.
+            """,
+        version: TenantPlanVersion.current,
+        subcommands: [Validate.self, Apply.self, PlanCommand.self, Status.self, Demo.self]
+    )
+}
+
+@main
+enum Main {
+    static func main() async {
+        do {
+            var command = try TenantPlanCommand.parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = TenantPlanCommand.exitCode(for: error)
+            if code != .success, !(error is ExitCode) {
+                // Usage errors: the contract's exit code 2, not ArgumentParser's 64.
+                FileHandle.standardError.write(Data((TenantPlanCommand.fullMessage(for: error) + "\n").utf8))
+                exit(2)
+            }
+            TenantPlanCommand.exit(withError: error)
+        }
+    }
+}
