@@ -83,18 +83,38 @@ private struct Compilation {
     func display(_ relative: String) -> String {
         if relative.hasPrefix("/") { return relative }
         let planFolder = (path as NSString).deletingLastPathComponent
-        return planFolder.isEmpty ? relative : (planFolder as NSString).appendingPathComponent(relative)
+        return Self.normalize(planFolder.isEmpty ? relative : planFolder + "/" + relative)
+    }
+
+    /// Collapses `.` and `dir/..` segments without touching the file system.
+    static func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == "..", let last = parts.last, last != ".." {
+                parts.removeLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        let joined = parts.joined(separator: "/")
+        return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
 
     mutating func run(bytes: [UInt8]) -> Plan? {
         guard let root = YAMLLoader.load(bytes: bytes, file: path, into: &sink) else { return nil }
         let start = SourceLocation(file: path, line: 1, column: 1)
+        guard case .mapping = root else {
+            sink.error(reader.location(root), "a plan must be a mapping of keys (version, tenants, actions, ...), found \(reader.kindName(root))",
+                       fix: "start the file with `version: 1`")
+            return nil
+        }
         guard let entries = reader.mapping(root, path: "", known: PlanCompiler.topKeys, into: &sink) else { return nil }
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
 
         var version: Int?
         if let entry = byKey["version"] {
-            if case .scalar(let scalar) = entry.value, scalar.string == "1" {
+            if case .scalar(let scalar) = entry.value, scalar.style == .plain, scalar.string == "1" {
                 version = 1
             } else {
                 sink.error(reader.location(entry.value), "unsupported plan version \(reader.kindName(entry.value))",
@@ -108,7 +128,8 @@ private struct Compilation {
         let tenants = compileTenants(byKey["tenants"])
         let tracking = compileTracking(byKey["tracking"]?.value, path: "tracking", base: TrackingSettings(), planLevel: true)
 
-        var concurrency = 4
+        // Default 4, never above maxConnections; a written value above it is an error below.
+        var concurrency = min(4, database?.settings.maxConnections ?? 4)
         var concurrencyNode: Node?
         if let entry = byKey["concurrency"] {
             concurrencyNode = entry.value
@@ -130,19 +151,20 @@ private struct Compilation {
                                fix: "lower --concurrency or raise maxConnections")
                 }
                 concurrency = override
-            } else if concurrency > database.settings.maxConnections {
+            } else if concurrencyNode != nil, concurrency > database.settings.maxConnections {
                 sink.error(reader.location(concurrencyNode), "concurrency \(concurrency) is above database.maxConnections \(database.settings.maxConnections)",
                            fix: "lower concurrency to \(database.settings.maxConnections) or raise database.maxConnections")
             }
         }
 
         var actions: [Action] = []
+        var declared: [String] = []
         if let entry = byKey["actions"] {
-            actions = compileActions(entry.value, tracking: tracking ?? TrackingSettings())
+            (actions, declared) = compileActions(entry.value, tracking: tracking ?? TrackingSettings())
         } else {
             sink.error(start, "missing required key 'actions'", fix: "add at least one action, e.g. `actions: [{name: tenant-schema, migrate: migrations/tenant}]`")
         }
-        let ordered = order(actions)
+        let ordered = order(actions, declared: declared)
 
         guard let version, let database, let tenants, let tracking, let ordered else { return nil }
         return Plan(path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
@@ -242,8 +264,8 @@ private struct Compilation {
                 if discover == nil { ok = false }
             case "schema":
                 guard let text = reader.nonEmptyString(item.value, path: key, into: &sink) else { ok = false; continue }
-                guard let template = SchemaTemplate(text) else {
-                    sink.error(reader.location(item.value), "tenants.schema '\(text)' has no {id}",
+                guard let template = SchemaTemplate(text), text.components(separatedBy: "{id}").count == 2 else {
+                    sink.error(reader.location(item.value), "tenants.schema '\(text)' must contain {id} exactly once",
                                fix: "write it like \"tenant_{id}\"")
                     ok = false
                     continue
@@ -258,6 +280,10 @@ private struct Compilation {
             case "searchPath":
                 guard let list = reader.stringList(item.value, path: key, into: &sink) else { ok = false; continue }
                 searchPath = list.map(\.0)
+                if list.isEmpty {
+                    sink.error(reader.location(item.value), "tenants.searchPath is empty", fix: "list at least \"{schema}\"")
+                    ok = false
+                }
                 for (value, node) in list where value.isEmpty {
                     sink.error(reader.location(node), "tenants.searchPath entries must not be empty")
                     ok = false
@@ -356,10 +382,16 @@ private struct Compilation {
 
     // MARK: actions
 
-    mutating func compileActions(_ node: Node, tracking: TrackingSettings) -> [Action] {
+    /// The actions that compiled, and the names of all declared ones (so that an action that
+    /// failed to compile does not also make every `after` naming it an error).
+    mutating func compileActions(_ node: Node, tracking: TrackingSettings) -> ([Action], [String]) {
         guard case .sequence(let sequence) = node else {
             sink.error(reader.location(node), "'actions' must be a list, found \(reader.kindName(node))", fix: "start each action with '- name: ...'")
-            return []
+            return ([], [])
+        }
+        let declared: [String] = sequence.compactMap { item in
+            guard case .mapping(let mapping) = item, let name = mapping["name"], case .scalar(let scalar) = name else { return nil }
+            return scalar.string
         }
         if sequence.isEmpty {
             sink.error(reader.location(node), "'actions' is empty", fix: "add at least one action")
@@ -376,7 +408,7 @@ private struct Compilation {
             names[action.name] = action.location
             actions.append(action)
         }
-        return actions
+        return (actions, declared)
     }
 
     mutating func compileAction(_ node: Node, tracking: TrackingSettings) -> Action? {
@@ -504,12 +536,13 @@ private struct Compilation {
     // MARK: graph
 
     /// Checks `after` references and cycles; returns the actions in a stable topological order.
-    mutating func order(_ actions: [Action]) -> [Action]? {
+    mutating func order(_ actions: [Action], declared: [String]) -> [Action]? {
         let names = actions.map(\.name)
         let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        let declaredNames = Set(declared)
         var ok = true
         for action in actions {
-            for dependency in action.after where index[dependency] == nil {
+            for dependency in action.after where !declaredNames.contains(dependency) {
                 sink.error(action.location, "action '\(action.name)' is after '\(dependency)', which is not an action in this plan",
                            fix: Suggestion.didYouMean(dependency, in: names) ?? "actions: \(names.joined(separator: ", "))")
                 ok = false
@@ -519,7 +552,6 @@ private struct Compilation {
                 ok = false
             }
         }
-        guard ok else { return nil }
         // Cycle detection (DFS along `after` edges), reporting each cycle once.
         var state = [Int](repeating: 0, count: actions.count) // 0 new, 1 on stack, 2 done
         var stack: [Int] = []
@@ -544,7 +576,7 @@ private struct Compilation {
             state[node] = 2
         }
         for node in actions.indices where state[node] == 0 { visit(node, &sink) }
-        guard reported.isEmpty else { return nil }
+        guard ok, reported.isEmpty, actions.count == declared.count else { return nil }
         // Kahn's algorithm, picking the earliest-declared ready action each time.
         var remaining = actions.map { Set($0.after.compactMap { index[$0] }) }
         var done = [Bool](repeating: false, count: actions.count)

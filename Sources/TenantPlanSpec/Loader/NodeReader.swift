@@ -94,7 +94,7 @@ struct NodeReader {
     func duration(_ node: Node, path: String, into sink: inout DiagnosticSink) -> PlanDuration? {
         guard case .scalar(let scalar) = node, let value = PlanDuration(parsing: scalar.string) else {
             sink.error(location(node), "'\(path)' is not a duration: \(kindName(node))",
-                       fix: "write 0 (off) or a whole number with a unit: 250ms, 10s, 5m, 1h")
+                       fix: "write 0 (off) or a whole number with a unit: 250ms, 10s, 5m, 1h; at most 596h")
             return nil
         }
         return value

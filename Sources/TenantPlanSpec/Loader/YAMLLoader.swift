@@ -34,7 +34,7 @@ enum YAMLLoader {
             }
             return node
         } catch let error as YamlError {
-            sink.diagnostics.append(diagnostic(for: error, file: file))
+            sink.diagnostics.append(diagnostic(for: error, file: file, text: text))
             return nil
         } catch {
             sink.error(start, "cannot parse YAML: \(error)")
@@ -122,12 +122,19 @@ enum YAMLLoader {
         return nil
     }
 
-    private static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
+    private static func diagnostic(for error: YamlError, file: String, text: String) -> Diagnostic {
         func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
-            let detail = context.map { "\(problem) \($0.text)" } ?? problem
-            return Diagnostic(at: at(mark), "invalid YAML: \(detail)", fix: fixFor(problem))
+            var detail = context.map { "\(problem) \($0.text)" } ?? problem
+            if let context, context.mark.line != mark.line || context.mark.column != mark.column {
+                detail += " (started at \(context.mark.line):\(context.mark.column))"
+            }
+            var fix = fixFor(problem)
+            let line = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(max(0, mark.line - 1)).first ?? ""
+            if line.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") { fix = "indent with spaces, not tabs" }
+            if problem.contains("end of stream"), detail.contains("quoted scalar") { fix = "close the quote" }
+            return Diagnostic(at: at(mark), "invalid YAML: \(detail)", fix: fix)
         case let .duplicatedKeysInMapping(duplicates, context):
             return Diagnostic(at: at(context.mark), "duplicate key\(duplicates.count > 1 ? "s" : "") \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in one mapping",
                               fix: "keep one of them")

@@ -25,7 +25,7 @@ struct MigrationLoader {
             sink.error(location, "cannot read migrations folder '\(folder)': \(error.localizedDescription)")
             return nil
         }
-        let sqlFiles = entries.filter { $0.hasSuffix(".sql") && !$0.hasPrefix(".") }.sorted()
+        let sqlFiles = entries.filter { $0.hasSuffix(".sql") }.sorted()
         let journalPath = (absolutePath as NSString).appendingPathComponent("meta/_journal.json")
         if fileSystem.fileExists(atPath: journalPath) {
             return loadJournaled(folder: folder, path: absolutePath, journalPath: journalPath, files: sqlFiles, at: location, into: &sink)

@@ -1,0 +1,2 @@
+-- tenantplan: no-transaction
+CREATE INDEX CONCURRENTLY users_id ON users (id);

@@ -1,0 +1,2 @@
+CREATE TABLE a (id int);--> statement-breakpoint
+CREATE TABLE b (id int);

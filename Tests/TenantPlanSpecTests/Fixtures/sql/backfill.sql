@@ -1,0 +1,1 @@
+UPDATE settings SET x = 1;

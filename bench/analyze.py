@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Checks and summaries for bench/run.sh (standard library only).
+
+    analyze.py check-report REPORT.json --tenants T --applied N [--unchanged U]
+    analyze.py summarize --raw RAW.tsv --samples SAMPLES.txt --params PARAMS.json --out RESULTS.json
+
+RAW.tsv:     rep, step, start_ns, end_ns, peak_rss_kb ('-' when not measured), tab-separated.
+             steps: apply, floor, noop, noop_floor.
+SAMPLES.txt: psql -At output of the sampler, 'epoch_seconds|tenantplan_active|floor_active' per line.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+STEPS = [
+    ("apply", "(a) tenantplan apply"),
+    ("floor", "(b) psql floor, xargs -P K, 1 psql per tenant"),
+    ("noop", "(c) tenantplan apply, no-op rerun"),
+    ("noop_floor", "(d) single-query floor (1 psql, UNION ALL)"),
+]
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check_report(a):
+    try:
+        with open(a.report) as f:
+            report = json.load(f)
+    except (OSError, ValueError) as error:
+        fail(f"cannot read report {a.report}: {error}")
+    s = report.get("summary", {})
+    problems = []
+    if s.get("tenants") != a.tenants:
+        problems.append(f"summary.tenants = {s.get('tenants')}, expected {a.tenants}")
+    if s.get("failed") != 0:
+        problems.append(f"summary.failed = {s.get('failed')}, expected 0")
+    if s.get("skipped") != 0:
+        problems.append(f"summary.skipped = {s.get('skipped')}, expected 0")
+    if s.get("migrationsApplied") != a.applied:
+        problems.append(f"summary.migrationsApplied = {s.get('migrationsApplied')}, expected {a.applied}")
+    if a.unchanged is not None and s.get("unchanged") != a.unchanged:
+        problems.append(f"summary.unchanged = {s.get('unchanged')}, expected {a.unchanged}")
+    if problems:
+        failed = [t for t in report.get("tenants", []) if t.get("error")]
+        for t in failed[:3]:
+            problems.append(f"tenant {t.get('id')}: {json.dumps(t.get('error'))}")
+        fail(f"{a.report}: " + "; ".join(problems))
+    print(f"ok: {a.report}: tenants={s['tenants']} migrationsApplied={s['migrationsApplied']} "
+          f"unchanged={s.get('unchanged')} durationMs={report.get('durationMs')}")
+
+
+def load_samples(path):
+    samples = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split("|")
+                if len(parts) != 3:
+                    continue
+                try:
+                    samples.append((float(parts[0]), int(parts[1]), int(parts[2])))
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    return samples
+
+
+def activity(samples, start_ns, end_ns, column):
+    window = [s[column] for s in samples if start_ns / 1e9 <= s[0] <= end_ns / 1e9]
+    if not window:
+        return None
+    gaps = [b[0] - a[0] for a, b in zip(samples, samples[1:]) if start_ns / 1e9 <= a[0] <= end_ns / 1e9]
+    return {"max": max(window), "mean": sum(window) / len(window), "samples": len(window),
+            "medianIntervalMs": round(statistics.median(gaps) * 1000, 1) if gaps else None}
+
+
+def spread(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
+
+
+def summarize(a):
+    with open(a.params) as f:
+        params = json.load(f)
+    runs = {}
+    with open(a.raw) as f:
+        for line in f:
+            rep, step, start, end, rss = line.rstrip("\n").split("\t")
+            runs.setdefault(step, {})[int(rep)] = {
+                "startNs": int(start), "endNs": int(end), "wallS": (int(end) - int(start)) / 1e9,
+                "peakRssKB": None if rss == "-" else int(rss)}
+    reps = sorted(runs["apply"])
+    samples = load_samples(a.samples)
+
+    wall = {step: spread([runs[step][r]["wallS"] for r in reps]) for step, _ in STEPS}
+    ratio = {}
+    for key, num, den in [("applyOverFloor", "apply", "floor"), ("noopOverSingleQueryFloor", "noop", "noop_floor")]:
+        r = spread([runs[num][x]["wallS"] / runs[den][x]["wallS"] for x in reps])
+        r["ratioOfMedians"] = wall[num]["median"] / wall[den]["median"]
+        ratio[key] = r
+    rss_apply = [runs["apply"][r]["peakRssKB"] / 1024 for r in reps]
+    rss_noop = [runs["noop"][r]["peakRssKB"] / 1024 for r in reps]
+    concurrency = {
+        "tenantplanDuringApply": [activity(samples, runs["apply"][r]["startNs"], runs["apply"][r]["endNs"], 1) for r in reps],
+        "psqlDuringFloor": [activity(samples, runs["floor"][r]["startNs"], runs["floor"][r]["endNs"], 2) for r in reps],
+    }
+
+    def agg(items):
+        items = [i for i in items if i]
+        if not items:
+            return None
+        n = sum(i["samples"] for i in items)
+        return {"max": max(i["max"] for i in items), "mean": sum(i["mean"] * i["samples"] for i in items) / n,
+                "samples": n, "perRepetition": items}
+
+    conc = {k: agg(v) for k, v in concurrency.items()}
+    result = {
+        "params": params,
+        "wallSeconds": wall,
+        "ratios": ratio,
+        "peakRssMB": {"apply": spread(rss_apply), "noop": spread(rss_noop), "max": max(rss_apply + rss_noop)},
+        "activeBackends": conc,
+        "runs": [{"repetition": r, "step": step, **runs[step][r]} for r in reps for step, _ in STEPS],
+    }
+    with open(a.out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+    p = params
+    print()
+    print(f"tenantplan benchmark: T={p['T']} tenants x M={p['M']} migrations, K={p['K']}, "
+          f"R={p['R']} repetitions, maxConnections={p['maxConnections']}, {p['cpus']} CPUs, {p['postgres']}")
+    print(f"{'':50} {'median':>9} {'min':>9} {'max':>9}")
+    for step, label in STEPS:
+        w = wall[step]
+        print(f"{label:50} {w['median']:8.3f}s {w['min']:8.3f}s {w['max']:8.3f}s")
+    for key, label in [("applyOverFloor", "ratio (a)/(b): apply / psql floor"),
+                       ("noopOverSingleQueryFloor", "ratio (c)/(d): no-op rerun / single-query floor")]:
+        r = ratio[key]
+        print(f"{label:50} {r['median']:8.2f}x {r['min']:8.2f}x {r['max']:8.2f}x")
+    print(f"{'  (ratios are per-repetition pairs; ratio of medians:':50} "
+          f"{ratio['applyOverFloor']['ratioOfMedians']:.2f}x and {ratio['noopOverSingleQueryFloor']['ratioOfMedians']:.2f}x)")
+    ra, rn = result["peakRssMB"]["apply"], result["peakRssMB"]["noop"]
+    print(f"{'(e) tenantplan peak RSS, apply':50} {ra['median']:7.1f}MB {ra['min']:7.1f}MB {ra['max']:7.1f}MB")
+    print(f"{'(e) tenantplan peak RSS, no-op rerun':50} {rn['median']:7.1f}MB {rn['min']:7.1f}MB {rn['max']:7.1f}MB")
+    print(f"{'(e) tenantplan peak RSS, max over all runs':50} {result['peakRssMB']['max']:7.1f}MB")
+    for key, label in [("tenantplanDuringApply", "active tenantplan backends during (a)"),
+                       ("psqlDuringFloor", "active psql backends during (b)")]:
+        c = conc[key]
+        if c:
+            interval = statistics.median([i["medianIntervalMs"] for i in c["perRepetition"] if i["medianIntervalMs"]] or [0])
+            print(f"{label:50} max {c['max']}, mean {c['mean']:.2f} ({c['samples']} samples, ~{interval:.0f} ms apart)")
+        else:
+            print(f"{label:50} no samples")
+    print(f"results: {a.out}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check-report")
+    c.add_argument("report")
+    c.add_argument("--tenants", type=int, required=True)
+    c.add_argument("--applied", type=int, required=True)
+    c.add_argument("--unchanged", type=int)
+    s = sub.add_parser("summarize")
+    s.add_argument("--raw", required=True)
+    s.add_argument("--samples", required=True)
+    s.add_argument("--params", required=True)
+    s.add_argument("--out", required=True)
+    a = ap.parse_args()
+    check_report(a) if a.cmd == "check-report" else summarize(a)
+
+
+if __name__ == "__main__":
+    main()
