@@ -144,7 +144,7 @@ struct TenantWorker {
                 return result
             }
             result.format = format
-            if outcome.format == nil { outcome.format = state.format ?? format }
+            if outcome.format == nil { outcome.format = state.format }
             let pending = state.pending(action.migrations)
             guard !pending.isEmpty else {
                 result.durationMs = Int(Date().timeIntervalSince(started) * 1000)

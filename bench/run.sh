@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Benchmark: `tenantplan apply` against a raw psql floor, on a throwaway PostgreSQL cluster.
+#
+#   bench/run.sh                       # T=1000 tenants, M=10 migrations, K=8, R=3 repetitions
+#   T=50 M=3 R=1 bench/run.sh          # quick check
+#
+# Environment: T (tenants, 1000), M (migrations, 10), K (concurrency, 8), R (repetitions, 3),
+# MAXCONN (the plan's database.maxConnections, default K), SAMPLE_INTERVAL (seconds between
+# pg_stat_activity samples, 0.02), TENANTPLAN_PG_BINDIR (server binaries, else the newest
+# /usr/lib/postgresql/N/bin, else `pg_config --bindir`).
+#
+# Per repetition, on two fresh databases each holding T empty schemas bench_00001...:
+#   (a) tenantplan apply PLAN --concurrency K                       database A
+#   (b) xargs -P K, one `psql -X -q -v ON_ERROR_STOP=1` per tenant   database B
+#       (tracking table + one transaction per migration, scripts generated before timing)
+#   (c) tenantplan apply again: the no-op rerun                      database A
+#   (d) one psql, one query: UNION ALL over all T tracking tables    database A
+# (a)/(b) and (c)/(d) swap order on even repetitions. Checks after each step (fails loudly):
+# T*M tracking rows in both databases, the same relations in both, report migrationsApplied
+# T*M then 0. Peak RSS of tenantplan from /usr/bin/time -v; active backends sampled from
+# pg_stat_activity by one psql (\watch) in the background.
+#
+# Prints a table of medians and writes bench/out/results-<date>.json (and .txt).
+# Builds with `swift build -c release --scratch-path .build-release` (never the default .build).
+set -Eeuo pipefail
+
+T=${T:-1000}
+M=${M:-10}
+K=${K:-8}
+R=${R:-3}
+MAXCONN=${MAXCONN:-$K}
+SAMPLE_INTERVAL=${SAMPLE_INTERVAL:-0.02}
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+OUT=$HERE/out
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '\nBENCH FAILED: %s\n' "$*" >&2; exit 1; }
+
+for var in T M K R MAXCONN; do
+    [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer (got '${!var}')"
+done
+(( MAXCONN >= K )) || die "MAXCONN ($MAXCONN) must be at least K ($K)"
+(( MAXCONN <= 180 && K <= 180 )) || die "K and MAXCONN must stay below the cluster's max_connections (200)"
+[[ $SAMPLE_INTERVAL =~ ^[0-9]*\.?[0-9]+$ ]] || die "SAMPLE_INTERVAL must be a number of seconds"
+for tool in python3 psql xargs /usr/bin/time swift; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+
+mkdir -p "$OUT"
+STAMP=$(date +%Y%m%d-%H%M%S)
+WORK=$(mktemp -d /tmp/tenantplan-bench-XXXXXX)
+PGDIR=$(mktemp -d /tmp/tenantplan-bench-pg-XXXXXX)
+PG_STARTED=
+SAMPLER_PID=
+
+as_postgres() {
+    if (( EUID == 0 )); then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+stop_sampler() {
+    [[ -n $SAMPLER_PID ]] || return 0
+    kill -INT "$SAMPLER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SAMPLER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -TERM "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    stop_sampler
+    if [[ -n $PG_STARTED ]]; then
+        (cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 60 stop) >"$WORK/pg_ctl-stop.log" 2>&1 </dev/null \
+            || { log "pg_ctl stop failed:"; cat "$WORK/pg_ctl-stop.log" >&2; }
+    fi
+    if (( rc != 0 )); then
+        local keep=$OUT/failed-$STAMP
+        mkdir -p "$keep"
+        cp "$WORK"/*.log "$WORK"/*.json "$WORK"/*.txt "$keep"/ 2>/dev/null
+        cp "$PGDIR/server.log" "$keep"/ 2>/dev/null
+        log "logs of the failed run kept in $keep"
+    fi
+    rm -rf "$WORK" "$PGDIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- server binaries, as EphemeralCluster.findBinDirectory does ------------------------------
+PGBIN=${TENANTPLAN_PG_BINDIR:-}
+if [[ -z $PGBIN ]]; then
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n -r); do
+        [[ -x $dir/initdb ]] && { PGBIN=$dir; break; }
+    done
+fi
+if [[ -z $PGBIN ]] && command -v pg_config >/dev/null; then PGBIN=$(pg_config --bindir); fi
+[[ -n $PGBIN && -x $PGBIN/initdb && -x $PGBIN/pg_ctl ]] || die "no PostgreSQL server binaries (initdb) found; set TENANTPLAN_PG_BINDIR"
+
+# --- build --------------------------------------------------------------------------------------
+log "building tenantplan: swift build -c release --scratch-path .build-release (log: build.log)"
+(cd "$ROOT" && swift build -c release --scratch-path .build-release) >"$WORK/build.log" 2>&1 </dev/null \
+    || { tail -n 40 "$WORK/build.log" >&2; die "release build failed"; }
+BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path 2>/dev/null </dev/null)/tenantplan"
+[[ -x $BIN ]] || die "built binary not found at $BIN"
+log "binary: $BIN"
+
+# --- inputs (all generated before anything is timed) --------------------------------------------
+log "generating $M migrations, the plan and $T per-tenant psql scripts in $WORK"
+python3 "$HERE/gen.py" "$WORK" --tenants "$T" --migrations "$M" --concurrency "$K" --max-connections "$MAXCONN"
+PLAN=$WORK/plan/plan.yaml
+cat >"$WORK/sampler.sql" <<SQL
+SELECT extract(epoch FROM clock_timestamp()),
+       count(*) FILTER (WHERE application_name = 'tenantplan' AND state = 'active'),
+       count(*) FILTER (WHERE application_name = 'bench-floor' AND state = 'active')
+FROM pg_stat_activity \watch $SAMPLE_INTERVAL
+SQL
+
+# --- throwaway cluster: Unix socket in its own folder, trust auth, fsync off --------------------
+log "starting a throwaway cluster in $PGDIR ($PGBIN)"
+(( EUID == 0 )) && chown postgres:postgres "$PGDIR"
+(cd / && as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C) \
+    >"$WORK/initdb.log" 2>&1 </dev/null || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+PG_OPTIONS="-F -k $PGDIR -p 5432 -c listen_addresses= -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+(cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -o "$PG_OPTIONS" -l "$PGDIR/server.log" -w -t 60 start) \
+    >"$WORK/pg_ctl-start.log" 2>&1 </dev/null || { cat "$WORK/pg_ctl-start.log" "$PGDIR/server.log" >&2; die "pg_ctl start failed"; }
+PG_STARTED=1
+
+unset PGDATABASE PGSERVICE PGSERVICEFILE PGOPTIONS PGAPPNAME PGHOSTADDR PGPASSWORD PGSSLMODE
+export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
+q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
+conninfo() { printf 'host=%s port=5432 user=postgres dbname=%s' "$PGDIR" "$1"; }
+
+PG_VERSION=$(q -d postgres -c 'SHOW server_version')
+PGAPPNAME=bench-sampler psql -X -q -At -d postgres -f "$WORK/sampler.sql" >"$WORK/samples.txt" 2>"$WORK/sampler.log" </dev/null &
+SAMPLER_PID=$!
+
+RAW=$WORK/raw.tsv
+: >"$RAW"
+now_ns() { date +%s%N; }
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$REP" "$1" "$2" "$3" "$4" >>"$RAW"; }
+
+# (a), (c): tenantplan apply on database A; wall time and peak RSS.
+run_tenantplan() {
+    local step=$1 db=$2 start end rc=0 rss
+    local report=$WORK/report-$step-$REP.json timing=$WORK/time-$step-$REP.txt output=$WORK/tenantplan-$step-$REP.log
+    start=$(now_ns)
+    BENCH_DATABASE_URL=$(conninfo "$db") /usr/bin/time -v -o "$timing" \
+        "$BIN" apply "$PLAN" --concurrency "$K" --report "$report" >"$output" 2>&1 </dev/null || rc=$?
+    end=$(now_ns)
+    (( rc == 0 )) || { tail -n 30 "$output" >&2; die "tenantplan apply ($step, repetition $REP) exited $rc"; }
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$timing")
+    [[ $rss =~ ^[0-9]+$ ]] || die "no peak RSS in $timing"
+    record "$step" "$start" "$end" "$rss"
+    log "  $step: $(( (end - start) / 1000000 )) ms, peak RSS $(( rss / 1024 )) MB"
+}
+
+# (b): one psql per tenant, K at a time, on database B.
+run_floor() {
+    local db=$1 start end rc=0
+    start=$(now_ns)
+    PGAPPNAME=bench-floor xargs -a "$WORK/tenants.txt" -P "$K" -I{} \
+        psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$WORK/floor/{}.sql" >"$WORK/floor-$REP.log" 2>&1 </dev/null || rc=$?
+    end=$(now_ns)
+    (( rc == 0 )) || { tail -n 30 "$WORK/floor-$REP.log" >&2; die "psql floor (repetition $REP) failed: xargs exited $rc"; }
+    record floor "$start" "$end" -
+    log "  floor: $(( (end - start) / 1000000 )) ms"
+}
+
+# (d): one psql, one query over every tracking table, on database A.
+run_noop_floor() {
+    local db=$1 start end rc=0 rows
+    start=$(now_ns)
+    psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" -f "$WORK/noop-floor.sql" >"$WORK/noop-floor-$REP.txt" 2>"$WORK/noop-floor-$REP.log" </dev/null || rc=$?
+    end=$(now_ns)
+    (( rc == 0 )) || { cat "$WORK/noop-floor-$REP.log" >&2; die "single-query floor (repetition $REP) failed"; }
+    rows=$(wc -l <"$WORK/noop-floor-$REP.txt")
+    (( rows == T * M )) || die "single-query floor returned $rows rows, expected $((T * M))"
+    record noop_floor "$start" "$end" -
+    log "  noop_floor: $(( (end - start) / 1000000 )) ms"
+}
+
+check_rows() {
+    local db=$1 who=$2 got
+    got=$(q -d "$db" -f "$WORK/count-rows.sql")
+    [[ $got == "$T|$((T * M))|$M|$M" ]] \
+        || die "$who: tracking rows in $db (tenants|rows|min|max) = $got, expected $T|$((T * M))|$M|$M"
+}
+
+for ((REP = 1; REP <= R; REP++)); do
+    DB_A=bench_a_$REP
+    DB_B=bench_b_$REP
+    log "repetition $REP/$R: databases $DB_A, $DB_B with $T empty schemas each"
+    for db in "$DB_A" "$DB_B"; do
+        q -d postgres -c "CREATE DATABASE $db"
+        q -d "$db" -f "$WORK/create-schemas.sql"
+    done
+    q -d postgres -c CHECKPOINT
+    if (( REP % 2 == 1 )); then order=(apply floor); else order=(floor apply); fi
+    for step in "${order[@]}"; do
+        if [[ $step == apply ]]; then
+            run_tenantplan apply "$DB_A"
+            python3 "$HERE/analyze.py" check-report "$WORK/report-apply-$REP.json" --tenants "$T" --applied $((T * M)) >&2
+            check_rows "$DB_A" "tenantplan apply"
+        else
+            run_floor "$DB_B"
+            check_rows "$DB_B" "psql floor"
+        fi
+        q -d postgres -c CHECKPOINT
+    done
+    objects_a=$(q -d "$DB_A" -f "$WORK/count-objects.sql" | tr '\n' ' ')
+    objects_b=$(q -d "$DB_B" -f "$WORK/count-objects.sql" | tr '\n' ' ')
+    [[ $objects_a == "$objects_b" ]] || die "relations differ: $DB_A has (relkind|count) $objects_a, $DB_B has $objects_b"
+    if (( REP % 2 == 1 )); then order=(noop noop_floor); else order=(noop_floor noop); fi
+    for step in "${order[@]}"; do
+        if [[ $step == noop ]]; then
+            run_tenantplan noop "$DB_A"
+            python3 "$HERE/analyze.py" check-report "$WORK/report-noop-$REP.json" --tenants "$T" --applied 0 --unchanged "$T" >&2
+            check_rows "$DB_A" "tenantplan no-op rerun"
+        else
+            run_noop_floor "$DB_A"
+        fi
+    done
+    q -d postgres -c "DROP DATABASE $DB_A" -c "DROP DATABASE $DB_B"
+done
+stop_sampler
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -z $(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null) ]] || COMMIT="$COMMIT+dirty"
+cat >"$WORK/params.json" <<JSON
+{"T": $T, "M": $M, "K": $K, "R": $R, "maxConnections": $MAXCONN, "sampleIntervalS": $SAMPLE_INTERVAL,
+ "cpus": $(nproc), "postgres": "PostgreSQL $PG_VERSION", "commit": "$COMMIT", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+ "host": "$(uname -srm)"}
+JSON
+RESULT=$OUT/results-$STAMP.json
+python3 "$HERE/analyze.py" summarize --raw "$RAW" --samples "$WORK/samples.txt" --params "$WORK/params.json" --out "$RESULT" \
+    | tee "$OUT/results-$STAMP.txt"
