@@ -169,6 +169,9 @@ public final class PlanRunner: Sendable {
         for index in tenants.indices where tenants[index].invalidReason != nil {
             failed[index] = true
             started[index] = true
+            results[index].status = .failed
+            results[index].unchanged = false
+            events(.tenantFinished(results[index], done: index + 1, failed: failed.filter { $0 }.count, total: tenants.count))
         }
         // Initial format per tenant, from the batched read (first tenant action's table).
         if let first = graph.tenantActions.first {
@@ -303,7 +306,12 @@ public final class PlanRunner: Sendable {
                     if let error = outcome.error { results[index].error = error }
                     let changed = outcome.createdSchema || outcome.actions.contains { !$0.applied.isEmpty }
                     if changed { results[index].unchanged = false }
-                    if outcome.failed { failed[index] = true; failures += 1 }
+                    if outcome.failed {
+                        failed[index] = true
+                        failures += 1
+                        results[index].status = .failed
+                        results[index].unchanged = false
+                    }
                     window.finish(work.firstIndex(of: index)!, succeeded: !outcome.failed)
                     done += 1
                     events(.tenantFinished(results[index], done: done, failed: failures, total: tenants.count))

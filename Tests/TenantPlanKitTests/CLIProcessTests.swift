@@ -1,0 +1,186 @@
+import Foundation
+import Testing
+import TenantPlanPostgres
+@testable import TenantPlanKit
+import TenantPlanSpec
+
+/// The `tenantplan` executable as a user runs it: exit codes, reports, two processes at once, Ctrl-C.
+@Suite(.serialized) struct CLIProcessTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// Validates a JSON file against one of docs/schemas with python3's jsonschema (a real validator).
+    static func validate(json path: String, schema: String, yaml: Bool = false) throws -> String? {
+        let script = """
+            import json, sys, jsonschema, yaml
+            schema = json.load(open(sys.argv[1]))
+            doc = yaml.safe_load(open(sys.argv[2])) if sys.argv[3] == 'yaml' else json.load(open(sys.argv[2]))
+            errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=str)
+            print('\\n'.join(f"{list(e.path)}: {e.message}" for e in errors[:5]))
+            sys.exit(1 if errors else 0)
+            """
+        let child = try ChildProcess("/usr/bin/env", ["python3", "-c", script, repositoryRoot + "/docs/schemas/" + schema, path, yaml ? "yaml" : "json"])
+        var status: Int32 = 0
+        waitpid(child.pid, &status, 0)
+        return status == 0 ? nil : "schema violations: \(child.output)"
+    }
+
+    static func plan(_ fixture: PlanFixture, ids: [String], sleep: Double = 0, concurrency: Int = 4) throws {
+        for index in 1...3 {
+            try fixture.write("m/000\(index)_m\(index).sql", """
+                SELECT pg_sleep(\(sleep));
+                CREATE TABLE m\(index) (id int);
+                INSERT INTO public.applied_log (tenant, migration) VALUES (current_setting('tenantplan.tenant_id'), 'm\(index)');
+                """)
+        }
+        try fixture.write("plan.yaml", """
+            version: 1
+            database: { url: "${TEST_DATABASE_URL}", maxConnections: 8 }
+            tenants:
+              discover: { list: [\(ids.joined(separator: ", "))] }
+              schema: "t_{id}"
+              createSchemas: true
+            concurrency: \(concurrency)
+            actions: [{ name: m, migrate: m }]
+            """)
+    }
+
+    func run(_ arguments: [String], database: TestDatabase) async throws -> (code: Int32, output: String) {
+        let child = try ChildProcess(Executable.path, arguments, environment: ["TEST_DATABASE_URL": database.conninfo])
+        let code = try await child.wait()
+        return (code, child.output)
+    }
+
+    @Test("two apply processes at once both succeed and apply each migration exactly once")
+    func twoProcesses() async throws {
+        let db = try await TestDatabase.create("twoproc")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<60).map { "p\($0)" }
+        try Self.plan(fixture, ids: ids, sleep: 0.005)
+        let environment = ["TEST_DATABASE_URL": db.conninfo]
+        let first = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r1.json"], environment: environment)
+        let second = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r2.json"], environment: environment)
+        let codes = (try await first.wait(), try await second.wait())
+        #expect(codes.0 == 0, "\(first.output)")
+        #expect(codes.1 == 0, "\(second.output)")
+        #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 180)
+        #expect(try await db.count("SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log GROUP BY 1, 2 HAVING count(*) > 1) d") == 0)
+        let reports = try [fixture.directory + "/r1.json", fixture.directory + "/r2.json"].map {
+            try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
+        }
+        #expect(reports[0].summary.migrationsApplied + reports[1].summary.migrationsApplied == 180)
+    }
+
+    @Test("SIGINT mid-run exits 130 with a partial report and no half-applied migration")
+    func interrupt() async throws {
+        let db = try await TestDatabase.create("sigint")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<40).map { "i\($0)" }
+        try Self.plan(fixture, ids: ids, sleep: 0.3, concurrency: 4)
+        let reportPath = fixture.directory + "/report.json"
+        let child = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", reportPath], environment: ["TEST_DATABASE_URL": db.conninfo])
+        try await Task.sleep(for: .milliseconds(1500))
+        child.signal(SIGINT)
+        let code = try await child.wait(timeout: .seconds(60))
+        #expect(code == 130, "\(child.output)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
+        #expect(report.stopReason == .interrupted)
+        #expect(report.summary.skipped > 0)
+        #expect(report.summary.tenants == 40)
+        #expect(try Self.validate(json: reportPath, schema: "report-v1.json") == nil)
+        // Every migration's effects and its tracking row are both there or both absent.
+        for id in ids {
+            let schema = "t_\(id)"
+            guard try await db.tableExists(schema, "__drizzle_migrations") else {
+                #expect(try await db.count("SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id))") == 0)
+                continue
+            }
+            for index in 1...3 {
+                let recorded = try await db.count("SELECT count(*) FROM \(schema).__drizzle_migrations WHERE name = '000\(index)_m\(index)'") == 1
+                #expect(try await db.tableExists(schema, "m\(index)") == recorded, "\(schema) m\(index)")
+                #expect(try await db.count("SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id)) AND migration = 'm\(index)'") == (recorded ? 1 : 0))
+            }
+        }
+        // Nothing was left locked or running: a rerun finishes the job.
+        let rerun = try await run(["apply", fixture.planPath], database: db)
+        #expect(rerun.code == 0, "\(rerun.output)")
+        #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 120)
+    }
+
+    @Test("exit codes: 0 success, 1 tenant failure, 2 invalid plan or unknown --tenant, 3 pending with plan --detailed-exitcode")
+    func exitCodes() async throws {
+        let db = try await TestDatabase.create("exits")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try Self.plan(fixture, ids: ["a", "b"])
+        let pending = try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db)
+        #expect(pending.code == 3, "\(pending.output)")
+        #expect(pending.output.contains("ok a (t_a)"))
+        #expect(pending.output.contains("would apply 0001_m1, 0002_m2, 0003_m3"))
+        #expect(try await run(["apply", fixture.planPath, "--tenant", "nope"], database: db).code == 2)
+        #expect(try await run(["apply", fixture.planPath, "--concurrency", "50"], database: db).code == 2)
+        #expect(try await run(["apply", fixture.planPath, "--no-such-flag"], database: db).code == 2)
+        let applied = try await run(["apply", fixture.planPath, "--json"], database: db)
+        #expect(applied.code == 0, "\(applied.output)")
+        #expect(try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db).code == 0)
+        try await db.exec("DROP TABLE public.applied_log")
+        try fixture.write("m/0004_m4.sql", "INSERT INTO public.applied_log VALUES ('x', 'y');")
+        let failing = try await run(["apply", fixture.planPath], database: db)
+        #expect(failing.code == 1)
+        #expect(failing.output.contains("FAILED at 0004_m4: relation \"public.applied_log\" does not exist (SQLSTATE 42P01)"))
+    }
+
+    @Test("reports written by --report and --json validate against docs/schemas/report-v1.json")
+    func reportSchema() async throws {
+        let db = try await TestDatabase.create("schema")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text); CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int);")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try Self.plan(fixture, ids: ["a", "b", "c"])
+        let path = fixture.directory + "/report.json"
+        let result = try await run(["apply", fixture.planPath, "--report", path], database: db)
+        #expect(result.code == 1)
+        #expect(try Self.validate(json: path, schema: "report-v1.json") == nil)
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(report.tenant("b")?.actions.first?.error?.sqlstate == "42P07")
+        #expect(report.plan.sha256 == Hashing.sha256(ofFile: fixture.planPath))
+        let dry = fixture.directory + "/dry.json"
+        _ = try await run(["plan", fixture.planPath, "--report", dry], database: db)
+        #expect(try Self.validate(json: dry, schema: "report-v1.json") == nil)
+    }
+
+    @Test("the plan JSON Schema accepts the demo and fixture plans and refuses invalid ones")
+    func planSchema() throws {
+        let fixtures = Self.repositoryRoot + "/Tests/TenantPlanSpecTests/Fixtures"
+        #expect(try Self.validate(json: Self.repositoryRoot + "/plans/demo.yaml", schema: "plan-v1.json", yaml: true) == nil)
+        #expect(try Self.validate(json: fixtures + "/valid/full.yaml", schema: "plan-v1.json", yaml: true) == nil)
+        for name in ["unknown-key", "wrong-types", "bad-duration", "discover-two", "action-two-kinds", "unknown-format", "wrong-version"] {
+            #expect(try Self.validate(json: fixtures + "/invalid/\(name).yaml", schema: "plan-v1.json", yaml: true) != nil, "\(name) passed the schema")
+        }
+    }
+
+    @Test("validate prints every problem located, exits 2; a valid plan prints a summary and exits 0")
+    func validateCommand() async throws {
+        let fixtures = Self.repositoryRoot + "/Tests/TenantPlanSpecTests/Fixtures"
+        let bad = try ChildProcess(Executable.path, ["validate", fixtures + "/invalid/wrong-types.yaml"])
+        #expect(try await bad.wait() == 2)
+        #expect(bad.output.split(separator: "\n").count == 3)
+        #expect(bad.output.contains("wrong-types.yaml:3:19: error: 'database.maxConnections' must be an integer, found 'lots'"))
+        let good = try ChildProcess(Executable.path, ["validate", Self.repositoryRoot + "/plans/demo.yaml"])
+        #expect(try await good.wait() == 0)
+        #expect(good.output.contains("demo.yaml: valid: 3 actions (1 shared, 2 per tenant)"))
+        let json = try ChildProcess(Executable.path, ["validate", fixtures + "/invalid/cycle.yaml", "--format", "json"])
+        #expect(try await json.wait() == 2)
+        #expect(json.output.contains("\"message\" : \"dependency cycle: a -> b -> c -> a\""))
+    }
+}
+
+extension Hashing {
+    static func sha256(ofFile path: String) -> String {
+        sha256Hex([UInt8](FileManager.default.contents(atPath: path) ?? Data()))
+    }
+}
