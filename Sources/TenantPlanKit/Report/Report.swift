@@ -38,6 +38,10 @@ public struct Report: Codable, Sendable {
         public var maxFailures: Int
         public var tenants: [String]
         public var exclude: [String]
+        /// `--mark-applied` (present only when set).
+        public var markApplied: Bool?
+        /// `--up-to NAME`.
+        public var upTo: String?
     }
 
     public struct Summary: Codable, Sendable, Equatable {
@@ -49,6 +53,10 @@ public struct Report: Codable, Sendable {
         public var migrationsApplied = 0
         /// Migrations that would run (dry runs and `plan` only).
         public var migrationsPending: Int?
+        /// Migrations recorded without running.
+        public var migrationsMarked: Int?
+        /// Tenants whose tracking tables were converted to another format.
+        public var tenantsConverted: Int?
     }
 
     public enum Status: String, Codable, Sendable {
@@ -64,7 +72,10 @@ public struct Report: Codable, Sendable {
         public var durationMs: Int
         /// Tracking format found (per tenant; the first tracked action's table).
         public var format: TrackingFormat?
+        /// The format the tenant's tables were converted to (autoMigrateFormat, convert-tracking).
         public var convertedTo: TrackingFormat?
+        /// Each converted table, row by row (original times included).
+        public var conversions: [TrackingConverter.Conversion]?
         /// The schema did not exist and was created by this run.
         public var createdSchema: Bool?
         public var actions: [ActionResult]
@@ -96,6 +107,10 @@ public struct Report: Codable, Sendable {
         public var pending: [String]?
         public var error: ErrorInfo?
         public var skippedBecause: String?
+        /// Migrations recorded as applied without running (--mark-applied, markApplied, sync markMissing).
+        public var marked: [String]?
+        /// Orphan rows deleted (sync cleanOrphans): their recorded names or hashes.
+        public var deletedOrphans: [String]?
     }
 
     public struct AppliedMigration: Codable, Sendable, Equatable {

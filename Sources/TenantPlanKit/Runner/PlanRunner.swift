@@ -7,11 +7,27 @@ public struct RunOptions: Sendable {
     public var command = "apply"
     public var dryRun = false
     public var filter = TenantFilter()
+    /// `--mark-applied`: record pending migrations as applied without running them.
+    public var markApplied = false
+    /// `--up-to NAME` (with `markApplied`): stop after NAME in the action that holds it.
+    public var upTo: String?
 
-    public init(command: String = "apply", dryRun: Bool = false, filter: TenantFilter = TenantFilter()) {
+    public init(command: String = "apply", dryRun: Bool = false, filter: TenantFilter = TenantFilter(),
+                markApplied: Bool = false, upTo: String? = nil) {
         self.command = command
         self.dryRun = dryRun
         self.filter = filter
+        self.markApplied = markApplied
+        self.upTo = upTo
+    }
+}
+
+/// `--up-to NAME` names no migration of the plan (exit 2).
+public struct UnknownMigrationError: Error, CustomStringConvertible, Sendable {
+    public var name: String
+    public var known: [String]
+    public var description: String {
+        "--up-to \(name): no action of the plan has a migration of that name" + (known.isEmpty ? "" : " (known: \(known.prefix(12).joined(separator: ", "))\(known.count > 12 ? ", ..." : ""))")
     }
 }
 
@@ -114,14 +130,63 @@ public final class PlanRunner: Sendable {
         return (tenants, states, target)
     }
 
-    /// Pending migrations per tenant action, from the batched read (no lock).
-    func pending(for tenant: Tenant, state: TenantState, action: Action) -> Result<[Migration], Report.ErrorInfo> {
-        let ref = TrackingTableRef(schema: action.tracking.tableSchema(forTenantSchema: tenant.schema, id: tenant.id), table: action.tracking.table)
+    /// What an action would do on a tenant, from the batched read (no lock): whether there is
+    /// work, and the action's entry for a dry-run report.
+    func planAction(_ action: Action, tenant: Tenant, state: TenantState, worker: TenantWorker) -> (needsWork: Bool, result: Report.ActionResult) {
+        let ref = worker.trackingRef(for: action, tenantSchema: tenant.schema, id: tenant.id)
         let table = state.tables[ref] ?? .missing
+        var result = Report.ActionResult(name: action.name, status: .unchanged, durationMs: 0, applied: [])
         switch TenantWorker.format(for: action.tracking, state: table, table: ref) {
-        case .failure(let error): return .failure(error)
-        case .success: return .success(table.pending(action.migrations))
+        case .failure(let error):
+            result.status = .failed
+            result.error = error
+            return (true, result)
+        case .success(let format):
+            result.format = format
         }
+        var pending: [Migration] = []
+        var orphans: [TrackingState.Row] = []
+        if let limit = worker.markLimits?[action.name] {
+            pending = table.pending(TenantWorker.limited(action.recordable, by: limit))
+        } else {
+            switch action.kind {
+            case .migrate, .sql: pending = table.pending(action.migrations)
+            case .markApplied: pending = table.pending(action.recordable)
+            case .sync(let set, let markMissing, let cleanOrphans):
+                if markMissing { pending = table.pending(set.migrations) }
+                if cleanOrphans { orphans = table.orphans(worker.known(in: ref, shared: false, tenantSchema: tenant.schema, id: tenant.id)) }
+            }
+        }
+        if !pending.isEmpty { result.pending = pending.map(\.name) }
+        if !orphans.isEmpty { result.deletedOrphans = orphans.map(\.key) }
+        if !pending.isEmpty || !orphans.isEmpty { result.status = .pending }
+        return (result.status == .pending, result)
+    }
+
+    /// Conversions `autoMigrateFormat` would make on a tenant, from the batched read.
+    func planConversions(tenant: Tenant, state: TenantState, worker: TenantWorker) -> [TrackingConverter.Conversion] {
+        let targets = worker.conversionTargets(plan.actions.filter { !$0.scope.isShared }, schemaFor: { _ in tenant.schema }, id: tenant.id)
+        return targets.compactMap { ref, format in
+            TrackingConverter.plan(state.tables[ref] ?? .missing, table: ref, to: format,
+                                   known: worker.known(in: ref, shared: false, tenantSchema: tenant.schema, id: tenant.id))
+        }
+    }
+
+    /// `--up-to NAME`: how far each action records. Throws when no action holds NAME.
+    func markLimits() throws -> [String: MarkLimit]? {
+        guard options.markApplied else { return nil }
+        let order = graph.stages.flatMap { $0.shared + $0.tenant }
+        guard let upTo = options.upTo else {
+            return Dictionary(uniqueKeysWithValues: order.map { ($0.name, MarkLimit.all) })
+        }
+        guard let holder = order.firstIndex(where: { $0.recordable.contains { $0.name == upTo } }) else {
+            throw UnknownMigrationError(name: upTo, known: order.flatMap(\.recordable).map(\.name))
+        }
+        var limits: [String: MarkLimit] = [:]
+        for (index, action) in order.enumerated() {
+            limits[action.name] = index < holder ? .all : index == holder ? .through(upTo) : .nothing
+        }
+        return limits
     }
 
     // MARK: - apply / plan
@@ -136,7 +201,8 @@ public final class PlanRunner: Sendable {
         var report = Report(tool: .init(), command: options.command, plan: .init(path: plan.path, sha256: plan.sha256),
                             database: ConnInfo.Target(), options: .init(dryRun: options.dryRun, concurrency: plan.concurrency,
                                                                         onError: plan.onError, maxFailures: plan.maxFailures,
-                                                                        tenants: options.filter.only, exclude: options.filter.exclude),
+                                                                        tenants: options.filter.only, exclude: options.filter.exclude,
+                                                                        markApplied: options.markApplied ? true : nil, upTo: options.upTo),
                             startedAt: Timestamp.iso8601(started), finishedAt: "", durationMs: 0, summary: .init(),
                             sharedActions: [], tenants: [])
         do {
@@ -144,6 +210,9 @@ public final class PlanRunner: Sendable {
             report.database = target
             try await execute(tenants: tenants, states: states, pool: pool, report: &report)
         } catch let error as UnknownTenantsError {
+            await pool.close()
+            throw error
+        } catch let error as UnknownMigrationError {
             await pool.close()
             throw error
         } catch {
@@ -184,7 +253,20 @@ public final class PlanRunner: Sendable {
         var tenantActionFailed: [String: Bool] = [:]
         var stopReason: SlidingWindow.StopReason?
         var failures = failed.filter { $0 }.count
-        let worker = TenantWorker(plan: plan, isInterrupted: { [control] in control.isInterrupted })
+        let worker = TenantWorker(plan: plan, markLimits: try markLimits(), isInterrupted: { [control] in control.isInterrupted })
+        // autoMigrateFormat: planned conversions (a dry run reports them; a tenant with one has work).
+        var conversions = [[TrackingConverter.Conversion]](repeating: [], count: tenants.count)
+        for index in tenants.indices where tenants[index].invalidReason == nil {
+            conversions[index] = planConversions(tenant: tenants[index], state: states[index], worker: worker)
+            guard !conversions[index].isEmpty, options.dryRun else { continue }
+            results[index].conversions = conversions[index]
+            results[index].convertedTo = conversions[index].first?.to
+            results[index].unchanged = false
+            if let refused = conversions[index].first(where: { !$0.isPossible }) {
+                results[index].error = Report.ErrorInfo(message: "cannot convert \(refused.schema).\(refused.table) from \(refused.from.rawValue) to \(refused.to.rawValue): \(refused.unmatched.count) row(s) match no migration on disk: \(refused.unmatched.joined(separator: ", "))")
+                failed[index] = true
+            }
+        }
 
         for stage in graph.stages {
             // Shared actions, once each.
@@ -226,24 +308,16 @@ public final class PlanRunner: Sendable {
             var work: [Int] = []
             for index in tenants.indices where !failed[index] {
                 let tenant = tenants[index]
-                var needsWork = !states[index].schemaExists
+                var needsWork = !states[index].schemaExists || !conversions[index].isEmpty
                 var planned: [Report.ActionResult] = []
                 for action in stage.tenant {
                     if let reason = skip[action.name] {
                         planned.append(.skipped(action, because: reason))
                         continue
                     }
-                    switch pending(for: tenant, state: states[index], action: action) {
-                    case .failure(let error):
-                        needsWork = true
-                        planned.append(.failed(action, error: error))
-                    case .success(let migrations):
-                        if !migrations.isEmpty { needsWork = true }
-                        var result = Report.ActionResult(name: action.name, status: migrations.isEmpty ? .unchanged : .pending,
-                                                         durationMs: 0, applied: [])
-                        if !migrations.isEmpty { result.pending = migrations.map(\.name) }
-                        planned.append(result)
-                    }
+                    let plannedAction = planAction(action, tenant: tenant, state: states[index], worker: worker)
+                    if plannedAction.needsWork { needsWork = true }
+                    planned.append(plannedAction.result)
                 }
                 if options.dryRun || stopReason != nil || !needsWork {
                     if !states[index].schemaExists {
@@ -271,53 +345,37 @@ public final class PlanRunner: Sendable {
 
             // Sliding window over the tenants with work.
             let budget = plan.maxFailures > 0 ? max(1, plan.maxFailures - failures) : 0
-            var window = SlidingWindow(total: work.count, concurrency: pool.capacity, onError: plan.onError, maxFailures: budget)
-            if plan.onError == .abort, failures > 0 { window.interrupt() }
+            let actions = stage.tenant
+            let skipNow = skip
             var done = tenants.indices.filter { started[$0] && !work.contains($0) }.count
-            try await withThrowingTaskGroup(of: (Int, TenantWorker.Outcome, Int).self) { group in
-                func startMore() async throws -> Bool {
-                    while true {
-                        if control.isInterrupted { window.interrupt() }
-                        switch window.next() {
-                        case .start(let position):
-                            let index = work[position]
-                            started[index] = true
-                            let tenant = tenants[index]
-                            let actions = stage.tenant
-                            let skipNow = skip
-                            group.addTask {
-                                let began = Date()
-                                let session = try await pool.acquire()
-                                let outcome = try await session.run { worker.run(tenant: tenant, actions: actions, skip: skipNow, on: $0) }
-                                await pool.release(session)
-                                return (index, outcome, Int(Date().timeIntervalSince(began) * 1000))
-                            }
-                        case .wait: return true
-                        case .done: return false
-                        }
-                    }
+            let window = try await sweep(work, pool: pool, maxFailures: budget, stopAtOnce: plan.onError == .abort && failures > 0,
+                                         operation: { index, connection in
+                                             worker.run(tenant: tenants[index], actions: actions, skip: skipNow, on: connection)
+                                         },
+                                         succeeded: { !$0.failed },
+                                         started: { started[$0] = true },
+                                         finished: { index, outcome, duration in
+                results[index].actions += outcome.actions
+                results[index].durationMs += duration
+                if outcome.createdSchema { results[index].createdSchema = true }
+                if !outcome.conversions.isEmpty {
+                    results[index].conversions = outcome.conversions
+                    results[index].convertedTo = outcome.conversions.first?.to
                 }
-                guard try await startMore() else { return }
-                while let (index, outcome, duration) = try await group.next() {
-                    results[index].actions += outcome.actions
-                    results[index].durationMs += duration
-                    if outcome.createdSchema { results[index].createdSchema = true }
-                    if results[index].format == nil { results[index].format = outcome.format }
-                    if let error = outcome.error { results[index].error = error }
-                    let changed = outcome.createdSchema || outcome.actions.contains { !$0.applied.isEmpty }
-                    if changed { results[index].unchanged = false }
-                    if outcome.failed {
-                        failed[index] = true
-                        failures += 1
-                        results[index].status = .failed
-                        results[index].unchanged = false
-                    }
-                    window.finish(work.firstIndex(of: index)!, succeeded: !outcome.failed)
-                    done += 1
-                    events(.tenantFinished(results[index], done: done, failed: failures, total: tenants.count))
-                    _ = try await startMore()
+                if results[index].format == nil { results[index].format = outcome.format }
+                if let error = outcome.error { results[index].error = error }
+                let changed = outcome.createdSchema || !outcome.conversions.isEmpty
+                    || outcome.actions.contains { !$0.applied.isEmpty || $0.marked != nil || $0.deletedOrphans != nil }
+                if changed { results[index].unchanged = false }
+                if outcome.failed {
+                    failed[index] = true
+                    failures += 1
+                    results[index].status = .failed
+                    results[index].unchanged = false
                 }
-            }
+                done += 1
+                events(.tenantFinished(results[index], done: done, failed: failures, total: tenants.count))
+            })
             for position in window.notStarted {
                 let index = work[position]
                 results[index].actions += stage.tenant.map { .skipped($0, because: "the run stopped before this tenant started") }
@@ -339,6 +397,44 @@ public final class PlanRunner: Sendable {
         }
         report.stopReason = stopReason
         report.tenants = results
+    }
+
+    /// Runs `operation` for the tenants at `work` (indices) in a sliding window over the pool:
+    /// while work remains, exactly `pool.capacity` tenants are in flight. `finished` runs on the
+    /// calling task, one tenant at a time. Returns the window (its stop reason, tenants not started).
+    func sweep<Outcome: Sendable>(_ work: [Int], pool: ConnectionPool, maxFailures: Int, stopAtOnce: Bool,
+                                  operation: @escaping @Sendable (Int, PGConnection) -> Outcome,
+                                  succeeded: (Outcome) -> Bool,
+                                  started: (Int) -> Void,
+                                  finished: (Int, Outcome, Int) -> Void) async throws -> SlidingWindow {
+        var window = SlidingWindow(total: work.count, concurrency: pool.capacity, onError: plan.onError, maxFailures: maxFailures)
+        if stopAtOnce { window.stop(.abortOnError) }
+        let control = self.control
+        try await withThrowingTaskGroup(of: (Int, Outcome, Int).self) { group in
+            func startMore() {
+                while true {
+                    if control.isInterrupted { window.interrupt() }
+                    guard case .start(let position) = window.next() else { return }
+                    let index = work[position]
+                    started(index)
+                    group.addTask {
+                        let began = Date()
+                        let session = try await pool.acquire()
+                        let outcome = try await session.run { operation(index, $0) }
+                        await pool.release(session)
+                        return (position, outcome, Int(Date().timeIntervalSince(began) * 1000))
+                    }
+                }
+            }
+            startMore()
+            while let (position, outcome, duration) = try await group.next() {
+                let ok = succeeded(outcome)
+                finished(work[position], outcome, duration)
+                window.finish(position, succeeded: ok)
+                startMore()
+            }
+        }
+        return window
     }
 
     private func dryRunShared(_ action: Action, pool: ConnectionPool) async throws -> Report.ActionResult {
@@ -383,6 +479,10 @@ extension Report {
         summary.unchanged = tenants.filter { $0.status == .succeeded && $0.unchanged }.count
         let allActions = tenants.flatMap(\.actions) + sharedActions
         summary.migrationsApplied = allActions.reduce(0) { $0 + $1.applied.count }
+        let marked = allActions.reduce(0) { $0 + ($1.marked?.count ?? 0) }
+        if marked > 0 || options.markApplied == true { summary.migrationsMarked = marked }
+        let converted = tenants.filter { $0.convertedTo != nil && $0.status == .succeeded }.count
+        if converted > 0 { summary.tenantsConverted = converted }
         if options.dryRun {
             summary.migrationsPending = allActions.reduce(0) { $0 + ($1.status == .pending ? ($1.pending?.count ?? 0) : 0) }
         }

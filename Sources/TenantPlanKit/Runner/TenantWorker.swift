@@ -17,17 +17,27 @@ enum AdvisoryLock {
     }
 }
 
+/// How far `apply --mark-applied` records an action's migrations.
+public enum MarkLimit: Sendable, Equatable {
+    case all
+    case through(String)
+    case nothing
+}
+
 /// Runs a group of actions for one tenant (or one shared action) on one connection, under
 /// the advisory lock, re-reading the tracking rows after locking. Blocking; runs on the
 /// session's own thread.
 struct TenantWorker {
     var plan: Plan
+    /// `apply --mark-applied`: per action, how far to record without running (nil: run normally).
+    var markLimits: [String: MarkLimit]?
     var isInterrupted: @Sendable () -> Bool
 
     struct Outcome {
         var actions: [Report.ActionResult] = []
         var createdSchema = false
         var format: TrackingFormat?
+        var conversions: [TrackingConverter.Conversion] = []
         var error: Report.ErrorInfo?
         var failed: Bool { error != nil || actions.contains { $0.status == .failed } }
     }
@@ -36,7 +46,17 @@ struct TenantWorker {
         TrackingTableRef(schema: action.tracking.tableSchema(forTenantSchema: tenantSchema, id: id), table: action.tracking.table)
     }
 
+    /// Every migration and script recorded in `table` by the plan's actions of the same scope:
+    /// what a row may match (for orphans and conversion).
+    func known(in table: TrackingTableRef, shared: Bool, tenantSchema: String, id: String) -> [Migration] {
+        plan.actions.filter { $0.scope.isShared == shared }.filter { action in
+            let schema = shared ? (action.sharedSchema ?? "public") : tenantSchema
+            return trackingRef(for: action, tenantSchema: schema, id: id) == table
+        }.flatMap(\.migrations)
+    }
+
     /// Resolves the format to use for a table in `state`, or explains why it cannot be used.
+    /// With `autoMigrateFormat`, a table in another format resolves to the target (it is converted first).
     static func format(for tracking: TrackingSettings, state: TrackingState, table: TrackingTableRef) -> Result<TrackingFormat, Report.ErrorInfo> {
         if state.unrecognized {
             return .failure(Report.ErrorInfo(message: "tracking table \(table.schema).\(table.table) has neither a name nor a hash column",
@@ -47,10 +67,52 @@ struct TenantWorker {
         case (.autoDetect, nil): return .success(tracking.newTableFormat)
         case (.fixed(let wanted), nil): return .success(wanted)
         case (.fixed(let wanted), let found?) where found == wanted: return .success(wanted)
+        case (.fixed(let wanted), _) where tracking.autoMigrateFormat: return .success(wanted)
         case (.fixed(let wanted), let found?):
             return .failure(Report.ErrorInfo(
                 message: "tracking table \(table.schema).\(table.table) is in \(found.rawValue) format; the plan says \(wanted.rawValue)",
-                hint: "set tracking.format: auto-detect, or convert the table to \(wanted.rawValue)"))
+                hint: "set tracking.autoMigrateFormat: true, run `tenantplan convert-tracking --to \(wanted.rawValue)`, or set tracking.format: auto-detect"))
+        }
+    }
+
+    /// Tables of `actions` that `autoMigrateFormat` converts, with their target format.
+    func conversionTargets(_ actions: [Action], schemaFor: (Action) -> String, id: String) -> [(TrackingTableRef, TrackingFormat)] {
+        var seen = Set<TrackingTableRef>()
+        var targets: [(TrackingTableRef, TrackingFormat)] = []
+        for action in actions where action.tracking.autoMigrateFormat {
+            guard case .fixed(let format) = action.tracking.format else { continue }
+            let ref = trackingRef(for: action, tenantSchema: schemaFor(action), id: id)
+            if seen.insert(ref).inserted { targets.append((ref, format)) }
+        }
+        return targets
+    }
+
+    /// Converts tables to their target formats in one transaction; refuses (changing nothing)
+    /// when a row matches no migration.
+    func convert(_ targets: [(TrackingTableRef, TrackingFormat)], shared: Bool, tenantSchema: String, id: String,
+                 on connection: PGConnection) throws -> Result<[TrackingConverter.Conversion], Report.ErrorInfo> {
+        guard !targets.isEmpty else { return .success([]) }
+        let states = try TrackingReader.read(targets.map(\.0), on: connection)
+        let conversions = targets.compactMap { ref, format in
+            TrackingConverter.plan(states[ref] ?? .missing, table: ref, to: format,
+                                   known: known(in: ref, shared: shared, tenantSchema: tenantSchema, id: id))
+        }
+        if let refused = conversions.first(where: { !$0.isPossible }) {
+            return .failure(Report.ErrorInfo(
+                message: "cannot convert \(refused.schema).\(refused.table) from \(refused.from.rawValue) to \(refused.to.rawValue): \(refused.unmatched.count) row(s) match no migration on disk: \(refused.unmatched.joined(separator: ", "))",
+                hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed"))
+        }
+        guard !conversions.isEmpty else { return .success([]) }
+        try transaction(conversions.map(TrackingConverter.sql).joined(), on: connection)
+        return .success(conversions)
+    }
+
+    /// Runs `sql` in one transaction, rolling back on failure.
+    func transaction(_ sql: String, on connection: PGConnection) throws {
+        let outcome = connection.execAll("BEGIN;" + sql + "COMMIT;")
+        if let error = outcome.error {
+            if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
+            throw error
         }
     }
 
@@ -65,6 +127,7 @@ struct TenantWorker {
             return outcome
         }
         defer { AdvisoryLock.release(lockName, on: connection) }
+        let tenantActions = plan.actions.filter { !$0.scope.isShared }
         do {
             let schemas = Set(actions.map { trackingRef(for: $0, tenantSchema: tenant.schema, id: tenant.id).schema }).union([tenant.schema])
             let existing = try TrackingReader.existingSchemas(Array(schemas), on: connection)
@@ -80,6 +143,14 @@ struct TenantWorker {
             for schema in schemas.subtracting(existing).subtracting([tenant.schema]).sorted() {
                 try connection.exec("CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(schema))")
             }
+            // autoMigrateFormat: before any action runs, every table of the tenant is in the plan's format.
+            let targets = conversionTargets(tenantActions, schemaFor: { _ in tenant.schema }, id: tenant.id)
+            switch try convert(targets, shared: false, tenantSchema: tenant.schema, id: tenant.id, on: connection) {
+            case .success(let conversions): outcome.conversions = conversions
+            case .failure(let error):
+                outcome.error = error
+                return outcome
+            }
         } catch {
             outcome.error = Report.ErrorInfo(error)
             return outcome
@@ -87,6 +158,7 @@ struct TenantWorker {
         let context = ExecutionContext(tenantID: tenant.id, schema: tenant.schema,
                                        searchPath: plan.tenants.searchPath.map { $0.replacingOccurrences(of: "{schema}", with: tenant.schema).replacingOccurrences(of: "{id}", with: tenant.id) })
         var failedReason: String?
+        var deferred: [(index: Int, sql: String)] = []
         for action in actions {
             if let reason = skip[action.name] ?? failedReason {
                 outcome.actions.append(.skipped(action, because: reason))
@@ -96,10 +168,25 @@ struct TenantWorker {
                 outcome.actions.append(.skipped(action, because: "the run was interrupted"))
                 continue
             }
-            let result = runAction(action, table: trackingRef(for: action, tenantSchema: tenant.schema, id: tenant.id),
-                                   context: context, on: connection, outcome: &outcome)
+            let table = trackingRef(for: action, tenantSchema: tenant.schema, id: tenant.id)
+            let (result, sql) = runAction(action, table: table, known: known(in: table, shared: false, tenantSchema: tenant.schema, id: tenant.id),
+                                          context: context, on: connection, outcome: &outcome)
+            if let sql { deferred.append((outcome.actions.count, sql)) }
             outcome.actions.append(result)
             if result.status == .failed { failedReason = "action \(action.name) failed" }
+        }
+        // --mark-applied: every record of the tenant commits in one transaction.
+        if !deferred.isEmpty {
+            do {
+                try transaction(deferred.map(\.sql).joined(), on: connection)
+            } catch {
+                for (index, _) in deferred {
+                    outcome.actions[index].status = .failed
+                    outcome.actions[index].error = Report.ErrorInfo(error)
+                    outcome.actions[index].pending = outcome.actions[index].marked
+                    outcome.actions[index].marked = nil
+                }
+            }
         }
         return outcome
     }
@@ -119,20 +206,38 @@ struct TenantWorker {
             for name in Set([schema, table.schema]).sorted() {
                 try connection.exec("CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(name))")
             }
+            let targets = conversionTargets([action], schemaFor: { _ in schema }, id: "")
+            if case .failure(let error) = try convert(targets, shared: true, tenantSchema: schema, id: "", on: connection) {
+                return .failed(action, error: error, schema: schema)
+            }
         } catch {
             return .failed(action, error: Report.ErrorInfo(error), schema: schema)
         }
         let searchPath = schema == "public" ? ["public"] : [schema, "public"]
         let context = ExecutionContext(tenantID: "", schema: schema, searchPath: searchPath)
-        var result = runAction(action, table: table, context: context, on: connection, outcome: &outcome)
+        var (result, deferred) = runAction(action, table: table, known: known(in: table, shared: true, tenantSchema: schema, id: ""),
+                                           context: context, on: connection, outcome: &outcome)
+        if let deferred {
+            do {
+                try transaction(deferred, on: connection)
+            } catch {
+                result.status = .failed
+                result.error = Report.ErrorInfo(error)
+                result.pending = result.marked
+                result.marked = nil
+            }
+        }
         result.schema = schema
         return result
     }
 
-    private func runAction(_ action: Action, table: TrackingTableRef, context: ExecutionContext,
-                           on connection: PGConnection, outcome: inout Outcome) -> Report.ActionResult {
+    /// Runs one action. In `--mark-applied` mode the tracking inserts are returned, to be
+    /// committed with the tenant's other records in one transaction.
+    private func runAction(_ action: Action, table: TrackingTableRef, known: [Migration], context: ExecutionContext,
+                           on connection: PGConnection, outcome: inout Outcome) -> (Report.ActionResult, String?) {
         let started = Date()
         var result = Report.ActionResult(name: action.name, status: .unchanged, durationMs: 0, applied: [])
+        var deferred: String?
         do {
             let state = try TrackingReader.read([table], on: connection)[table] ?? .missing
             let format: TrackingFormat
@@ -141,36 +246,80 @@ struct TenantWorker {
             case .failure(let error):
                 result.status = .failed
                 result.error = error
-                return result
+                return (result, nil)
             }
             result.format = format
             if outcome.format == nil { outcome.format = state.format }
-            let pending = state.pending(action.migrations)
-            guard !pending.isEmpty else {
+            let create = state.exists ? "" : TrackingSQL.createTable(table, format: format) + ";"
+
+            if let limit = markLimits?[action.name] {
+                let pending = state.pending(Self.limited(action.recordable, by: limit))
+                if !pending.isEmpty {
+                    deferred = create + pending.map { TrackingSQL.record($0, in: table, format: format) + ";" }.joined()
+                    result.status = .applied
+                    result.marked = pending.map(\.name)
+                } else if limit == .nothing {
+                    result.status = .skipped
+                    result.skippedBecause = "it runs after the action holding --up-to"
+                }
                 result.durationMs = Int(Date().timeIntervalSince(started) * 1000)
-                return result
+                return (result, deferred)
             }
-            if !state.exists {
-                try connection.exec(TrackingSQL.createTable(table, format: format))
-            }
-            let executor = MigrationExecutor(connection: connection, context: context, table: table, format: format,
-                                             mode: action.transaction, isInterrupted: isInterrupted)
-            let execution = executor.apply(pending)
-            result.applied = execution.applied
-            if let error = execution.error {
-                result.status = .failed
-                result.error = error
-                let done = Set(execution.applied.map(\.name))
-                result.pending = pending.map(\.name).filter { !done.contains($0) }
-            } else {
-                result.status = .applied
+
+            switch action.kind {
+            case .markApplied:
+                let pending = state.pending(action.recordable)
+                if !pending.isEmpty {
+                    try transaction(create + pending.map { TrackingSQL.record($0, in: table, format: format) + ";" }.joined(), on: connection)
+                    result.status = .applied
+                    result.marked = pending.map(\.name)
+                }
+            case .sync(let set, let markMissing, let cleanOrphans):
+                let missing = markMissing ? state.pending(set.migrations) : []
+                let orphans = cleanOrphans ? state.orphans(known) : []
+                if !missing.isEmpty || !orphans.isEmpty {
+                    var sql = create + missing.map { TrackingSQL.record($0, in: table, format: format) + ";" }.joined()
+                    if !orphans.isEmpty {
+                        sql += "DELETE FROM \(table.qualified) WHERE id IN (\(orphans.map { String($0.id) }.joined(separator: ", ")));"
+                    }
+                    try transaction(sql, on: connection)
+                    result.status = .applied
+                    if !missing.isEmpty { result.marked = missing.map(\.name) }
+                    if !orphans.isEmpty { result.deletedOrphans = orphans.map(\.key) }
+                }
+            case .migrate, .sql:
+                let pending = state.pending(action.migrations)
+                guard !pending.isEmpty else { break }
+                if !create.isEmpty { try connection.exec(create) }
+                let executor = MigrationExecutor(connection: connection, context: context, table: table, format: format,
+                                                 mode: action.transaction, isInterrupted: isInterrupted)
+                let execution = executor.apply(pending)
+                result.applied = execution.applied
+                if let error = execution.error {
+                    result.status = .failed
+                    result.error = error
+                    let done = Set(execution.applied.map(\.name))
+                    result.pending = pending.map(\.name).filter { !done.contains($0) }
+                } else {
+                    result.status = .applied
+                }
             }
         } catch {
             result.status = .failed
             result.error = Report.ErrorInfo(error)
         }
         result.durationMs = Int(Date().timeIntervalSince(started) * 1000)
-        return result
+        return (result, deferred)
+    }
+
+    static func limited(_ migrations: [Migration], by limit: MarkLimit) -> [Migration] {
+        switch limit {
+        case .all: return migrations
+        case .nothing: return []
+        case .through(let name):
+            guard let index = migrations.firstIndex(where: { $0.name == name }) else { return migrations }
+            return Array(migrations[...index])
+        }
     }
 }
 

@@ -68,8 +68,13 @@ public struct SlidingWindow: Sendable {
         }
     }
 
-    /// Ctrl-C or SIGTERM: start nothing new.
+    /// Ctrl-C or SIGTERM: start nothing new (an interrupt overrides any earlier reason).
     public mutating func interrupt() {
-        if stopReason == nil || stopReason != .interrupted { stopReason = .interrupted }
+        stopReason = .interrupted
+    }
+
+    /// Start nothing new, for `reason` (the first reason stays, except that an interrupt wins).
+    public mutating func stop(_ reason: StopReason) {
+        if reason == .interrupted { interrupt() } else if stopReason == nil { stopReason = reason }
     }
 }

@@ -27,8 +27,9 @@ public enum PlanCompiler {
     static let tenantKeys = ["discover", "schema", "createSchemas", "include", "exclude", "searchPath"]
     static let discoverKeys = ["sql", "list", "schemaLike"]
     static let trackingKeys = ["table", "schema", "format", "autoMigrateFormat", "newTableFormat"]
-    static let actionKeys = ["name", "scope", "schema", "after", "migrate", "sql", "transaction", "tracking"]
-    static let actionKindKeys = ["migrate", "sql"]
+    static let actionKeys = ["name", "scope", "schema", "after", "migrate", "sql", "markApplied", "upTo", "sync", "transaction", "tracking"]
+    static let actionKindKeys = ["migrate", "sql", "markApplied", "sync"]
+    static let syncKeys = ["folder", "markMissing", "cleanOrphans"]
     static let actionTrackingKeys = ["table", "schema", "format"]
     static let scriptKeys = ["file", "inline"]
 
@@ -477,7 +478,7 @@ private struct Compilation {
         let kinds = entries.filter { PlanCompiler.actionKindKeys.contains($0.key) }
         guard kinds.count == 1 else {
             if kinds.isEmpty {
-                sink.error(location, "\(label) has nothing to do", fix: "give it exactly one of: migrate: FOLDER, sql: {file|inline}")
+                sink.error(location, "\(label) has nothing to do", fix: "give it exactly one of: migrate: FOLDER, sql: {file|inline}, markApplied: FOLDER, sync: {folder: FOLDER, ...}")
             } else {
                 sink.error(reader.location(kinds[1].keyNode), "\(label) has both '\(kinds[0].key)' and '\(kinds[1].key)'",
                            fix: "an action does one thing: split it into two actions")
@@ -485,14 +486,50 @@ private struct Compilation {
             return nil
         }
         let kindEntry = kinds[0]
+        if let upTo = byKey["upTo"], kindEntry.key != "markApplied" {
+            sink.error(reader.location(upTo.keyNode), "\(label): 'upTo' only goes with 'markApplied'",
+                       fix: "remove upTo, or make the action `markApplied: FOLDER`")
+            ok = false
+        }
         var kind: ActionKind?
         switch kindEntry.key {
+        case "markApplied":
+            guard let set = loadFolder(kindEntry.value, path: "actions[\(name)].markApplied") else { return nil }
+            var upTo: String?
+            if let entry = byKey["upTo"] {
+                guard let value = reader.nonEmptyString(entry.value, path: "actions[\(name)].upTo", into: &sink) else { return nil }
+                guard set.migrations.contains(where: { $0.name == value }) else {
+                    sink.error(reader.location(entry.value), "\(label): upTo '\(value)' is not a migration in '\(set.folder)'",
+                               fix: Suggestion.didYouMean(value, in: set.migrations.map(\.name)) ?? "name a migration of the folder, without .sql")
+                    return nil
+                }
+                upTo = value
+            }
+            kind = .markApplied(set, upTo: upTo)
+        case "sync":
+            let path = "actions[\(name)].sync"
+            guard let entries = reader.mapping(kindEntry.value, path: path, known: PlanCompiler.syncKeys, into: &sink) else { return nil }
+            var folderNode: Node?
+            var markMissing = false, cleanOrphans = false
+            for entry in entries {
+                switch entry.key {
+                case "folder": folderNode = entry.value
+                case "markMissing": markMissing = reader.bool(entry.value, path: "\(path).markMissing", into: &sink) ?? false
+                default: cleanOrphans = reader.bool(entry.value, path: "\(path).cleanOrphans", into: &sink) ?? false
+                }
+            }
+            guard let folderNode else {
+                sink.error(reader.location(kindEntry.value), "\(label): sync needs 'folder'", fix: "write sync: { folder: migrations/tenant, markMissing: true }")
+                return nil
+            }
+            guard let set = loadFolder(folderNode, path: "\(path).folder") else { return nil }
+            if !markMissing && !cleanOrphans {
+                sink.warning(reader.location(kindEntry.value), "\(label): sync with neither markMissing nor cleanOrphans changes nothing",
+                             fix: "set markMissing: true and/or cleanOrphans: true")
+            }
+            kind = .sync(set, markMissing: markMissing, cleanOrphans: cleanOrphans)
         case "migrate":
-            guard let folder = reader.nonEmptyString(kindEntry.value, path: "actions[\(name)].migrate", into: &sink) else { return nil }
-            var loader = MigrationLoader()
-            loader.fileSystem = .default
-            let folderLocation = reader.location(kindEntry.value)
-            guard let set = loader.load(folder: display(folder), absolutePath: resolve(folder), at: folderLocation, into: &sink) else { return nil }
+            guard let set = loadFolder(kindEntry.value, path: "actions[\(name)].migrate") else { return nil }
             if transaction == .perAction {
                 for migration in set.migrations where migration.noTransaction {
                     sink.error(reader.location(transactionNode ?? kindEntry.value),
@@ -509,6 +546,11 @@ private struct Compilation {
         guard ok, let kind else { return nil }
         return Action(name: name, location: location, scope: scope, after: after, kind: kind,
                       transaction: transaction, tracking: actionTracking)
+    }
+
+    mutating func loadFolder(_ node: Node, path key: String) -> MigrationSet? {
+        guard let folder = reader.nonEmptyString(node, path: key, into: &sink) else { return nil }
+        return MigrationLoader().load(folder: display(folder), absolutePath: resolve(folder), at: reader.location(node), into: &sink)
     }
 
     mutating func compileScript(_ node: Node, actionName: String) -> Migration? {

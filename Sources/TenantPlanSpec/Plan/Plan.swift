@@ -175,12 +175,20 @@ public struct Action: Sendable, Identifiable {
     /// The tracking settings in force for this action (plan-level merged with the override).
     public var tracking: TrackingSettings
 
-    /// The migrations this action applies (a `sql` action is one migration named after the action).
+    /// The migrations this action knows (a `sql` action is one migration named after the action).
     public var migrations: [Migration] {
         switch kind {
-        case .migrate(let set): set.migrations
+        case .migrate(let set), .markApplied(let set, _), .sync(let set, _, _): set.migrations
         case .sql(let script): [script]
         }
+    }
+
+    /// The migrations this action may record, in order: a `markApplied` action stops at `upTo`.
+    public var recordable: [Migration] {
+        if case .markApplied(let set, let upTo?) = kind, let index = set.migrations.firstIndex(where: { $0.name == upTo }) {
+            return Array(set.migrations[...index])
+        }
+        return migrations
     }
 }
 
@@ -190,11 +198,25 @@ public enum ActionKind: Sendable {
     case migrate(MigrationSet)
     /// Run a one-off script once per tenant (or once, when shared), tracked under the action name.
     case sql(Migration)
+    /// Record a folder's pending migrations as applied without running them (up to and including `upTo`).
+    case markApplied(MigrationSet, upTo: String?)
+    /// Reconcile the tracking table with a folder: record missing migrations and/or delete orphan rows.
+    case sync(MigrationSet, markMissing: Bool, cleanOrphans: Bool)
 
     public var label: String {
         switch self {
         case .migrate: "migrate"
         case .sql: "sql"
+        case .markApplied: "markApplied"
+        case .sync: "sync"
+        }
+    }
+
+    /// Whether the action runs SQL of its own (`migrate`, `sql`) rather than only writing tracking rows.
+    public var runsSQL: Bool {
+        switch self {
+        case .migrate, .sql: true
+        case .markApplied, .sync: false
         }
     }
 }

@@ -1,0 +1,98 @@
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// Converts a tracking table between formats, keeping one row per applied migration.
+///
+/// Rows are matched to migrations on disk (and the plan's `sql` actions) by name or hash; a row
+/// that matches nothing refuses the conversion. The table is rebuilt in the target layout with
+/// the original ids, so order and "last applied" survive; the applied time survives too
+/// (into drizzle-kit, `created_at` takes the journal `when`, as drizzle-orm requires, and the
+/// original time goes into the report).
+public enum TrackingConverter {
+    /// One converted row.
+    public struct Row: Codable, Sendable, Equatable {
+        public var id: Int
+        public var migration: String
+        public var hash: String
+        /// The time recorded before conversion (text, as stored: a timestamptz or epoch milliseconds).
+        public var originalAppliedAt: String?
+        /// drizzle-kit only: the `created_at` written (the journal `when`, else the original time in ms).
+        public var createdAt: Int64?
+    }
+
+    /// What converting one table means.
+    public struct Conversion: Codable, Sendable {
+        public var schema: String
+        public var table: String
+        public var from: TrackingFormat
+        public var to: TrackingFormat
+        public var rows: [Row]
+        /// Recorded names or hashes that match no migration: the conversion is refused.
+        public var unmatched: [String]
+        /// Rows dropped because another row already recorded the same migration.
+        public var duplicates: Int
+
+        public var isPossible: Bool { unmatched.isEmpty }
+    }
+
+    public static func plan(_ state: TrackingState, table: TrackingTableRef, to target: TrackingFormat, known: [Migration]) -> Conversion? {
+        guard let from = state.format, from != target else { return nil }
+        var byKey: [String: Migration] = [:]
+        for migration in known {
+            let key = from.usesHash ? migration.hash : migration.name
+            if byKey[key] == nil { byKey[key] = migration }
+        }
+        var conversion = Conversion(schema: table.schema, table: table.table, from: from, to: target, rows: [], unmatched: [], duplicates: 0)
+        var seen = Set<String>()
+        for row in state.rows.sorted(by: { $0.id < $1.id }) {
+            guard let migration = byKey[row.key] else {
+                conversion.unmatched.append(row.key)
+                continue
+            }
+            guard seen.insert(migration.name).inserted else {
+                conversion.duplicates += 1
+                continue
+            }
+            var converted = Row(id: row.id, migration: migration.name, hash: migration.hash, originalAppliedAt: row.applied)
+            if target == .drizzleKit {
+                converted.createdAt = migration.when
+            }
+            conversion.rows.append(converted)
+        }
+        return conversion
+    }
+
+    /// SQL that rebuilds the table in the target layout (run inside the tenant's transaction).
+    public static func sql(_ conversion: Conversion) -> String {
+        let ref = TrackingTableRef(schema: conversion.schema, table: conversion.table)
+        var text = "DROP TABLE \(ref.qualified);" + TrackingSQL.createTable(ref, format: conversion.to) + ";"
+        guard !conversion.rows.isEmpty else { return text }
+        let values = conversion.rows.map { row -> String in
+            let time = timeExpression(row.originalAppliedAt, from: conversion.from, to: conversion.to, createdAt: row.createdAt)
+            switch conversion.to {
+            case .name: return "(\(row.id), \(SQL.quoteLiteral(row.migration)), \(time))"
+            case .hash, .drizzleKit: return "(\(row.id), \(SQL.quoteLiteral(row.hash)), \(time))"
+            }
+        }.joined(separator: ", ")
+        let columns = conversion.to == .name ? "id, name, applied_at" : "id, hash, created_at"
+        text += "INSERT INTO \(ref.qualified) (\(columns)) VALUES \(values);"
+        text += "SELECT setval(pg_get_serial_sequence(\(SQL.quoteLiteral(ref.qualified)), 'id'), (SELECT max(id) FROM \(ref.qualified)));"
+        return text
+    }
+
+    /// The target column's value for a row's original time.
+    static func timeExpression(_ original: String?, from: TrackingFormat, to: TrackingFormat, createdAt: Int64?) -> String {
+        if to == .drizzleKit {
+            if let createdAt { return String(createdAt) }
+            guard let original else { return "NULL" }
+            if from == .drizzleKit { return Int64(original).map(String.init) ?? "NULL" }
+            return "(extract(epoch FROM \(SQL.quoteLiteral(original))::timestamptz) * 1000)::bigint"
+        }
+        guard let original else { return "NULL" }
+        if from == .drizzleKit {
+            guard let milliseconds = Int64(original) else { return "NULL" }
+            return "to_timestamp(\(milliseconds)::numeric / 1000)"
+        }
+        return "\(SQL.quoteLiteral(original))::timestamptz"
+    }
+}
