@@ -44,7 +44,7 @@ done
 (( MAXCONN >= K )) || die "MAXCONN ($MAXCONN) must be at least K ($K)"
 (( MAXCONN <= 180 && K <= 180 )) || die "K and MAXCONN must stay below the cluster's max_connections (200)"
 [[ $SAMPLE_INTERVAL =~ ^[0-9]*\.?[0-9]+$ ]] || die "SAMPLE_INTERVAL must be a number of seconds"
-for tool in python3 psql xargs /usr/bin/time swift; do
+for tool in python3 xargs /usr/bin/time swift; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 
@@ -98,7 +98,9 @@ if [[ -z $PGBIN ]]; then
     done
 fi
 if [[ -z $PGBIN ]] && command -v pg_config >/dev/null; then PGBIN=$(pg_config --bindir); fi
-[[ -n $PGBIN && -x $PGBIN/initdb && -x $PGBIN/pg_ctl ]] || die "no PostgreSQL server binaries (initdb) found; set TENANTPLAN_PG_BINDIR"
+[[ -n $PGBIN && -x $PGBIN/initdb && -x $PGBIN/pg_ctl && -x $PGBIN/psql ]] || die "no PostgreSQL server binaries (initdb) found; set TENANTPLAN_PG_BINDIR"
+# The psql binary itself: on Debian /usr/bin/psql is a Perl wrapper that would add its own start-up to every tenant of the floor.
+PSQL=$PGBIN/psql
 
 # --- build --------------------------------------------------------------------------------------
 log "building tenantplan: swift build -c release --scratch-path .build-release (log: build.log)"
@@ -131,11 +133,11 @@ PG_STARTED=1
 
 unset PGDATABASE PGSERVICE PGSERVICEFILE PGOPTIONS PGAPPNAME PGHOSTADDR PGPASSWORD PGSSLMODE
 export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
-q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
+q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
 conninfo() { printf 'host=%s port=5432 user=postgres dbname=%s' "$PGDIR" "$1"; }
 
 PG_VERSION=$(q -d postgres -c 'SHOW server_version')
-PGAPPNAME=bench-sampler psql -X -q -At -d postgres -f "$WORK/sampler.sql" >"$WORK/samples.txt" 2>"$WORK/sampler.log" </dev/null &
+PGAPPNAME=bench-sampler "$PSQL" -X -q -At -d postgres -f "$WORK/sampler.sql" >"$WORK/samples.txt" 2>"$WORK/sampler.log" </dev/null &
 SAMPLER_PID=$!
 
 RAW=$WORK/raw.tsv
@@ -163,7 +165,7 @@ run_floor() {
     local db=$1 start end rc=0
     start=$(now_ns)
     PGAPPNAME=bench-floor xargs -a "$WORK/tenants.txt" -P "$K" -I{} \
-        psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$WORK/floor/{}.sql" >"$WORK/floor-$REP.log" 2>&1 </dev/null || rc=$?
+        "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$WORK/floor/{}.sql" >"$WORK/floor-$REP.log" 2>&1 </dev/null || rc=$?
     end=$(now_ns)
     (( rc == 0 )) || { tail -n 30 "$WORK/floor-$REP.log" >&2; die "psql floor (repetition $REP) failed: xargs exited $rc"; }
     record floor "$start" "$end" -
@@ -174,7 +176,7 @@ run_floor() {
 run_noop_floor() {
     local db=$1 start end rc=0 rows
     start=$(now_ns)
-    psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" -f "$WORK/noop-floor.sql" >"$WORK/noop-floor-$REP.txt" 2>"$WORK/noop-floor-$REP.log" </dev/null || rc=$?
+    "$PSQL" -X -q -v ON_ERROR_STOP=1 -At -d "$db" -f "$WORK/noop-floor.sql" >"$WORK/noop-floor-$REP.txt" 2>"$WORK/noop-floor-$REP.log" </dev/null || rc=$?
     end=$(now_ns)
     (( rc == 0 )) || { cat "$WORK/noop-floor-$REP.log" >&2; die "single-query floor (repetition $REP) failed"; }
     rows=$(wc -l <"$WORK/noop-floor-$REP.txt")

@@ -9,7 +9,7 @@ struct TenantPlanCommand: AsyncParsableCommand {
         abstract: "Migrate PostgreSQL databases with one schema per tenant, from a committed YAML plan.",
         discussion: "Exit codes: 0 success; 1 a tenant or action failed, or the database or discovery failed; 2 the plan or the command line is invalid; 3 (plan --detailed-exitcode) changes are pending; 130 interrupted.",
         version: TenantPlanVersion.current,
-        subcommands: [Validate.self, Apply.self, PlanCommand.self, Status.self, Demo.self]
+        subcommands: [Validate.self, Apply.self, PlanCommand.self, Status.self, Sync.self, ConvertTracking.self, Demo.self]
     )
 }
 

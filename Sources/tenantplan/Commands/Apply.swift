@@ -17,8 +17,19 @@ struct Apply: AsyncParsableCommand {
     @Flag(help: "Connect and read, write nothing: print what would run on each tenant.")
     var dryRun = false
 
+    @Flag(help: "Record pending migrations as applied without running them (for schemas changed by hand or another tool).")
+    var markApplied = false
+
+    @Option(help: ArgumentHelp("With --mark-applied: mark up to and including this migration in the action that holds it, and nothing in the actions after it.", valueName: "name"))
+    var upTo: String?
+
+    func validate() throws {
+        if upTo != nil, !markApplied { throw ValidationError("--up-to needs --mark-applied") }
+    }
+
     mutating func run() async throws {
-        let report = try await run.execute(plan: planArgument.plan, selection: selection, command: "apply", dryRun: dryRun)
+        let report = try await run.execute(plan: planArgument.plan, selection: selection, command: "apply", dryRun: dryRun,
+                                           markApplied: markApplied, upTo: upTo)
         throw ExitCode(report.exitCode)
     }
 }
@@ -69,7 +80,8 @@ struct RunFlags: ParsableArguments {
         if let maxFailures, maxFailures < 0 { throw ValidationError("--max-failures must be 0 or more") }
     }
 
-    func execute(plan path: String, selection: TenantSelection, command: String, dryRun: Bool) async throws -> Report {
+    func execute(plan path: String, selection: TenantSelection, command: String, dryRun: Bool,
+                 markApplied: Bool = false, upTo: String? = nil) async throws -> Report {
         var plan = try PlanLoading.compile(path, concurrency: concurrency)
         if let onError { plan.onError = onError }
         if let maxFailures { plan.maxFailures = maxFailures }
@@ -78,12 +90,16 @@ struct RunFlags: ParsableArguments {
         let interrupts = InterruptHandler(control: control)
         defer { interrupts.cancel() }
         let printer = ProgressPrinter(toStderr: json)
-        let runner = PlanRunner(plan: plan, conninfo: conninfo, options: RunOptions(command: command, dryRun: dryRun, filter: selection.filter),
+        let runner = PlanRunner(plan: plan, conninfo: conninfo, options: RunOptions(command: command, dryRun: dryRun, filter: selection.filter,
+                                                                                        markApplied: markApplied, upTo: upTo),
                                 control: control, events: { printer.handle($0) })
         let report: Report
         do {
             report = try await runner.apply()
         } catch let error as UnknownTenantsError {
+            Console.error("error: \(error)")
+            throw ExitCode(2)
+        } catch let error as UnknownMigrationError {
             Console.error("error: \(error)")
             throw ExitCode(2)
         }

@@ -60,9 +60,18 @@ final class ProgressPrinter: @unchecked Sendable {
 
     static func describe(action: Report.ActionResult) -> String {
         switch action.status {
-        case .applied: return "applied \(action.applied.map(\.name).joined(separator: ", "))"
+        case .applied:
+            var parts: [String] = []
+            if !action.applied.isEmpty { parts.append("applied " + list(action.applied.map(\.name))) }
+            if let marked = action.marked { parts.append("marked as applied " + list(marked)) }
+            if let deleted = action.deletedOrphans { parts.append("deleted \(deleted.count) orphan row\(deleted.count == 1 ? "" : "s")") }
+            return parts.joined(separator: ", ")
         case .unchanged: return "up to date"
-        case .pending: return "would apply \((action.pending ?? []).joined(separator: ", "))"
+        case .pending:
+            var parts: [String] = []
+            if let pending = action.pending { parts.append("would apply " + list(pending)) }
+            if let deleted = action.deletedOrphans { parts.append("would delete \(deleted.count) orphan row\(deleted.count == 1 ? "" : "s")") }
+            return parts.joined(separator: ", ")
         case .skipped: return "skipped (\(action.skippedBecause ?? "not run"))"
         case .failed:
             var text = "FAILED"
@@ -70,6 +79,11 @@ final class ProgressPrinter: @unchecked Sendable {
             if let error = action.error { text += " " + describe(error: error) }
             return text
         }
+    }
+
+    /// Names, shortened for long lists: `a, b, c` or `a ... z (12)`.
+    static func list(_ names: [String]) -> String {
+        names.count <= 4 ? names.joined(separator: ", ") : "\(names[0]), \(names[1]) ... \(names[names.count - 1]) (\(names.count))"
     }
 
     static func describe(error: Report.ErrorInfo) -> String {
@@ -87,6 +101,10 @@ final class ProgressPrinter: @unchecked Sendable {
         let mark = tenant.status == .failed ? "FAILED" : tenant.status == .skipped ? "skipped" : "ok"
         var parts: [String] = []
         if tenant.createdSchema == true { parts.append("created schema") }
+        if let to = tenant.convertedTo, let conversions = tenant.conversions {
+            let rows = conversions.reduce(0) { $0 + $1.rows.count }
+            parts.append("converted tracking \(tenant.format?.rawValue ?? "?") -> \(to.rawValue) (\(rows) rows)")
+        }
         if let error = tenant.error { parts.append(describe(error: error)) }
         for action in tenant.actions where action.status != .unchanged {
             parts.append("\(action.name): " + describe(action: action))
@@ -103,6 +121,8 @@ final class ProgressPrinter: @unchecked Sendable {
         } else {
             text += "\(s.migrationsApplied) migrations applied"
         }
+        if let marked = s.migrationsMarked { text += ", \(marked) marked as applied" }
+        if let converted = s.tenantsConverted { text += ", \(converted) tenants' tracking converted" }
         text += " in \(report.durationMs) ms"
         if let reason = report.stopReason { text += " (stopped: \(reason.rawValue))" }
         if let error = report.error { text += "\nerror: " + describe(error: error) }
