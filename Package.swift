@@ -12,7 +12,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
@@ -37,7 +36,6 @@ let package = Package(
             dependencies: [
                 "TenantPlanSpec",
                 "TenantPlanPostgres",
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -45,7 +43,6 @@ let package = Package(
             dependencies: [
                 "TenantPlanKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -383,4 +383,94 @@ import TenantPlanSpec
         #expect(!json.contains("s3cr3t-pw"))
         #expect(ConnInfo.redact("failed for postgresql://someone:s3cr3t-pw@host/app", conninfo: plan.database.url).contains("s3cr3t-pw") == false)
     }
+
+    @Test("lock_timeout and statement_timeout are the plan's inside migrations, also after waiting for the tenant lock")
+    func timeoutsApplied() async throws {
+        let db = try await TestDatabase.create("timeouts")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_x.sql", "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, current_setting('application_name') AS app;")
+        let plan = try fixture.compile(Self.listPlan(["a"], extra: "", actions: "  - { name: m, migrate: m }")
+            .replacingOccurrences(of: "  maxConnections: 8", with: "  maxConnections: 8\n  lockTimeout: 10s\n  statementTimeout: 5m\n  applicationName: tp-test"), database: db)
+        let report = try await runApply(plan, db)
+        #expect(report.exitCode == 0)
+        #expect(try await db.rows("SELECT lock, statement, app FROM t_a.seen") == [["10s", "5min", "tp-test"]])
+    }
+
+    @Test("an error position is the character position in the migration file, breakpoints and all")
+    func errorPositionInFile() async throws {
+        let db = try await TestDatabase.create("position")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let text = "CREATE TABLE a (id int);--> statement-breakpoint\nCREATE TABLE b (id int);--> statement-breakpoint\nSELECT nope FROM a;"
+        try fixture.write("m/0001_x.sql", text)
+        try fixture.write("n/0001_y.sql", "-- tenantplan: no-transaction\nCREATE TABLE c (id int);--> statement-breakpoint\nSELECT nope FROM c;")
+        let plan = try fixture.compile(Self.listPlan(["a"], actions: "  - { name: m, migrate: m }\n  - { name: n, migrate: n, tracking: { table: __n } }"), database: db)
+        let report = try await runApply(plan, db)
+        let expected = text.distance(from: text.startIndex, to: text.range(of: "nope")!.lowerBound) + 1
+        #expect(report.tenant("a")?.actions.first?.error?.position == expected)
+        #expect(report.tenant("a")?.actions.first?.error?.sqlstate == "42703")
+        // Statement by statement (no-transaction) too.
+        let plan2 = try fixture.compile(Self.listPlan(["b"], actions: "  - { name: n, migrate: n }"), database: db)
+        let report2 = try await runApply(plan2, db)
+        let text2 = "-- tenantplan: no-transaction\nCREATE TABLE c (id int);--> statement-breakpoint\nSELECT nope FROM c;"
+        let expected2 = text2.distance(from: text2.startIndex, to: text2.range(of: "nope")!.lowerBound) + 1
+        #expect(report2.tenant("b")?.actions.first?.error?.position == expected2)
+    }
+
+    @Test("a legacy table missing a column, or a non-table in its place, fails that tenant alone")
+    func oddTrackingTables() async throws {
+        let db = try await TestDatabase.create("odd")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
+        try await db.exec("""
+            CREATE SCHEMA t_noapplied; CREATE TABLE t_noapplied.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE);
+            INSERT INTO t_noapplied.__drizzle_migrations (name) VALUES ('0001_x');
+            CREATE SCHEMA t_view; CREATE VIEW t_view.__drizzle_migrations AS SELECT 1 AS one;
+            """)
+        let plan = try fixture.compile(Self.listPlan(["noapplied", "view", "fine"], actions: "  - { name: m, migrate: m }"), database: db)
+        let report = try await runApply(plan, db)
+        #expect(report.tenant("noapplied")?.status == .succeeded)
+        #expect(report.tenant("noapplied")?.unchanged == true)
+        #expect(report.tenant("view")?.status == .failed)
+        #expect(report.tenant("fine")?.status == .succeeded)
+        #expect(report.tenant("fine")?.unchanged == false)
+    }
+
+    @Test("a plan with only shared actions leaves its tenants succeeded and unchanged")
+    func sharedOnlyPlan() async throws {
+        let db = try await TestDatabase.create("sharedonly")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let plan = try fixture.compile(Self.listPlan(["a", "b"], actions: "  - { name: s, scope: shared, sql: { inline: SELECT 1 } }"), database: db)
+        let report = try await runApply(plan, db)
+        #expect(report.exitCode == 0)
+        #expect(report.summary == Report.Summary(tenants: 2, succeeded: 2, failed: 0, skipped: 0, unchanged: 2, migrationsApplied: 1))
+    }
+
+    @Test("a tenant that fails early lists its later actions as skipped")
+    func laterActionsListed() async throws {
+        let db = try await TestDatabase.create("later")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let plan = try fixture.compile(Self.listPlan(["a"], actions: """
+              - { name: first, sql: { inline: "SELECT 1 / 0" } }
+              - { name: shared-after, scope: shared, after: [first], sql: { inline: SELECT 1 } }
+              - { name: last, after: [shared-after], sql: { inline: SELECT 2 } }
+            """), database: db)
+        let report = try await runApply(plan, db)
+        #expect(report.tenant("a")?.actions.map(\.name) == ["first", "last"])
+        #expect(report.tenant("a")?.actions.map(\.status) == [.failed, .skipped])
+        #expect(report.sharedActions.first?.status == .skipped)
+    }
+
+    @Test("identifiers are quoted exactly as libpq's PQescapeIdentifier does")
+    func quoting() async throws {
+        let db = try await TestDatabase.create("quote")
+        for name in ["plain", "Mixed Case", "with\"quote", "ünï-cødé", "semi;colon--", ""] {
+            let viaLibpq = try await db.session.run { $0.quoteIdentifier(name) }
+            #expect(viaLibpq == SQL.quoteIdentifier(name))
+        }
+    }
 }

@@ -134,6 +134,54 @@ import TenantPlanSpec
         #expect(failing.output.contains("FAILED at 0004_m4: relation \"public.applied_log\" does not exist (SQLSTATE 42P01)"))
     }
 
+    @Test("sync, convert-tracking and --mark-applied from the command line: outputs, exit codes, schema-valid reports")
+    func legacyCommands() async throws {
+        let db = try await TestDatabase.create("legacycli")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try Self.plan(fixture, ids: ["a", "b", "c"])
+        let marked = fixture.directory + "/marked.json"
+        let mark = try await run(["apply", fixture.planPath, "--mark-applied", "--up-to", "0002_m2", "--report", marked], database: db)
+        #expect(mark.code == 0, "\(mark.output)")
+        #expect(mark.output.contains("marked as applied 0001_m1, 0002_m2"))
+        #expect(try Self.validate(json: marked, schema: "report-v1.json") == nil)
+        #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 0)
+        #expect(try await run(["apply", fixture.planPath, "--up-to", "0002_m2"], database: db).code == 2)
+        #expect(try await run(["apply", fixture.planPath, "--mark-applied", "--up-to", "0009_nope"], database: db).code == 2)
+
+        try await db.exec("INSERT INTO t_a.__drizzle_migrations (name) VALUES ('0000_renamed'); INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_renamed');")
+        let status = try await run(["sync", fixture.planPath, "--status"], database: db)
+        #expect(status.code == 0, "\(status.output)")
+        #expect(status.output.contains("2 tenants (a, b):"))
+        #expect(status.output.contains("likely renamed: 0003_m3 (recorded as 0000_renamed)"))
+        #expect(status.output.contains("3 tenants: 0 in sync, 3 drifted (3 missing, 2 orphan rows), 0 failed"))
+        let clean = try await run(["sync", fixture.planPath, "--clean-orphans", "--json"], database: db)
+        #expect(clean.code == 0)
+        #expect(clean.output.contains("\"deleted\" : 2"))
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations WHERE name = '0000_renamed'") == 0)
+
+        let dry = try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--dry-run"], database: db)
+        #expect(dry.code == 0)
+        #expect(dry.output.contains("dry run: 3 tenants: 3 to convert (6 rows)"))
+        #expect(try await run(["convert-tracking", fixture.planPath, "--to", "hash"], database: db).code == 0)
+        #expect(try await db.count("SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_c' AND table_name = '__drizzle_migrations' AND column_name = 'hash'") == 1)
+
+        // A plan that wants name tables with autoMigrateFormat: only conversions are pending.
+        let text = try String(contentsOfFile: fixture.planPath, encoding: .utf8)
+        try fixture.write("plan.yaml", text.replacingOccurrences(of: "concurrency: 4", with: "concurrency: 4\ntracking: { format: name, autoMigrateFormat: true }"))
+        try await db.exec("DELETE FROM t_a.__drizzle_migrations; DELETE FROM t_b.__drizzle_migrations; DELETE FROM t_c.__drizzle_migrations;")
+        let marking = try await run(["apply", fixture.planPath, "--mark-applied"], database: db)
+        #expect(marking.code == 0, "\(marking.output)")
+        #expect(marking.output.contains("converted tracking hash -> name"))
+        #expect(try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db).code == 0)
+        // Tenant a back to drizzle-kit: nothing to apply, only a conversion pending, and that counts.
+        #expect(try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db).code == 0)
+        let pending = try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db)
+        #expect(pending.code == 3, "\(pending.output)")
+        #expect(pending.output.contains("0 migrations would run"))
+    }
+
     @Test("reports written by --report and --json validate against docs/schemas/report-v1.json")
     func reportSchema() async throws {
         let db = try await TestDatabase.create("schema")

@@ -154,6 +154,12 @@ public struct Report: Codable, Sendable {
         return 0
     }
 
+    /// A dry run found something to change: migrations to run or mark, orphans to delete,
+    /// schemas to create, tables to convert (`plan --detailed-exitcode` exits 3).
+    public var hasPendingChanges: Bool {
+        sharedActions.contains { $0.status == .pending } || tenants.contains { $0.status == .succeeded && !$0.unchanged }
+    }
+
     public func json(pretty: Bool = true) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

@@ -93,7 +93,7 @@ struct MigrationExecutor {
         for migration in migrations {
             if perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
             offsets.append(length)
-            append(migration.statements.joined(separator: "\n;\n"))
+            append(migration.batchText)
             append("\n;\n" + TrackingSQL.record(migration, in: table, format: format) + ";" + Self.mark)
             if perMigration { append("COMMIT;") }
         }
@@ -152,7 +152,7 @@ struct MigrationExecutor {
         let failed = committed < migrations.count ? migrations[committed] : nil
         let index = failed.map { _ in committed }
         outcome.error = errorInfo(error, migration: failed, offset: index.map { offsets[$0] },
-                                  length: failed.map { $0.statements.joined(separator: "\n;\n").unicodeScalars.count })
+                                  length: failed.map { $0.batchText.unicodeScalars.count })
         return outcome
     }
 
@@ -169,7 +169,7 @@ struct MigrationExecutor {
         let failed = migrations[index]
         var outcome = ExecutionOutcome()
         outcome.error = errorInfo(error, migration: failed, offset: offsets[index],
-                                  length: failed.statements.joined(separator: "\n;\n").unicodeScalars.count)
+                                  length: failed.batchText.unicodeScalars.count)
         return outcome
     }
 
@@ -179,13 +179,13 @@ struct MigrationExecutor {
         do {
             try connection.exec(context.settings(local: false))
             defer { _ = connection.execAll(ExecutionContext.reset) }
-            for statement in migration.statements {
+            for (statement, offset) in zip(migration.statements, migration.statementOffsets) {
                 if isInterrupted() { return ExecutionOutcome(error: Self.interruptedError(migration.name)) }
                 do {
                     try connection.exec(statement)
                 } catch {
                     var info = errorInfo(error, migration: migration, offset: nil, length: nil)
-                    info.position = error.position
+                    info.position = error.position.map { $0 + offset }
                     info.message += " (no-transaction migration: statements before this one stay applied; no tracking row was written)"
                     return ExecutionOutcome(error: info)
                 }

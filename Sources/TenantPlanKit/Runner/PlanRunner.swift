@@ -54,13 +54,22 @@ public final class PlanRunner: Sendable {
     }
 
     /// What every session runs once after connecting.
-    var sessionSetup: String {
-        "SET statement_timeout = \(plan.database.statementTimeout.milliseconds);SET lock_timeout = \(plan.database.lockTimeout.milliseconds);SET client_min_messages = warning;SET standard_conforming_strings = on;SET client_encoding = 'UTF8';"
+    static let sessionSetup = "SET client_min_messages = warning;SET standard_conforming_strings = on;SET client_encoding = 'UTF8';"
+
+    /// Connection keywords added to the URL's: `application_name`, and the timeouts as startup
+    /// options (`-c`), so they are the session defaults that `RESET` returns to.
+    var connectionOverrides: [String: String] {
+        var options = ""
+        if case .success(let values) = ConnInfo.parse(conninfo), let existing = values["options"], !existing.isEmpty {
+            options = existing + " "
+        }
+        options += "-c statement_timeout=\(plan.database.statementTimeout.milliseconds) -c lock_timeout=\(plan.database.lockTimeout.milliseconds)"
+        return ["application_name": plan.database.applicationName, "options": options]
     }
 
     func makePool() -> ConnectionPool {
-        ConnectionPool(conninfo: conninfo, overrides: ["application_name": plan.database.applicationName],
-                       setup: sessionSetup, capacity: min(plan.concurrency, plan.database.maxConnections),
+        ConnectionPool(conninfo: conninfo, overrides: connectionOverrides,
+                       setup: Self.sessionSetup, capacity: min(plan.concurrency, plan.database.maxConnections),
                        recycleAfter: plan.database.recycleAfter)
     }
 
@@ -132,7 +141,7 @@ public final class PlanRunner: Sendable {
 
     /// What an action would do on a tenant, from the batched read (no lock): whether there is
     /// work, and the action's entry for a dry-run report.
-    func planAction(_ action: Action, tenant: Tenant, state: TenantState, worker: TenantWorker) -> (needsWork: Bool, result: Report.ActionResult) {
+    func planAction(_ action: Action, tenant: Tenant, state: TenantState, worker: TenantWorker, shared: Bool = false) -> (needsWork: Bool, result: Report.ActionResult) {
         let ref = worker.trackingRef(for: action, tenantSchema: tenant.schema, id: tenant.id)
         let table = state.tables[ref] ?? .missing
         var result = Report.ActionResult(name: action.name, status: .unchanged, durationMs: 0, applied: [])
@@ -154,7 +163,7 @@ public final class PlanRunner: Sendable {
             case .markApplied: pending = table.pending(action.recordable)
             case .sync(let set, let markMissing, let cleanOrphans):
                 if markMissing { pending = table.pending(set.migrations) }
-                if cleanOrphans { orphans = table.orphans(worker.known(in: ref, shared: false, tenantSchema: tenant.schema, id: tenant.id)) }
+                if cleanOrphans { orphans = table.orphans(worker.known(in: ref, shared: shared, tenantSchema: tenant.schema, id: tenant.id)) }
             }
         }
         if !pending.isEmpty { result.pending = pending.map(\.name) }
@@ -227,33 +236,32 @@ public final class PlanRunner: Sendable {
         return report
     }
 
-    private func execute(tenants: [Tenant], states: [TenantState], pool: ConnectionPool, report: inout Report) async throws {
-        // Per-tenant accumulated results.
+    private func execute(tenants: [Tenant], states initialStates: [TenantState], pool: ConnectionPool, report: inout Report) async throws {
+        let worker = TenantWorker(plan: plan, markLimits: try markLimits(), isInterrupted: { [control] in control.isInterrupted })
+        var states = initialStates
         var results: [Report.TenantResult] = tenants.map {
             Report.TenantResult(id: $0.id, schema: $0.schema, status: .succeeded, unchanged: true, durationMs: 0,
                                 format: nil, actions: [], error: $0.invalidReason.map { Report.ErrorInfo(message: $0) })
         }
+        // Results are the report's even when something below throws.
+        defer { report.tenants = results }
         var started = [Bool](repeating: false, count: tenants.count)
         var failed = [Bool](repeating: false, count: tenants.count)
+        var failures = 0
         for index in tenants.indices where tenants[index].invalidReason != nil {
             failed[index] = true
             started[index] = true
+            failures += 1
             results[index].status = .failed
             results[index].unchanged = false
-            events(.tenantFinished(results[index], done: index + 1, failed: failed.filter { $0 }.count, total: tenants.count))
+            events(.tenantFinished(results[index], done: failures, failed: failures, total: tenants.count))
         }
-        // Initial format per tenant, from the batched read (first tenant action's table).
+        // The format found per tenant: the first tenant action's table, as the batched read saw it.
         if let first = graph.tenantActions.first {
             for index in tenants.indices where tenants[index].invalidReason == nil {
-                let ref = TrackingTableRef(schema: first.tracking.tableSchema(forTenantSchema: tenants[index].schema, id: tenants[index].id), table: first.tracking.table)
-                results[index].format = states[index].tables[ref]?.format
+                results[index].format = states[index].tables[worker.trackingRef(for: first, tenantSchema: tenants[index].schema, id: tenants[index].id)]?.format
             }
         }
-        var actionStatus: [String: Report.ActionResult.Status] = [:]   // shared actions, and tenant actions aggregated
-        var tenantActionFailed: [String: Bool] = [:]
-        var stopReason: SlidingWindow.StopReason?
-        var failures = failed.filter { $0 }.count
-        let worker = TenantWorker(plan: plan, markLimits: try markLimits(), isInterrupted: { [control] in control.isInterrupted })
         // autoMigrateFormat: planned conversions (a dry run reports them; a tenant with one has work).
         var conversions = [[TrackingConverter.Conversion]](repeating: [], count: tenants.count)
         for index in tenants.indices where tenants[index].invalidReason == nil {
@@ -263,30 +271,43 @@ public final class PlanRunner: Sendable {
             results[index].convertedTo = conversions[index].first?.to
             results[index].unchanged = false
             if let refused = conversions[index].first(where: { !$0.isPossible }) {
-                results[index].error = Report.ErrorInfo(message: "cannot convert \(refused.schema).\(refused.table) from \(refused.from.rawValue) to \(refused.to.rawValue): \(refused.unmatched.count) row(s) match no migration on disk: \(refused.unmatched.joined(separator: ", "))")
+                results[index].error = Self.refusal(refused)
                 failed[index] = true
             }
         }
+        var actionStatus: [String: Report.ActionResult.Status] = [:]
+        var tenantActionFailed: [String: Bool] = [:]
+        var stopReason: SlidingWindow.StopReason?
 
         for stage in graph.stages {
             // Shared actions, once each.
             for action in stage.shared {
-                let blockers = action.after.filter { dep in
-                    if let status = actionStatus[dep], status == .failed || status == .skipped { return true }
-                    return tenantActionFailed[dep] == true
+                let blockers = action.after.filter { dependency in
+                    if let status = actionStatus[dependency], status == .failed || status == .skipped { return true }
+                    return tenantActionFailed[dependency] == true
                 }
+                let schema = action.sharedSchema ?? "public"
                 var result: Report.ActionResult
                 if stopReason != nil || control.isInterrupted {
-                    result = .skipped(action, because: "the run stopped before this action", schema: action.sharedSchema)
+                    result = .skipped(action, because: "the run stopped before this action", schema: schema)
                 } else if !blockers.isEmpty {
-                    result = .skipped(action, because: "it is after \(blockers.joined(separator: ", ")), which failed or was skipped", schema: action.sharedSchema)
-                } else if options.dryRun {
-                    result = try await dryRunShared(action, pool: pool)
+                    result = .skipped(action, because: "it is after \(blockers.joined(separator: ", ")), which failed or was skipped", schema: schema)
                 } else {
-                    let session = try await pool.acquire()
-                    let schema = action.sharedSchema ?? "public"
-                    result = try await session.run { worker.runShared(action, schema: schema, on: $0) }
-                    await pool.release(session, countsAsTenant: false)
+                    do {
+                        let session = try await pool.acquire()
+                        do {
+                            if options.dryRun {
+                                result = try await session.run { [self] in try planShared(action, schema: schema, worker: worker, on: $0) }
+                            } else {
+                                result = try await session.run { worker.runShared(action, schema: schema, on: $0) }
+                            }
+                        } catch {
+                            result = .failed(action, error: Report.ErrorInfo(error), schema: schema)
+                        }
+                        await pool.release(session, countsAsTenant: false)
+                    } catch {
+                        result = .failed(action, error: Report.ErrorInfo(error), schema: schema)
+                    }
                 }
                 actionStatus[action.name] = result.status
                 report.sharedActions.append(result)
@@ -294,11 +315,11 @@ public final class PlanRunner: Sendable {
             }
             guard !stage.tenant.isEmpty else { continue }
 
-            // Which tenant actions of this stage are blocked by a failed shared dependency.
+            // Tenant actions of this stage blocked by a failed or skipped shared dependency.
             var skip: [String: String] = [:]
             for action in stage.tenant {
-                let blockers = action.after.filter { dep in
-                    guard let status = actionStatus[dep] else { return false }
+                let blockers = action.after.filter { dependency in
+                    guard let status = actionStatus[dependency] else { return false }
                     return status == .failed || status == .skipped
                 }
                 if !blockers.isEmpty { skip[action.name] = "it is after \(blockers.joined(separator: ", ")), which failed or was skipped" }
@@ -306,8 +327,18 @@ public final class PlanRunner: Sendable {
 
             // Tenants with work in this stage; the rest are settled from the batched read.
             var work: [Int] = []
-            for index in tenants.indices where !failed[index] {
+            for index in tenants.indices {
                 let tenant = tenants[index]
+                if failed[index] {
+                    if tenant.invalidReason == nil {
+                        results[index].actions += stage.tenant.map { .skipped($0, because: "an earlier step of this tenant failed") }
+                    }
+                    continue
+                }
+                if let stopReason {
+                    results[index].actions += stage.tenant.map { .skipped($0, because: "the run stopped (\(stopReason.rawValue))") }
+                    continue
+                }
                 var needsWork = !states[index].schemaExists || !conversions[index].isEmpty
                 var planned: [Report.ActionResult] = []
                 for action in stage.tenant {
@@ -319,28 +350,25 @@ public final class PlanRunner: Sendable {
                     if plannedAction.needsWork { needsWork = true }
                     planned.append(plannedAction.result)
                 }
-                if options.dryRun || stopReason != nil || !needsWork {
-                    if !states[index].schemaExists {
-                        if !plan.tenants.createSchemas {
-                            results[index].error = Report.ErrorInfo(message: "schema \(tenant.schema) does not exist",
-                                                                    hint: "create it, or set tenants.createSchemas: true")
-                            failed[index] = true
-                        } else {
-                            results[index].createdSchema = true
-                        }
-                    }
-                    if stopReason != nil {
-                        results[index].actions += stage.tenant.map { .skipped($0, because: "the run stopped (\(stopReason!.rawValue))") }
-                        continue
-                    }
-                    results[index].actions += planned
-                    if planned.contains(where: { $0.status == .failed }) { failed[index] = true }
-                    if options.dryRun { started[index] = true }
-                    if planned.contains(where: { $0.status == .pending }) || results[index].createdSchema == true { results[index].unchanged = false }
-                    if !needsWork { started[index] = true }
-                } else {
+                if planned.allSatisfy({ $0.status == .skipped }) { needsWork = false }
+                guard options.dryRun || !needsWork else {
                     work.append(index)
+                    continue
                 }
+                // Settled without connecting: a dry run, or nothing to do.
+                started[index] = true
+                if options.dryRun, !states[index].schemaExists {
+                    if plan.tenants.createSchemas {
+                        results[index].createdSchema = true
+                    } else {
+                        results[index].error = Report.ErrorInfo(message: "schema \(tenant.schema) does not exist",
+                                                                hint: "create it, or set tenants.createSchemas: true")
+                        failed[index] = true
+                    }
+                }
+                results[index].actions += planned
+                if planned.contains(where: { $0.status == .failed }) { failed[index] = true }
+                if planned.contains(where: { $0.status == .pending }) || results[index].createdSchema == true { results[index].unchanged = false }
             }
 
             // Sliding window over the tenants with work.
@@ -348,21 +376,25 @@ public final class PlanRunner: Sendable {
             let actions = stage.tenant
             let skipNow = skip
             var done = tenants.indices.filter { started[$0] && !work.contains($0) }.count
-            let window = try await sweep(work, pool: pool, maxFailures: budget, stopAtOnce: plan.onError == .abort && failures > 0,
-                                         operation: { index, connection in
-                                             worker.run(tenant: tenants[index], actions: actions, skip: skipNow, on: connection)
-                                         },
-                                         succeeded: { !$0.failed },
-                                         started: { started[$0] = true },
-                                         finished: { index, outcome, duration in
+            let window = await sweep(work, pool: pool, maxFailures: budget, stopAtOnce: plan.onError == .abort && failures > 0,
+                                     operation: { index, connection in
+                                         worker.run(tenant: tenants[index], actions: actions, skip: skipNow, on: connection)
+                                     },
+                                     failure: { error in TenantWorker.Outcome(error: Report.ErrorInfo(error)) },
+                                     succeeded: { !$0.failed },
+                                     started: { started[$0] = true },
+                                     finished: { index, outcome, duration in
                 results[index].actions += outcome.actions
                 results[index].durationMs += duration
                 if outcome.createdSchema { results[index].createdSchema = true }
+                if !outcome.failed {
+                    states[index].schemaExists = true
+                    conversions[index] = []
+                }
                 if !outcome.conversions.isEmpty {
                     results[index].conversions = outcome.conversions
                     results[index].convertedTo = outcome.conversions.first?.to
                 }
-                if results[index].format == nil { results[index].format = outcome.format }
                 if let error = outcome.error { results[index].error = error }
                 let changed = outcome.createdSchema || !outcome.conversions.isEmpty
                     || outcome.actions.contains { !$0.applied.isEmpty || $0.marked != nil || $0.deletedOrphans != nil }
@@ -387,30 +419,35 @@ public final class PlanRunner: Sendable {
                 }
             }
         }
+        // A plan with no tenant actions has nothing to start per tenant: its tenants succeed unchanged.
+        if graph.tenantActions.isEmpty {
+            for index in tenants.indices where tenants[index].invalidReason == nil { started[index] = true }
+        }
         for index in tenants.indices {
             if failed[index] || results[index].error != nil || results[index].actions.contains(where: { $0.status == .failed }) {
                 results[index].status = .failed
-            } else if !started[index] {
+            } else if !started[index] || (!results[index].actions.isEmpty && results[index].actions.allSatisfy { $0.status == .skipped }) {
                 results[index].status = .skipped
             }
             if results[index].status != .succeeded { results[index].unchanged = false }
         }
         report.stopReason = stopReason
-        report.tenants = results
     }
 
     /// Runs `operation` for the tenants at `work` (indices) in a sliding window over the pool:
     /// while work remains, exactly `pool.capacity` tenants are in flight. `finished` runs on the
     /// calling task, one tenant at a time. Returns the window (its stop reason, tenants not started).
+    /// A tenant whose connection cannot be had or is lost gets `failure(error)` as its outcome.
     func sweep<Outcome: Sendable>(_ work: [Int], pool: ConnectionPool, maxFailures: Int, stopAtOnce: Bool,
                                   operation: @escaping @Sendable (Int, PGConnection) -> Outcome,
+                                  failure: @escaping @Sendable (Error) -> Outcome,
                                   succeeded: (Outcome) -> Bool,
                                   started: (Int) -> Void,
-                                  finished: (Int, Outcome, Int) -> Void) async throws -> SlidingWindow {
+                                  finished: (Int, Outcome, Int) -> Void) async -> SlidingWindow {
         var window = SlidingWindow(total: work.count, concurrency: pool.capacity, onError: plan.onError, maxFailures: maxFailures)
         if stopAtOnce { window.stop(.abortOnError) }
         let control = self.control
-        try await withThrowingTaskGroup(of: (Int, Outcome, Int).self) { group in
+        await withTaskGroup(of: (Int, Outcome, Int).self) { group in
             func startMore() {
                 while true {
                     if control.isInterrupted { window.interrupt() }
@@ -419,15 +456,20 @@ public final class PlanRunner: Sendable {
                     started(index)
                     group.addTask {
                         let began = Date()
-                        let session = try await pool.acquire()
-                        let outcome = try await session.run { operation(index, $0) }
-                        await pool.release(session)
+                        let outcome: Outcome
+                        do {
+                            let session = try await pool.acquire()
+                            outcome = try await session.run { operation(index, $0) }
+                            await pool.release(session)
+                        } catch {
+                            outcome = failure(error)
+                        }
                         return (position, outcome, Int(Date().timeIntervalSince(began) * 1000))
                     }
                 }
             }
             startMore()
-            while let (position, outcome, duration) = try await group.next() {
+            while let (position, outcome, duration) = await group.next() {
                 let ok = succeeded(outcome)
                 finished(work[position], outcome, duration)
                 window.finish(position, succeeded: ok)
@@ -437,25 +479,13 @@ public final class PlanRunner: Sendable {
         return window
     }
 
-    private func dryRunShared(_ action: Action, pool: ConnectionPool) async throws -> Report.ActionResult {
-        let schema = action.sharedSchema ?? "public"
-        let table = TrackingTableRef(schema: action.tracking.tableSchema(forTenantSchema: schema, id: ""), table: action.tracking.table)
-        let session = try await pool.acquire()
-        defer { Task { await pool.release(session, countsAsTenant: false) } }
-        let state = try await session.run { try TrackingReader.read([table], on: $0)[table] ?? .missing }
-        var result = Report.ActionResult(name: action.name, schema: schema, status: .unchanged, durationMs: 0, applied: [])
-        switch TenantWorker.format(for: action.tracking, state: state, table: table) {
-        case .failure(let error):
-            result.status = .failed
-            result.error = error
-        case .success(let format):
-            result.format = format
-            let pending = state.pending(action.migrations)
-            if !pending.isEmpty {
-                result.status = .pending
-                result.pending = pending.map(\.name)
-            }
-        }
+    /// What a shared action would do (dry run), read on one connection.
+    private func planShared(_ action: Action, schema: String, worker: TenantWorker, on connection: PGConnection) throws -> Report.ActionResult {
+        let ref = TrackingTableRef(schema: action.tracking.tableSchema(forTenantSchema: schema, id: ""), table: action.tracking.table)
+        let state = try TrackingReader.read([ref], on: connection)[ref] ?? .missing
+        let shared = Tenant(id: "", schema: schema)
+        var result = planAction(action, tenant: shared, state: TenantState(schemaExists: true, tables: [ref: state]), worker: worker, shared: true).result
+        result.schema = schema
         return result
     }
 }

@@ -82,6 +82,7 @@ extension PlanRunner {
         }
         var summary = StatusReport.Summary()
         summary.tenants = report.tenants.count
+        summary.errors = report.sharedActions.filter { $0.error != nil }.count
         for entry in report.tenants {
             if entry.error != nil { summary.errors += 1 }
             if !entry.schemaExists { summary.missingSchema += 1 }

@@ -8,7 +8,8 @@ enum AdvisoryLock {
     static let namespace: Int32 = 0x7470_6C6E
 
     static func acquire(_ name: String, on connection: PGConnection) throws {
-        // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait.
+        // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait
+        // (RESET returns to the plan's value, set as a startup option).
         try connection.exec("SET lock_timeout = 0;SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));RESET lock_timeout;")
     }
 
@@ -58,6 +59,9 @@ struct TenantWorker {
     /// Resolves the format to use for a table in `state`, or explains why it cannot be used.
     /// With `autoMigrateFormat`, a table in another format resolves to the target (it is converted first).
     static func format(for tracking: TrackingSettings, state: TrackingState, table: TrackingTableRef) -> Result<TrackingFormat, Report.ErrorInfo> {
+        if let readError = state.readError {
+            return .failure(Report.ErrorInfo(message: readError))
+        }
         if state.unrecognized {
             return .failure(Report.ErrorInfo(message: "tracking table \(table.schema).\(table.table) has neither a name nor a hash column",
                                              hint: "point tracking.table at tenantplan's table, or rename this one"))

@@ -211,9 +211,9 @@ extension PlanRunner {
             }
             if !work.isEmpty {
                 let plan = self.plan
-                let window = try await sweep(work, pool: pool, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
+                let window = await sweep(work, pool: pool, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
                     Self.convertTenant(tenants[index], to: target, from: source, plan: plan, worker: worker, runner: self, on: connection)
-                }, succeeded: { $0.error == nil }, started: { _ in }, finished: { index, outcome, _ in
+                }, failure: { ([], Report.ErrorInfo($0)) }, succeeded: { $0.error == nil }, started: { _ in }, finished: { index, outcome, _ in
                     entries[index].conversions = outcome.conversions
                     entries[index].status = outcome.error == nil ? (outcome.conversions.isEmpty ? .alreadyInTarget : .converted) : .failed
                     entries[index].error = outcome.error
@@ -328,9 +328,9 @@ extension PlanRunner {
                 throw SyncNotConfirmed(tenants: work.count)
             }
             if !work.isEmpty {
-                let window = try await sweep(work, pool: pool, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
+                let window = await sweep(work, pool: pool, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
                     Self.syncTenant(tenants[index], mode: mode, worker: worker, runner: self, on: connection)
-                }, succeeded: { $0.error == nil }, started: { _ in }, finished: { index, outcome, _ in
+                }, failure: { ([], [], Report.ErrorInfo($0)) }, succeeded: { $0.error == nil }, started: { _ in }, finished: { index, outcome, _ in
                     entries[index].marked = outcome.marked.isEmpty ? nil : outcome.marked
                     entries[index].deleted = outcome.deleted.isEmpty ? nil : outcome.deleted
                     entries[index].error = outcome.error

@@ -13,6 +13,8 @@ public struct TrackingState: Sendable {
     public var format: TrackingFormat?
     /// The table exists but has neither a `name` nor a `hash` column.
     public var unrecognized: Bool = false
+    /// The table exists but could not be read (permissions, a broken layout): that tenant's error.
+    public var readError: String?
     public var rows: [Row] = []
 
     public var exists: Bool { format != nil || unrecognized }
@@ -49,7 +51,7 @@ public enum TrackingReader {
     public static func read(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> [TrackingTableRef: TrackingState] {
         var states: [TrackingTableRef: TrackingState] = [:]
         let byTable = Dictionary(grouping: Set(refs), by: \.table)
-        var found: [(TrackingTableRef, TrackingFormat)] = []
+        var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
         for (table, tableRefs) in byTable {
             let schemas = tableRefs.map(\.schema)
             for chunk in schemas.chunked(into: 5000) {
@@ -66,7 +68,7 @@ public enum TrackingReader {
                     }
                     if let format = TrackingSQL.detect(columns: tableColumns) {
                         states[ref] = TrackingState(format: format)
-                        found.append((ref, format))
+                        found.append((ref, format, Set(tableColumns.keys)))
                     } else {
                         states[ref] = TrackingState(format: nil, unrecognized: true)
                     }
@@ -74,17 +76,34 @@ public enum TrackingReader {
             }
         }
         for batch in found.chunked(into: batchSize) {
-            let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, tag: $0) }
+            let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
                 .joined(separator: "\nUNION ALL\n")
-            let result = try connection.exec(sql)
-            for row in 0..<result.rowCount {
-                guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count,
-                      let key = result.value(row, 2) else { continue }
-                let ref = batch[tag].0
-                states[ref]!.rows.append(TrackingState.Row(id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3)))
+            do {
+                collect(try connection.exec(sql), batch: batch, into: &states)
+            } catch {
+                guard error.kind == .server else { throw error }
+                // One unreadable table must not hide the others: read this batch table by table.
+                for entry in batch {
+                    do {
+                        let single = try connection.exec(TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0))
+                        collect(single, batch: [entry], into: &states)
+                    } catch {
+                        guard error.kind == .server else { throw error }
+                        states[entry.0]!.readError = "cannot read tracking table \(entry.0.schema).\(entry.0.table): \(error.message)"
+                    }
+                }
             }
         }
         return states
+    }
+
+    private static func collect(_ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], into states: inout [TrackingTableRef: TrackingState]) {
+        for row in 0..<result.rowCount {
+            guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count,
+                  let key = result.value(row, 2) else { continue }
+            let ref = batch[tag].0
+            states[ref]!.rows.append(TrackingState.Row(id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3)))
+        }
     }
 
     /// Which of `schemas` exist.

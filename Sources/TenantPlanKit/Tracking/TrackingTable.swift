@@ -37,16 +37,14 @@ public enum TrackingSQL {
         }
     }
 
-    /// A SELECT of `(tag, key, applied)` rows: `key` is the name or hash, `applied` the time as text.
-    public static func selectRows(_ ref: TrackingTableRef, format: TrackingFormat, tag: Int) -> String {
-        switch format {
-        case .name:
-            return "SELECT \(tag) AS tag, id, name AS key, applied_at::text AS applied FROM \(ref.qualified)"
-        case .hash:
-            return "SELECT \(tag) AS tag, id, hash AS key, created_at::text AS applied FROM \(ref.qualified)"
-        case .drizzleKit:
-            return "SELECT \(tag) AS tag, id, hash AS key, created_at::text AS applied FROM \(ref.qualified)"
-        }
+    /// A SELECT of `(tag, id, key, applied)` rows, all as text: `key` is the name or hash,
+    /// `applied` the time. Columns a legacy table lacks read as NULL instead of failing the batch.
+    public static func selectRows(_ ref: TrackingTableRef, format: TrackingFormat, columns: Set<String>, tag: Int) -> String {
+        let key = format == .name ? "name" : "hash"
+        let time = format == .name ? "applied_at" : "created_at"
+        let id = columns.contains("id") ? "\"id\"::text" : "NULL::text"
+        let applied = columns.contains(time) ? "\"\(time)\"::text" : "NULL::text"
+        return "SELECT \(tag) AS tag, \(id) AS id, \"\(key)\"::text AS key, \(applied) AS applied FROM \(ref.qualified)"
     }
 
     /// Reads the columns of tracking tables named `table` in any of `schemas`.

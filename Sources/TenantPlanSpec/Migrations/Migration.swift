@@ -11,6 +11,11 @@ public struct Migration: Sendable, Hashable {
     public var sql: String
     /// Statements split on `--> statement-breakpoint`; a file without one is a single entry.
     public var statements: [String]
+    /// Where each statement starts in the file, in characters (Unicode scalars, as PostgreSQL counts).
+    public var statementOffsets: [Int]
+    /// The file's text with each breakpoint marker replaced by `;` and spaces of the same length:
+    /// sent in one round trip, its error positions are positions in the file.
+    public var batchText: String
     /// The first line is `-- tenantplan: no-transaction`.
     public var noTransaction: Bool
     /// drizzle-kit journal `when` (milliseconds since the epoch), when the folder has a journal.
@@ -22,7 +27,10 @@ public struct Migration: Sendable, Hashable {
         self.name = name
         self.hash = Hashing.sha256Hex(bytes)
         self.sql = String(decoding: bytes, as: UTF8.self)
-        self.statements = StatementSplitter.split(sql)
+        let pieces = StatementSplitter.splitWithOffsets(sql)
+        self.statements = pieces.map(\.text)
+        self.statementOffsets = pieces.map(\.offset)
+        self.batchText = StatementSplitter.batchText(sql)
         self.noTransaction = StatementSplitter.hasNoTransactionDirective(sql)
         self.when = when
         self.source = source

@@ -14,6 +14,24 @@ public enum StatementSplitter {
             .filter { !$0.allSatisfy(\.isWhitespace) }
     }
 
+    /// Like `split`, with each statement's offset in the text (in Unicode scalars).
+    public static func splitWithOffsets(_ sql: String) -> [(text: String, offset: Int)] {
+        let markerLength = breakpoint.unicodeScalars.count
+        var pieces: [(String, Int)] = []
+        var offset = 0
+        for piece in sql.components(separatedBy: breakpoint) {
+            if !piece.allSatisfy(\.isWhitespace) { pieces.append((piece, offset)) }
+            offset += piece.unicodeScalars.count + markerLength
+        }
+        return pieces
+    }
+
+    /// The text with every marker turned into `;` padded with spaces to the marker's length, so
+    /// statements stay separated (even without their own `;`) and character positions do not move.
+    public static func batchText(_ sql: String) -> String {
+        sql.replacingOccurrences(of: breakpoint, with: ";" + String(repeating: " ", count: breakpoint.count - 1))
+    }
+
     /// Whether the first line is the no-transaction directive.
     public static func hasNoTransactionDirective(_ sql: String) -> Bool {
         var text = sql[...]

@@ -51,7 +51,7 @@ struct PlanCommand: AsyncParsableCommand {
     mutating func run() async throws {
         let report = try await run.execute(plan: planArgument.plan, selection: selection, command: "plan", dryRun: true)
         var code = report.exitCode
-        if code == 0, detailedExitcode, (report.summary.migrationsPending ?? 0) > 0 || report.tenants.contains(where: { $0.createdSchema == true }) {
+        if code == 0, detailedExitcode, report.hasPendingChanges {
             code = 3
         }
         throw ExitCode(code)
