@@ -7,6 +7,7 @@ import TenantPlanSpec
 struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare tracking tables with the migrations on disk; record missing ones or delete orphan rows.",
+        usage: "tenantplan sync <plan> (--status | --mark-missing | --clean-orphans) [--dry-run] [--yes] [--json] [--tenant <id> ...] [--exclude <glob> ...]",
         discussion: "--status exits 0 when every tenant could be read, whatever drift it found. --mark-missing and --clean-orphans write in one transaction per tenant; when more than one tenant would change and stdin is a terminal they need --yes."
     )
 
