@@ -7,10 +7,18 @@ enum AdvisoryLock {
     /// First key of every tenantplan lock ("tpln").
     static let namespace: Int32 = 0x7470_6C6E
 
-    static func acquire(_ name: String, on connection: PGConnection) throws {
+    /// Takes the lock; `then` (a query) runs in the same round trip, after the lock is held,
+    /// and its result is returned.
+    @discardableResult
+    static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult {
         // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait
         // (RESET returns to the plan's value, set as a startup option).
-        try connection.exec("SET lock_timeout = 0;SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));RESET lock_timeout;")
+        let outcome = connection.execAll("SET lock_timeout = 0;SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));RESET lock_timeout;" + query)
+        if let error = outcome.error {
+            if outcome.results.count >= 2 { release(name, on: connection) }
+            throw error
+        }
+        return outcome.results.last!
     }
 
     static func release(_ name: String, on connection: PGConnection) {
@@ -124,8 +132,12 @@ struct TenantWorker {
     func run(tenant: Tenant, actions: [Action], skip: [String: String], on connection: PGConnection) -> Outcome {
         var outcome = Outcome()
         let lockName = "tenant:" + tenant.schema
+        let schemas = Set(actions.map { trackingRef(for: $0, tenantSchema: tenant.schema, id: tenant.id).schema }).union([tenant.schema])
+        let existing: Set<String>
         do {
-            try AdvisoryLock.acquire(lockName, on: connection)
+            // The lock and the schema check in one round trip.
+            let result = try AdvisoryLock.acquire(lockName, then: "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY(\(SQL.quoteLiteral(PGArray.literal(Array(schemas))))::text[])", on: connection)
+            existing = Set((0..<result.rowCount).compactMap { result.value($0, 0) })
         } catch {
             outcome.error = Report.ErrorInfo(error)
             return outcome
@@ -133,8 +145,6 @@ struct TenantWorker {
         defer { AdvisoryLock.release(lockName, on: connection) }
         let tenantActions = plan.actions.filter { !$0.scope.isShared }
         do {
-            let schemas = Set(actions.map { trackingRef(for: $0, tenantSchema: tenant.schema, id: tenant.id).schema }).union([tenant.schema])
-            let existing = try TrackingReader.existingSchemas(Array(schemas), on: connection)
             if !existing.contains(tenant.schema) {
                 guard plan.tenants.createSchemas else {
                     outcome.error = Report.ErrorInfo(message: "schema \(tenant.schema) does not exist",
@@ -163,6 +173,15 @@ struct TenantWorker {
                                        searchPath: plan.tenants.searchPath.map { $0.replacingOccurrences(of: "{schema}", with: tenant.schema).replacingOccurrences(of: "{id}", with: tenant.id) })
         var failedReason: String?
         var deferred: [(index: Int, sql: String)] = []
+        // One batched read of every table the actions use; a table is read again only after an action wrote to it.
+        var states: [TrackingTableRef: TrackingState]
+        do {
+            states = try TrackingReader.read(actions.map { trackingRef(for: $0, tenantSchema: tenant.schema, id: tenant.id) }, on: connection)
+        } catch {
+            outcome.error = Report.ErrorInfo(error)
+            return outcome
+        }
+        var written = Set<TrackingTableRef>()
         for action in actions {
             if let reason = skip[action.name] ?? failedReason {
                 outcome.actions.append(.skipped(action, because: reason))
@@ -173,8 +192,10 @@ struct TenantWorker {
                 continue
             }
             let table = trackingRef(for: action, tenantSchema: tenant.schema, id: tenant.id)
-            let (result, sql) = runAction(action, table: table, known: known(in: table, shared: false, tenantSchema: tenant.schema, id: tenant.id),
+            let (result, sql) = runAction(action, table: table, state: written.contains(table) ? nil : states[table],
+                                          known: known(in: table, shared: false, tenantSchema: tenant.schema, id: tenant.id),
                                           context: context, on: connection, outcome: &outcome)
+            if result.status != .unchanged && result.status != .skipped { written.insert(table) }
             if let sql { deferred.append((outcome.actions.count, sql)) }
             outcome.actions.append(result)
             if result.status == .failed { failedReason = "action \(action.name) failed" }
@@ -219,7 +240,7 @@ struct TenantWorker {
         }
         let searchPath = schema == "public" ? ["public"] : [schema, "public"]
         let context = ExecutionContext(tenantID: "", schema: schema, searchPath: searchPath)
-        var (result, deferred) = runAction(action, table: table, known: known(in: table, shared: true, tenantSchema: schema, id: ""),
+        var (result, deferred) = runAction(action, table: table, state: nil, known: known(in: table, shared: true, tenantSchema: schema, id: ""),
                                            context: context, on: connection, outcome: &outcome)
         if let deferred {
             do {
@@ -237,13 +258,14 @@ struct TenantWorker {
 
     /// Runs one action. In `--mark-applied` mode the tracking inserts are returned, to be
     /// committed with the tenant's other records in one transaction.
-    private func runAction(_ action: Action, table: TrackingTableRef, known: [Migration], context: ExecutionContext,
+    /// `state`: the table as read after locking, or nil to read it now.
+    private func runAction(_ action: Action, table: TrackingTableRef, state knownState: TrackingState?, known: [Migration], context: ExecutionContext,
                            on connection: PGConnection, outcome: inout Outcome) -> (Report.ActionResult, String?) {
         let started = Date()
         var result = Report.ActionResult(name: action.name, status: .unchanged, durationMs: 0, applied: [])
         var deferred: String?
         do {
-            let state = try TrackingReader.read([table], on: connection)[table] ?? .missing
+            let state = try knownState ?? TrackingReader.read([table], on: connection)[table] ?? .missing
             let format: TrackingFormat
             switch Self.format(for: action.tracking, state: state, table: table) {
             case .success(let resolved): format = resolved
