@@ -3,13 +3,17 @@
 
     analyze.py check-report REPORT.json --tenants T --applied N [--unchanged U]
     analyze.py summarize --raw RAW.tsv --samples SAMPLES.txt --params PARAMS.json --out RESULTS.json
+    analyze.py cpu-snapshot POSTMASTER_PID
 
-RAW.tsv:     rep, step, start_ns, end_ns, peak_rss_kb ('-' when not measured), tab-separated.
+RAW.tsv:     tab-separated: rep, step, start_ns, end_ns, /usr/bin/time -v output file, CPU snapshot
+             before, CPU snapshot after, 1-minute load average at the start.
              steps: apply, floor, noop, noop_floor.
+CPU snapshot: 'machine_busy_ticks cluster_ticks ticks_per_second' (see cpu_snapshot).
 SAMPLES.txt: psql -At output of the sampler, 'epoch_seconds|tenantplan_active|floor_active' per line.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 
@@ -53,6 +57,39 @@ def check_report(a):
           f"unchanged={s.get('unchanged')} durationMs={report.get('durationMs')}")
 
 
+def cpu_snapshot(pid):
+    """Busy CPU ticks of the whole machine (/proc/stat: all but idle and iowait) and of the
+    cluster: the postmaster's own and reaped children's ticks plus its live children's."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    cluster = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rindex(")") + 2:].split()   # rest[0] = field 3 (state)
+        if int(entry) == pid:
+            cluster += sum(int(x) for x in rest[11:15])   # utime stime cutime cstime
+        elif int(rest[1]) == pid:
+            cluster += int(rest[11]) + int(rest[12])
+    print(busy, cluster, os.sysconf("SC_CLK_TCK"))
+
+
+def parse_time_v(path):
+    values = {}
+    with open(path) as f:
+        for line in f:
+            key, _, value = line.strip().rpartition(": ")
+            values[key] = value
+    return {"userS": float(values["User time (seconds)"]), "sysS": float(values["System time (seconds)"]),
+            "peakRssKB": int(values["Maximum resident set size (kbytes)"]), "exit": int(values.get("Exit status", "0"))}
+
+
 def load_samples(path):
     samples = []
     try:
@@ -89,18 +126,29 @@ def summarize(a):
     runs = {}
     with open(a.raw) as f:
         for line in f:
-            rep, step, start, end, rss = line.rstrip("\n").split("\t")
+            rep, step, start, end, timing, before, after, load = line.rstrip("\n").split("\t")
+            t = parse_time_v(timing)
+            b0, c0, hz = map(int, before.split())
+            b1, c1, _ = map(int, after.split())
+            client = t["userS"] + t["sysS"]
+            server = (c1 - c0) / hz
+            busy = (b1 - b0) / hz
             runs.setdefault(step, {})[int(rep)] = {
                 "startNs": int(start), "endNs": int(end), "wallS": (int(end) - int(start)) / 1e9,
-                "peakRssKB": None if rss == "-" else int(rss)}
+                "peakRssKB": t["peakRssKB"] if step in ("apply", "noop") else None,
+                "clientCpuS": client, "serverCpuS": server, "totalCpuS": client + server,
+                "otherCpuS": max(0.0, busy - client - server), "load1AtStart": float(load)}
     reps = sorted(runs["apply"])
     samples = load_samples(a.samples)
 
     wall = {step: spread([runs[step][r]["wallS"] for r in reps]) for step, _ in STEPS}
     ratio = {}
+    cpu = {step: {k: spread([runs[step][r][k] for r in reps]) for k in ("clientCpuS", "serverCpuS", "totalCpuS", "otherCpuS")}
+           for step, _ in STEPS}
     for key, num, den in [("applyOverFloor", "apply", "floor"), ("noopOverSingleQueryFloor", "noop", "noop_floor")]:
         r = spread([runs[num][x]["wallS"] / runs[den][x]["wallS"] for x in reps])
         r["ratioOfMedians"] = wall[num]["median"] / wall[den]["median"]
+        r["totalCpu"] = spread([runs[num][x]["totalCpuS"] / max(runs[den][x]["totalCpuS"], 1e-9) for x in reps])
         ratio[key] = r
     rss_apply = [runs["apply"][r]["peakRssKB"] / 1024 for r in reps]
     rss_noop = [runs["noop"][r]["peakRssKB"] / 1024 for r in reps]
@@ -121,6 +169,7 @@ def summarize(a):
     result = {
         "params": params,
         "wallSeconds": wall,
+        "cpuSeconds": cpu,
         "ratios": ratio,
         "peakRssMB": {"apply": spread(rss_apply), "noop": spread(rss_noop), "max": max(rss_apply + rss_noop)},
         "activeBackends": conc,
@@ -144,6 +193,22 @@ def summarize(a):
         print(f"{label:50} {r['median']:8.2f}x {r['min']:8.2f}x {r['max']:8.2f}x")
     print(f"{'  (ratios are per-repetition pairs; ratio of medians:':50} "
           f"{ratio['applyOverFloor']['ratioOfMedians']:.2f}x and {ratio['noopOverSingleQueryFloor']['ratioOfMedians']:.2f}x)")
+    print("per repetition, wall seconds [other CPU seconds on the machine during the step]:")
+    for r in reps:
+        order = sorted(STEPS, key=lambda st: runs[st[0]][r]["startNs"])
+        print(f"  {r}: " + ", ".join(f"{st} {runs[st][r]['wallS']:.3f} [{runs[st][r]['otherCpuS']:.1f}]" for st, _ in order))
+    print()
+    print(f"{'CPU seconds (median over repetitions)':50} {'client':>9} {'server':>9} {'total':>9} {'other*':>9} {'load1':>6}")
+    for step, label in STEPS:
+        c = cpu[step]
+        load = statistics.median([runs[step][r]["load1AtStart"] for r in reps])
+        print(f"{label:50} {c['clientCpuS']['median']:8.2f}s {c['serverCpuS']['median']:8.2f}s "
+              f"{c['totalCpuS']['median']:8.2f}s {c['otherCpuS']['median']:8.2f}s {load:6.2f}")
+    for key, label in [("applyOverFloor", "total CPU (a)/(b)"), ("noopOverSingleQueryFloor", "total CPU (c)/(d)")]:
+        r = ratio[key]["totalCpu"]
+        print(f"{label:50} {r['median']:8.2f}x (min {r['min']:.2f}x, max {r['max']:.2f}x)")
+    print("  * other = the machine's busy CPU during the step minus client and server: load that is not ours")
+    print()
     ra, rn = result["peakRssMB"]["apply"], result["peakRssMB"]["noop"]
     print(f"{'(e) tenantplan peak RSS, apply':50} {ra['median']:7.1f}MB {ra['min']:7.1f}MB {ra['max']:7.1f}MB")
     print(f"{'(e) tenantplan peak RSS, no-op rerun':50} {rn['median']:7.1f}MB {rn['min']:7.1f}MB {rn['max']:7.1f}MB")
@@ -162,6 +227,7 @@ def summarize(a):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("cpu-snapshot").add_argument("pid", type=int)
     c = sub.add_parser("check-report")
     c.add_argument("report")
     c.add_argument("--tenants", type=int, required=True)
@@ -173,7 +239,12 @@ def main():
     s.add_argument("--params", required=True)
     s.add_argument("--out", required=True)
     a = ap.parse_args()
-    check_report(a) if a.cmd == "check-report" else summarize(a)
+    if a.cmd == "check-report":
+        check_report(a)
+    elif a.cmd == "cpu-snapshot":
+        cpu_snapshot(a.pid)
+    else:
+        summarize(a)
 
 
 if __name__ == "__main__":

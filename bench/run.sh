@@ -142,47 +142,75 @@ SAMPLER_PID=$!
 
 RAW=$WORK/raw.tsv
 : >"$RAW"
+POSTMASTER_PID=$(head -n 1 "$PGDIR/data/postmaster.pid")
 now_ns() { date +%s%N; }
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$REP" "$1" "$2" "$3" "$4" >>"$RAW"; }
 
-# (a), (c): tenantplan apply on database A; wall time and peak RSS.
-run_tenantplan() {
-    local step=$1 db=$2 start end rc=0 rss
-    local report=$WORK/report-$step-$REP.json timing=$WORK/time-$step-$REP.txt output=$WORK/tenantplan-$step-$REP.log
+# Before each timed step: wait (up to 2 minutes) until no autovacuum worker is running, so that
+# the previous step's catalog cleanup does not land in this one.
+wait_quiet() {
+    local waited=0
+    while (( $(q -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") > 0 )); do
+        (( waited >= 1200 )) && { log "  autovacuum still running after 120 s; going on"; break; }
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    (( waited == 0 )) || log "  waited $((waited / 10)).$((waited % 10)) s for autovacuum to finish"
+}
+
+# timed STEP OUT ERR COMMAND...: runs COMMAND under /usr/bin/time -v (its report to a file), stdout to
+# OUT, stderr to ERR (may be the same file), stdin /dev/null; records wall time,
+# the client's peak RSS and CPU (its own and its children's), the cluster's CPU (postmaster and all
+# its children, exited backends included) and the whole machine's busy CPU over the step.
+timed() {
+    local step=$1 out=$2 err=$3 start end rc=0 before after load
+    shift 3
+    local timing=$WORK/time-$step-$REP.txt
+    wait_quiet
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
     start=$(now_ns)
-    BENCH_DATABASE_URL=$(conninfo "$db") /usr/bin/time -v -o "$timing" \
-        "$BIN" apply "$PLAN" --concurrency "$K" --report "$report" >"$output" 2>&1 </dev/null || rc=$?
+    if [[ $out == "$err" ]]; then
+        /usr/bin/time -v -o "$timing" "$@" >"$out" 2>&1 </dev/null || rc=$?
+    else
+        /usr/bin/time -v -o "$timing" "$@" >"$out" 2>"$err" </dev/null || rc=$?
+    fi
     end=$(now_ns)
+    after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$REP" "$step" "$start" "$end" "$timing" "$before" "$after" "$load" >>"$RAW"
+    TIMED_MS=$(( (end - start) / 1000000 ))
+    return "$rc"
+}
+
+# (a), (c): tenantplan apply on database A.
+run_tenantplan() {
+    local step=$1 db=$2 rc=0 rss
+    local report=$WORK/report-$step-$REP.json output=$WORK/tenantplan-$step-$REP.log
+    timed "$step" "$output" "$output" \
+        env BENCH_DATABASE_URL="$(conninfo "$db")" "$BIN" apply "$PLAN" --concurrency "$K" --report "$report" || rc=$?
     (( rc == 0 )) || { tail -n 30 "$output" >&2; die "tenantplan apply ($step, repetition $REP) exited $rc"; }
-    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$timing")
-    [[ $rss =~ ^[0-9]+$ ]] || die "no peak RSS in $timing"
-    record "$step" "$start" "$end" "$rss"
-    log "  $step: $(( (end - start) / 1000000 )) ms, peak RSS $(( rss / 1024 )) MB"
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time-$step-$REP.txt")
+    [[ $rss =~ ^[0-9]+$ ]] || die "no peak RSS in $WORK/time-$step-$REP.txt"
+    log "  $step: $TIMED_MS ms, peak RSS $(( rss / 1024 )) MB"
 }
 
 # (b): one psql per tenant, K at a time, on database B.
 run_floor() {
-    local db=$1 start end rc=0
-    start=$(now_ns)
-    PGAPPNAME=bench-floor xargs -a "$WORK/tenants.txt" -P "$K" -I{} \
-        "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$WORK/floor/{}.sql" >"$WORK/floor-$REP.log" 2>&1 </dev/null || rc=$?
-    end=$(now_ns)
+    local db=$1 rc=0
+    timed floor "$WORK/floor-$REP.log" "$WORK/floor-$REP.log" env PGAPPNAME=bench-floor xargs -a "$WORK/tenants.txt" -P "$K" -I{} \
+        "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$WORK/floor/{}.sql" || rc=$?
     (( rc == 0 )) || { tail -n 30 "$WORK/floor-$REP.log" >&2; die "psql floor (repetition $REP) failed: xargs exited $rc"; }
-    record floor "$start" "$end" -
-    log "  floor: $(( (end - start) / 1000000 )) ms"
+    log "  floor: $TIMED_MS ms"
 }
 
 # (d): one psql, one query over every tracking table, on database A.
 run_noop_floor() {
-    local db=$1 start end rc=0 rows
-    start=$(now_ns)
-    "$PSQL" -X -q -v ON_ERROR_STOP=1 -At -d "$db" -f "$WORK/noop-floor.sql" >"$WORK/noop-floor-$REP.txt" 2>"$WORK/noop-floor-$REP.log" </dev/null || rc=$?
-    end=$(now_ns)
+    local db=$1 rc=0 rows
+    timed noop_floor "$WORK/noop-floor-$REP.txt" "$WORK/noop-floor-$REP.log" \
+        "$PSQL" -X -q -v ON_ERROR_STOP=1 -At -d "$db" -f "$WORK/noop-floor.sql" || rc=$?
     (( rc == 0 )) || { cat "$WORK/noop-floor-$REP.log" >&2; die "single-query floor (repetition $REP) failed"; }
     rows=$(wc -l <"$WORK/noop-floor-$REP.txt")
     (( rows == T * M )) || die "single-query floor returned $rows rows, expected $((T * M))"
-    record noop_floor "$start" "$end" -
-    log "  noop_floor: $(( (end - start) / 1000000 )) ms"
+    log "  noop_floor: $TIMED_MS ms"
 }
 
 check_rows() {

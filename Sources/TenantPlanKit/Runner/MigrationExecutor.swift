@@ -131,45 +131,40 @@ struct MigrationExecutor {
     }
 
     private func runPerMigration(_ migrations: [Migration]) -> ExecutionOutcome {
-        let (text, offsets) = script(migrations, perMigration: true)
-        let result = connection.execAll(text)
-        let marks = marks(result.results)
-        guard let error = result.error else {
-            let times = durations(marks, count: migrations.count)
-            return ExecutionOutcome(applied: zip(migrations, times).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) })
-        }
-        rollbackIfNeeded()
-        // Which migrations committed? Read the tracking rows back rather than guess.
-        var committed = 0
-        if let state = try? TrackingReader.read([table], on: connection)[table] {
-            let recorded = state.keys
-            committed = migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count
-        } else {
-            committed = max(0, min(marks.count - 1, migrations.count))
-        }
-        let times = durations(marks, count: committed)
-        var outcome = ExecutionOutcome(applied: zip(migrations.prefix(committed), times).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) })
-        let failed = committed < migrations.count ? migrations[committed] : nil
-        let index = failed.map { _ in committed }
-        outcome.error = errorInfo(error, migration: failed, offset: index.map { offsets[$0] },
-                                  length: failed.map { $0.batchText.unicodeScalars.count })
-        return outcome
+        runBatch(migrations, perMigration: true)
     }
 
     private func runSingleTransaction(_ migrations: [Migration]) -> ExecutionOutcome {
-        let (text, offsets) = script(migrations, perMigration: false)
+        runBatch(migrations, perMigration: false)
+    }
+
+    /// Sends the batch in one round trip. On failure, finds what committed and which migration failed:
+    /// per-migration, by reading the tracking rows back (not guessing); per-action, nothing committed
+    /// and the timing marks received tell how far it got.
+    private func runBatch(_ migrations: [Migration], perMigration: Bool) -> ExecutionOutcome {
+        let (text, offsets) = script(migrations, perMigration: perMigration)
         let result = connection.execAll(text)
         let marks = marks(result.results)
-        guard let error = result.error else {
-            let times = durations(marks, count: migrations.count)
-            return ExecutionOutcome(applied: zip(migrations, times).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) })
+        func applied(_ count: Int) -> [Report.AppliedMigration] {
+            zip(migrations.prefix(count), durations(marks, count: count)).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) }
         }
+        guard let error = result.error else { return ExecutionOutcome(applied: applied(migrations.count)) }
         rollbackIfNeeded()
-        let index = min(max(0, marks.count - 1), migrations.count - 1)
-        let failed = migrations[index]
-        var outcome = ExecutionOutcome()
-        outcome.error = errorInfo(error, migration: failed, offset: offsets[index],
-                                  length: failed.batchText.unicodeScalars.count)
+        var committed = 0
+        var failedIndex = min(max(0, marks.count - 1), migrations.count - 1)
+        if perMigration {
+            if let state = try? TrackingReader.read([table], on: connection)[table] {
+                let recorded = state.keys
+                committed = migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count
+            } else {
+                committed = failedIndex
+            }
+            failedIndex = committed
+        }
+        var outcome = ExecutionOutcome(applied: applied(committed))
+        let failed = failedIndex < migrations.count ? migrations[failedIndex] : nil
+        outcome.error = errorInfo(error, migration: failed, offset: failed.map { _ in offsets[failedIndex] },
+                                  length: failed.map { $0.batchText.unicodeScalars.count })
         return outcome
     }
 

@@ -132,7 +132,10 @@ public struct SyncReport: Codable, Sendable {
 extension PlanRunner {
     /// The distinct tracking tables of a tenant's actions, each with the folders' migrations
     /// (what "missing" compares against) and everything a row may match (for orphans).
-    func tenantTables(_ tenant: Tenant, worker: TenantWorker) -> [(ref: TrackingTableRef, tracking: TrackingSettings, folders: [Migration], known: [Migration])] {
+    /// One tracking table of a tenant, as `sync` and `convert-tracking` see it.
+    typealias TenantTable = (ref: TrackingTableRef, tracking: TrackingSettings, folders: [Migration], known: [Migration])
+
+    func tenantTables(_ tenant: Tenant, worker: TenantWorker) -> [TenantTable] {
         var order: [TrackingTableRef] = []
         var byRef: [TrackingTableRef: (TrackingSettings, [Migration])] = [:]
         for action in graph.tenantActions {
@@ -251,18 +254,29 @@ extension PlanRunner {
                          hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed")
     }
 
-    private static func convertTenant(_ tenant: Tenant, to target: TrackingFormat, from source: TrackingFormat?, plan: Plan,
-                                      worker: TenantWorker, runner: PlanRunner, on connection: PGConnection) -> (conversions: [TrackingConverter.Conversion], error: Report.ErrorInfo?) {
+    /// Under the tenant's advisory lock, reads the tenant's tracking tables again and runs `body`
+    /// with them; any error becomes `failed(error)`.
+    func underTenantLock<Outcome>(_ tenant: Tenant, worker: TenantWorker, on connection: PGConnection,
+                                  failed: (Report.ErrorInfo) -> Outcome,
+                                  body: ([TenantTable], [TrackingTableRef: TrackingState]) throws -> Outcome) -> Outcome {
         let lockName = "tenant:" + tenant.schema
         do {
             try AdvisoryLock.acquire(lockName, on: connection)
         } catch {
-            return ([], Report.ErrorInfo(error))
+            return failed(Report.ErrorInfo(error))
         }
         defer { AdvisoryLock.release(lockName, on: connection) }
         do {
-            let tables = runner.tenantTables(tenant, worker: worker)
-            let states = try TrackingReader.read(tables.map(\.ref), on: connection)
+            let tables = tenantTables(tenant, worker: worker)
+            return try body(tables, try TrackingReader.read(tables.map(\.ref), on: connection))
+        } catch {
+            return failed(Report.ErrorInfo(error))
+        }
+    }
+
+    private static func convertTenant(_ tenant: Tenant, to target: TrackingFormat, from source: TrackingFormat?, plan: Plan,
+                                      worker: TenantWorker, runner: PlanRunner, on connection: PGConnection) -> (conversions: [TrackingConverter.Conversion], error: Report.ErrorInfo?) {
+        runner.underTenantLock(tenant, worker: worker, on: connection, failed: { ([], $0) }) { tables, states in
             let conversions = tables.compactMap { table -> TrackingConverter.Conversion? in
                 let state = states[table.ref] ?? .missing
                 if let source, state.format != source { return nil }
@@ -271,8 +285,6 @@ extension PlanRunner {
             if let refused = conversions.first(where: { !$0.isPossible }) { return (conversions, refusal(refused)) }
             if !conversions.isEmpty { try worker.transaction(conversions.map(TrackingConverter.sql).joined(), on: connection) }
             return (conversions, nil)
-        } catch {
-            return ([], Report.ErrorInfo(error))
         }
     }
 
@@ -375,16 +387,7 @@ extension PlanRunner {
 
     private static func syncTenant(_ tenant: Tenant, mode: SyncReport.Mode, worker: TenantWorker, runner: PlanRunner,
                                    on connection: PGConnection) -> (marked: [String], deleted: [String], error: Report.ErrorInfo?) {
-        let lockName = "tenant:" + tenant.schema
-        do {
-            try AdvisoryLock.acquire(lockName, on: connection)
-        } catch {
-            return ([], [], Report.ErrorInfo(error))
-        }
-        defer { AdvisoryLock.release(lockName, on: connection) }
-        do {
-            let tables = runner.tenantTables(tenant, worker: worker)
-            let states = try TrackingReader.read(tables.map(\.ref), on: connection)
+        runner.underTenantLock(tenant, worker: worker, on: connection, failed: { ([], [], $0) }) { tables, states in
             var sql = ""
             var marked: [String] = [], deleted: [String] = []
             for table in tables {
@@ -395,9 +398,7 @@ extension PlanRunner {
                     let missing = state.pending(table.folders)
                     guard !missing.isEmpty else { continue }
                     if !state.exists {
-                        if !(try TrackingReader.existingSchemas([table.ref.schema], on: connection)).contains(table.ref.schema) {
-                            sql += "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(table.ref.schema));"
-                        }
+                        sql += "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(table.ref.schema));"
                         sql += TrackingSQL.createTable(table.ref, format: format) + ";"
                     }
                     sql += missing.map { TrackingSQL.record($0, in: table.ref, format: format) + ";" }.joined()
@@ -413,8 +414,6 @@ extension PlanRunner {
             }
             if !sql.isEmpty { try worker.transaction(sql, on: connection) }
             return (marked, deleted, nil)
-        } catch {
-            return ([], [], Report.ErrorInfo(error))
         }
     }
 }

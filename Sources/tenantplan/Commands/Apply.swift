@@ -82,27 +82,16 @@ struct RunFlags: ParsableArguments {
 
     func execute(plan path: String, selection: TenantSelection, command: String, dryRun: Bool,
                  markApplied: Bool = false, upTo: String? = nil) async throws -> Report {
-        var plan = try PlanLoading.compile(path, concurrency: concurrency)
-        if let onError { plan.onError = onError }
-        if let maxFailures { plan.maxFailures = maxFailures }
-        let conninfo = try PlanLoading.conninfo(for: plan)
-        let control = RunControl()
-        let interrupts = InterruptHandler(control: control)
-        defer { interrupts.cancel() }
         let printer = ProgressPrinter(toStderr: json)
-        let runner = PlanRunner(plan: plan, conninfo: conninfo, options: RunOptions(command: command, dryRun: dryRun, filter: selection.filter,
-                                                                                        markApplied: markApplied, upTo: upTo),
-                                control: control, events: { printer.handle($0) })
-        let report: Report
-        do {
-            report = try await runner.apply()
-        } catch let error as UnknownTenantsError {
-            Console.error("error: \(error)")
-            throw ExitCode(2)
-        } catch let error as UnknownMigrationError {
-            Console.error("error: \(error)")
-            throw ExitCode(2)
-        }
+        let connected = try ConnectedCommand(
+            planPath: path, options: RunOptions(command: command, dryRun: dryRun, filter: selection.filter, markApplied: markApplied, upTo: upTo),
+            concurrency: concurrency,
+            adjust: { plan in
+                if let onError { plan.onError = onError }
+                if let maxFailures { plan.maxFailures = maxFailures }
+            },
+            events: { printer.handle($0) })
+        let report = try await connected.run { try await $0.apply() }
         printer.finish()
         if dryRun { Self.printDryRun(report, json: json) }
         let summary = ProgressPrinter.summary(report)

@@ -27,22 +27,8 @@ struct ConvertTracking: AsyncParsableCommand {
     var json = false
 
     mutating func run() async throws {
-        let plan = try PlanLoading.compile(planArgument.plan)
-        let conninfo = try PlanLoading.conninfo(for: plan)
-        let control = RunControl()
-        let interrupts = InterruptHandler(control: control)
-        defer { interrupts.cancel() }
-        let runner = PlanRunner(plan: plan, conninfo: conninfo, options: RunOptions(command: "convert-tracking", dryRun: dryRun, filter: selection.filter), control: control)
-        let report: ConvertReport
-        do {
-            report = try await runner.convertTracking(to: to, from: from)
-        } catch let error as UnknownTenantsError {
-            Console.error("error: \(error)")
-            throw ExitCode(2)
-        } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
-        }
+        let connected = try ConnectedCommand(planPath: planArgument.plan, options: RunOptions(command: "convert-tracking", dryRun: dryRun, filter: selection.filter))
+        let report = try await connected.run { [to, from] in try await $0.convertTracking(to: to, from: from) }
         if json {
             try JSONOutput.print(report)
         } else {

@@ -45,6 +45,48 @@ enum PlanLoading {
     }
 }
 
+/// What the commands that connect share: a compiled plan, a runner, Ctrl-C handling, and
+/// library errors mapped to the contract's exit codes.
+struct ConnectedCommand {
+    let plan: Plan
+    let runner: PlanRunner
+    let interrupts: InterruptHandler
+
+    init(planPath: String, options: RunOptions, concurrency: Int? = nil, adjust: (inout Plan) -> Void = { _ in },
+         events: @escaping @Sendable (RunEvent) -> Void = { _ in }) throws {
+        var plan = try PlanLoading.compile(planPath, concurrency: concurrency)
+        adjust(&plan)
+        let conninfo = try PlanLoading.conninfo(for: plan)
+        let control = RunControl()
+        self.plan = plan
+        self.interrupts = InterruptHandler(control: control)
+        self.runner = PlanRunner(plan: plan, conninfo: conninfo, options: options, control: control, events: events)
+    }
+
+    /// Runs `body`; an invalid command line (unknown --tenant or --up-to, a refused confirmation)
+    /// exits 2, any other failure prints it and exits 1.
+    func run<T>(_ body: (PlanRunner) async throws -> T) async throws -> T {
+        defer { interrupts.cancel() }
+        do {
+            return try await body(runner)
+        } catch let error as ExitCode {
+            throw error
+        } catch let error as UnknownTenantsError {
+            Console.error("error: \(error)")
+            throw ExitCode(2)
+        } catch let error as UnknownMigrationError {
+            Console.error("error: \(error)")
+            throw ExitCode(2)
+        } catch let error as SyncNotConfirmed {
+            Console.error("error: \(error)")
+            throw ExitCode(2)
+        } catch {
+            Console.error("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
 /// Writes to stdout / stderr without buffering surprises.
 enum Console {
     static func out(_ text: String) {

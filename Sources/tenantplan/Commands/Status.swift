@@ -16,24 +16,10 @@ struct Status: AsyncParsableCommand {
     var json = false
 
     mutating func run() async throws {
-        let plan = try PlanLoading.compile(planArgument.plan)
-        let conninfo = try PlanLoading.conninfo(for: plan)
-        let runner = PlanRunner(plan: plan, conninfo: conninfo, options: RunOptions(command: "status", filter: selection.filter))
-        let report: StatusReport
-        do {
-            report = try await runner.status()
-        } catch let error as UnknownTenantsError {
-            Console.error("error: \(error)")
-            throw ExitCode(2)
-        } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
-        }
+        let connected = try ConnectedCommand(planPath: planArgument.plan, options: RunOptions(command: "status", filter: selection.filter))
+        let report = try await connected.run { try await $0.status() }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            FileHandle.standardOutput.write(try encoder.encode(report))
-            Console.out("")
+            try JSONOutput.print(report)
         } else {
             Console.out(Self.table(report))
         }

@@ -38,27 +38,10 @@ struct Sync: AsyncParsableCommand {
     var json = false
 
     mutating func run() async throws {
-        let plan = try PlanLoading.compile(planArgument.plan)
-        let conninfo = try PlanLoading.conninfo(for: plan)
-        let control = RunControl()
-        let interrupts = InterruptHandler(control: control)
-        defer { interrupts.cancel() }
-        let runner = PlanRunner(plan: plan, conninfo: conninfo, options: RunOptions(command: "sync", dryRun: dryRun, filter: selection.filter), control: control)
+        let connected = try ConnectedCommand(planPath: planArgument.plan, options: RunOptions(command: "sync", dryRun: dryRun, filter: selection.filter))
         let reportMode: SyncReport.Mode = mode == .status ? .status : mode == .markMissing ? .markMissing : .cleanOrphans
         let confirmed = yes || isatty(STDIN_FILENO) != 1
-        let report: SyncReport
-        do {
-            report = try await runner.sync(reportMode, confirm: { tenants in tenants <= 1 || confirmed })
-        } catch let error as SyncNotConfirmed {
-            Console.error("error: \(error)")
-            throw ExitCode(2)
-        } catch let error as UnknownTenantsError {
-            Console.error("error: \(error)")
-            throw ExitCode(2)
-        } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
-        }
+        let report = try await connected.run { try await $0.sync(reportMode, confirm: { tenants in tenants <= 1 || confirmed }) }
         if json {
             try JSONOutput.print(report)
         } else {

@@ -47,11 +47,7 @@ struct Validate: AsyncParsableCommand {
             for diagnostic in diagnostics { Console.error(diagnostic.description) }
             if let summary { Console.out(summary) }
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            let output = Output(plan: path, valid: summary != nil, diagnostics: diagnostics, summary: summary)
-            FileHandle.standardOutput.write(try encoder.encode(output))
-            Console.out("")
+            try JSONOutput.print(Output(plan: path, valid: summary != nil, diagnostics: diagnostics, summary: summary))
         }
         if summary == nil { throw ExitCode(2) }
     }
