@@ -104,8 +104,17 @@ PSQL=$PGBIN/psql
 
 # --- build --------------------------------------------------------------------------------------
 log "building tenantplan: swift build -c release --scratch-path .build-release (log: build.log)"
-(cd "$ROOT" && swift build -c release --scratch-path .build-release) >"$WORK/build.log" 2>&1 </dev/null \
-    || { tail -n 40 "$WORK/build.log" >&2; die "release build failed"; }
+for attempt in 1 2 3; do
+    (cd "$ROOT" && swift build -c release --scratch-path .build-release) >"$WORK/build.log" 2>&1 </dev/null && break
+    # Sources edited while building: try again; anything else is a real failure.
+    if (( attempt < 3 )) && grep -q 'was modified during the build' "$WORK/build.log"; then
+        log "a source file changed during the build; building again"
+        sleep 5
+        continue
+    fi
+    tail -n 40 "$WORK/build.log" >&2
+    die "release build failed"
+done
 BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path 2>/dev/null </dev/null)/tenantplan"
 [[ -x $BIN ]] || die "built binary not found at $BIN"
 log "binary: $BIN"

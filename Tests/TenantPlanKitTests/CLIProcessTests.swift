@@ -175,8 +175,13 @@ import TenantPlanSpec
         #expect(marking.code == 0, "\(marking.output)")
         #expect(marking.output.contains("converted tracking hash -> name"))
         #expect(try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db).code == 0)
-        // Tenant a back to drizzle-kit: nothing to apply, only a conversion pending, and that counts.
+        // Converting against the plan's pinned format is refused; with the plan on auto-detect it works.
+        #expect(try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db).code == 2)
+        let pinned = try String(contentsOfFile: fixture.planPath, encoding: .utf8)
+        try fixture.write("plan.yaml", text)
         #expect(try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db).code == 0)
+        try fixture.write("plan.yaml", pinned)
+        // Tenant a in drizzle-kit under a name plan: nothing to apply, only a conversion pending, and that counts.
         let pending = try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db)
         #expect(pending.code == 3, "\(pending.output)")
         #expect(pending.output.contains("0 migrations would run"))

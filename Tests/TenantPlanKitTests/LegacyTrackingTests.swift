@@ -169,12 +169,13 @@ import TenantPlanSpec
         #expect(try await db.count("SELECT count(*) FROM t_u1.__drizzle_migrations") == 3)
         #expect(try await db.tableExists("t_u1", "tasks") == false)
         #expect(try await Self.format(db, "u2") == "name")
-        // convert-tracking refuses the same way.
+        // convert-tracking refuses the same way, and refuses a target the plan's format contradicts.
         let runner = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking"))
-        let convert = try await runner.convertTracking(to: .drizzleKit, from: .hash)
+        let convert = try await runner.convertTracking(to: .name, from: .hash)
         #expect(convert.summary.failed == 1)
         #expect(convert.tenants.first { $0.id == "u1" }?.conversions.first?.unmatched == ["deadbeef"])
         #expect(convert.summary.otherFormat == 1)
+        await #expect(throws: ConversionTargetConflict.self) { _ = try await runner.convertTracking(to: .drizzleKit, from: nil) }
     }
 
     @Test("--mark-applied records pending migrations on 110 tenants without running them; --up-to stops at a name")
@@ -285,5 +286,63 @@ import TenantPlanSpec
         let after = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.status)
         #expect(after.summary.inSync == 120)
         #expect(try await db.scalar("SELECT created_at FROM t_y110.__drizzle_migrations WHERE hash = '\(migrations[2].hash)'") == "1732000002000")
+    }
+
+    @Test("a dry run plans each action against what the actions before it would record")
+    func dryRunSimulatesEarlierActions() async throws {
+        let db = try await TestDatabase.create("drysim")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.writeJournaled("migrations/tenant", Self.journaled)
+        let plan = try fixture.compile(Self.plan(["d"], actions: """
+              - { name: baseline, markApplied: migrations/tenant, upTo: 0001_projects }
+              - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
+            """), database: db)
+        let dry = try await runApply(plan, db, dryRun: true)
+        #expect(dry.tenant("d")?.actions.map(\.marked) == [["0000_users", "0001_projects"], nil])
+        #expect(dry.tenant("d")?.actions.map(\.pending) == [nil, ["0002_tasks"]])
+        #expect(dry.summary.migrationsPending == 1)
+        #expect(dry.summary.migrationsMarked == 2)
+        #expect(try await db.schemaExists("t_d") == false)
+    }
+
+    @Test("sync pairs an orphan with the missing file in its place, and leaves a new migration unpaired")
+    func syncPairsByPlace() async throws {
+        let db = try await TestDatabase.create("pairs")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.writeJournaled("migrations/tenant", Self.journaled)
+        let plan = try fixture.compile(Self.plan(["a", "b"]), database: db)
+        let migrations = plan.actions[0].migrations
+        // a: 0000 recorded, 0001 recorded under an old name (renamed file), 0002 new (not applied yet).
+        // b: an old row from a deleted migration (recorded first), and 0002 new.
+        try await db.exec(Self.seed("a", format: .name, applied: 2, migrations: migrations) + Self.seed("b", format: .name, applied: 2, migrations: migrations)
+                          + "UPDATE t_a.__drizzle_migrations SET name = '0001_old_projects' WHERE name = '0001_projects';"
+                          + "INSERT INTO t_b.__drizzle_migrations (id, name) VALUES (0, '0000_ancient');")
+        let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.status)
+        let a = try #require(status.tenants.first { $0.id == "a" })
+        #expect(a.drift.missing == ["0001_projects", "0002_tasks"])
+        #expect(a.drift.likely == [SyncReport.Pair(kind: "renamed", migration: "0001_projects", recorded: "0001_old_projects")])
+        let b = try #require(status.tenants.first { $0.id == "b" })
+        #expect(b.drift.missing == ["0002_tasks"])
+        #expect(b.drift.orphans == ["0000_ancient"])
+        #expect(b.drift.likely.isEmpty)
+    }
+
+    @Test("a shared action's table converted by autoMigrateFormat is reported with its rows")
+    func sharedConversionReported() async throws {
+        let db = try await TestDatabase.create("sharedconv")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("shared/0001_a.sql", "CREATE TABLE public.a (id int);")
+        let plan = try fixture.compile(Self.plan(["x"], tracking: "tracking: { format: hash, autoMigrateFormat: true }",
+                                                 actions: "  - { name: shared, scope: shared, migrate: shared, tracking: { table: __shared } }"), database: db)
+        try await db.exec("CREATE TABLE public.a (id int); CREATE TABLE public.__shared (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp); INSERT INTO public.__shared (name, applied_at) VALUES ('0001_a', '2024-05-01 00:00:00+00');")
+        let report = try await runApply(plan, db)
+        #expect(report.exitCode == 0)
+        let conversion = try #require(report.sharedActions.first?.conversions?.first)
+        #expect(conversion.from == .name && conversion.to == .hash)
+        #expect(conversion.rows.first?.originalAppliedAt == "2024-05-01 00:00:00+00")
+        #expect(try await db.scalar("SELECT created_at::text FROM public.__shared") == "2024-05-01 00:00:00+00")
     }
 }

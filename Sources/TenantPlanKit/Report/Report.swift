@@ -111,6 +111,8 @@ public struct Report: Codable, Sendable {
         public var marked: [String]?
         /// Orphan rows deleted (sync cleanOrphans): their recorded names or hashes.
         public var deletedOrphans: [String]?
+        /// Shared actions: their tracking table converted first (autoMigrateFormat).
+        public var conversions: [TrackingConverter.Conversion]?
     }
 
     public struct AppliedMigration: Codable, Sendable, Equatable {

@@ -140,36 +140,54 @@ public final class PlanRunner: Sendable {
     }
 
     /// What an action would do on a tenant, from the batched read (no lock): whether there is
-    /// work, and the action's entry for a dry-run report.
-    func planAction(_ action: Action, tenant: Tenant, state: TenantState, worker: TenantWorker, shared: Bool = false) -> (needsWork: Bool, result: Report.ActionResult) {
+    /// work, and the action's entry for a dry-run report. `state` is updated as if the action had
+    /// run, so that a later action on the same table is planned against what this one records.
+    func planAction(_ action: Action, tenant: Tenant, state: inout TenantState, worker: TenantWorker, shared: Bool = false) -> (needsWork: Bool, result: Report.ActionResult) {
         let ref = worker.trackingRef(for: action, tenantSchema: tenant.schema, id: tenant.id)
         let table = state.tables[ref] ?? .missing
         var result = Report.ActionResult(name: action.name, status: .unchanged, durationMs: 0, applied: [])
+        let format: TrackingFormat
         switch TenantWorker.format(for: action.tracking, state: table, table: ref) {
         case .failure(let error):
             result.status = .failed
             result.error = error
             return (true, result)
-        case .success(let format):
-            result.format = format
+        case .success(let resolved):
+            format = resolved
+            result.format = resolved
         }
-        var pending: [Migration] = []
+        var toRun: [Migration] = []
+        var toMark: [Migration] = []
         var orphans: [TrackingState.Row] = []
         if let limit = worker.markLimits?[action.name] {
-            pending = table.pending(TenantWorker.limited(action.recordable, by: limit))
+            toMark = table.pending(TenantWorker.limited(action.recordable, by: limit))
         } else {
             switch action.kind {
-            case .migrate, .sql: pending = table.pending(action.migrations)
-            case .markApplied: pending = table.pending(action.recordable)
+            case .migrate, .sql: toRun = table.pending(action.migrations)
+            case .markApplied: toMark = table.pending(action.recordable)
             case .sync(let set, let markMissing, let cleanOrphans):
-                if markMissing { pending = table.pending(set.migrations) }
+                if markMissing { toMark = table.pending(set.migrations) }
                 if cleanOrphans { orphans = table.orphans(worker.known(in: ref, shared: shared, tenantSchema: tenant.schema, id: tenant.id)) }
             }
         }
-        if !pending.isEmpty { result.pending = pending.map(\.name) }
+        if !toRun.isEmpty { result.pending = toRun.map(\.name) }
+        if !toMark.isEmpty { result.marked = toMark.map(\.name) }
         if !orphans.isEmpty { result.deletedOrphans = orphans.map(\.key) }
-        if !pending.isEmpty || !orphans.isEmpty { result.status = .pending }
-        return (result.status == .pending, result)
+        guard !toRun.isEmpty || !toMark.isEmpty || !orphans.isEmpty else { return (false, result) }
+        result.status = .pending
+        // Simulate the action's records for the actions after it.
+        var simulated = table
+        let keyFormat = simulated.format ?? format
+        if simulated.format == nil && !simulated.unrecognized { simulated.format = format }
+        let removed = Set(orphans.map(\.id))
+        simulated.rows.removeAll { removed.contains($0.id) }
+        var nextID = (simulated.rows.map(\.id).max() ?? 0) + 1
+        for migration in toRun + toMark {
+            simulated.rows.append(.init(id: nextID, key: keyFormat.usesHash ? migration.hash : migration.name, applied: nil))
+            nextID += 1
+        }
+        state.tables[ref] = simulated
+        return (true, result)
     }
 
     /// Conversions `autoMigrateFormat` would make on a tenant, from the batched read.
@@ -341,12 +359,13 @@ public final class PlanRunner: Sendable {
                 }
                 var needsWork = !states[index].schemaExists || !conversions[index].isEmpty
                 var planned: [Report.ActionResult] = []
+                var simulated = states[index]
                 for action in stage.tenant {
                     if let reason = skip[action.name] {
                         planned.append(.skipped(action, because: reason))
                         continue
                     }
-                    let plannedAction = planAction(action, tenant: tenant, state: states[index], worker: worker)
+                    let plannedAction = planAction(action, tenant: tenant, state: &simulated, worker: worker)
                     if plannedAction.needsWork { needsWork = true }
                     planned.append(plannedAction.result)
                 }
@@ -367,6 +386,7 @@ public final class PlanRunner: Sendable {
                     }
                 }
                 results[index].actions += planned
+                if options.dryRun { states[index] = simulated }
                 if planned.contains(where: { $0.status == .failed }) { failed[index] = true }
                 if planned.contains(where: { $0.status == .pending }) || results[index].createdSchema == true { results[index].unchanged = false }
             }
@@ -484,7 +504,8 @@ public final class PlanRunner: Sendable {
         let ref = TrackingTableRef(schema: action.tracking.tableSchema(forTenantSchema: schema, id: ""), table: action.tracking.table)
         let state = try TrackingReader.read([ref], on: connection)[ref] ?? .missing
         let shared = Tenant(id: "", schema: schema)
-        var result = planAction(action, tenant: shared, state: TenantState(schemaExists: true, tables: [ref: state]), worker: worker, shared: true).result
+        var simulated = TenantState(schemaExists: true, tables: [ref: state])
+        var result = planAction(action, tenant: shared, state: &simulated, worker: worker, shared: true).result
         result.schema = schema
         return result
     }

@@ -221,6 +221,7 @@ struct TenantWorker {
         let table = TrackingTableRef(schema: action.tracking.tableSchema(forTenantSchema: schema, id: ""), table: action.tracking.table)
         let lockName = "shared:\(table.schema).\(table.table)"
         var outcome = Outcome()
+        var converted: [TrackingConverter.Conversion] = []
         do {
             try AdvisoryLock.acquire(lockName, on: connection)
         } catch {
@@ -232,8 +233,9 @@ struct TenantWorker {
                 try connection.exec("CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(name))")
             }
             let targets = conversionTargets([action], schemaFor: { _ in schema }, id: "")
-            if case .failure(let error) = try convert(targets, shared: true, tenantSchema: schema, id: "", on: connection) {
-                return .failed(action, error: error, schema: schema)
+            switch try convert(targets, shared: true, tenantSchema: schema, id: "", on: connection) {
+            case .failure(let error): return .failed(action, error: error, schema: schema)
+            case .success(let conversions): converted = conversions
             }
         } catch {
             return .failed(action, error: Report.ErrorInfo(error), schema: schema)
@@ -253,6 +255,7 @@ struct TenantWorker {
             }
         }
         result.schema = schema
+        if !converted.isEmpty { result.conversions = converted }
         return result
     }
 

@@ -163,9 +163,15 @@ extension PlanRunner {
                     likely.append(.init(kind: "edited", migration: migration.name, recorded: row.key))
                 }
             }
-        } else if !missing.isEmpty, missing.count == orphans.count {
-            for (migration, row) in zip(missing, orphans) {
-                likely.append(.init(kind: format == .name ? "renamed" : "edited", migration: migration.name, recorded: row.key))
+        } else if !missing.isEmpty, !orphans.isEmpty {
+            // An edited or renamed file keeps its place: pair an orphan with the missing migration
+            // that stands where the orphan's row stands in the applied order.
+            let rows = state.rows.sorted { $0.id < $1.id }
+            let missingNames = Set(missing.map(\.name))
+            for row in orphans {
+                guard let position = rows.firstIndex(where: { $0.id == row.id }), position < folders.count,
+                      missingNames.contains(folders[position].name) else { continue }
+                likely.append(.init(kind: format == .name ? "renamed" : "edited", migration: folders[position].name, recorded: row.key))
             }
         }
         return SyncReport.Drift(missing: missing.map(\.name), orphans: orphans.map(\.key), likely: likely)
@@ -175,6 +181,13 @@ extension PlanRunner {
 
     /// Converts every tenant's tracking tables to `target` (only those in `source`, when given).
     public func convertTracking(to target: TrackingFormat, from source: TrackingFormat?) async throws -> ConvertReport {
+        let conflicting = graph.tenantActions.filter { action in
+            if case .fixed(let format) = action.tracking.format { return format != target }
+            return false
+        }
+        if !conflicting.isEmpty {
+            throw ConversionTargetConflict(target: target, actions: conflicting.map(\.name), planFormat: conflicting[0].tracking.format.description)
+        }
         let started = Date()
         let pool = makePool()
         control.attach(pool)
@@ -415,6 +428,16 @@ extension PlanRunner {
             if !sql.isEmpty { try worker.transaction(sql, on: connection) }
             return (marked, deleted, nil)
         }
+    }
+}
+
+/// `convert-tracking --to F` while the plan pins another format: every later run would fail (exit 2).
+public struct ConversionTargetConflict: Error, CustomStringConvertible, Sendable {
+    public var target: TrackingFormat
+    public var actions: [String]
+    public var planFormat: String
+    public var description: String {
+        "--to \(target.rawValue): the plan's tracking.format for \(actions.joined(separator: ", ")) is \(planFormat), so every later run would refuse the converted tables; set tracking.format to \(target.rawValue) (or auto-detect) in the plan first"
     }
 }
 

@@ -82,7 +82,7 @@ struct RunFlags: ParsableArguments {
 
     func execute(plan path: String, selection: TenantSelection, command: String, dryRun: Bool,
                  markApplied: Bool = false, upTo: String? = nil) async throws -> Report {
-        let printer = ProgressPrinter(toStderr: json)
+        let printer = ProgressPrinter(toStderr: json, dryRun: dryRun)
         let connected = try ConnectedCommand(
             planPath: path, options: RunOptions(command: command, dryRun: dryRun, filter: selection.filter, markApplied: markApplied, upTo: upTo),
             concurrency: concurrency,
@@ -113,19 +113,15 @@ struct RunFlags: ParsableArguments {
         return report
     }
 
-    /// Per tenant, what would run; then the same grouped, so 1,000 identical tenants read as one line.
+    /// Per tenant, what would run (shared actions were printed as they were read); then the same grouped, so 1,000 identical tenants read as one line.
     static func printDryRun(_ report: Report, json: Bool) {
         let write: (String) -> Void = json ? { Console.error($0) } : { Console.out($0) }
-        for action in report.sharedActions where action.status != .unchanged {
-            write(ProgressPrinter.describe(shared: action))
-        }
         var groups: [String: Int] = [:]
         var order: [String] = []
         for tenant in report.tenants where !tenant.unchanged {
-            let line = ProgressPrinter.describe(tenant: tenant)
-            write(line)
+            write(ProgressPrinter.describe(tenant: tenant, dryRun: true))
             let key = tenant.actions.filter { $0.status != .unchanged }.map { "\($0.name): " + ProgressPrinter.describe(action: $0) }.joined(separator: "; ")
-                + (tenant.createdSchema == true ? " (creates schema)" : "") + (tenant.error.map { " " + ProgressPrinter.describe(error: $0) } ?? "")
+                + (tenant.createdSchema == true ? " (would create the schema)" : "") + (tenant.error.map { " " + ProgressPrinter.describe(error: $0) } ?? "")
             if groups[key] == nil { order.append(key) }
             groups[key, default: 0] += 1
         }

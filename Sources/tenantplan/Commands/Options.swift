@@ -80,6 +80,9 @@ struct ConnectedCommand {
         } catch let error as SyncNotConfirmed {
             Console.error("error: \(error)")
             throw ExitCode(2)
+        } catch let error as ConversionTargetConflict {
+            Console.error("error: \(error)")
+            throw ExitCode(2)
         } catch {
             Console.error("error: \(error)")
             throw ExitCode(1)

@@ -11,8 +11,11 @@ final class ProgressPrinter: @unchecked Sendable {
     private var total = 0
     private var lastDraw = Date.distantPast
 
+    private let dryRun: Bool
+
     /// `toStderr`: human output goes to stderr (stdout is reserved for `--json`).
-    init(toStderr: Bool) {
+    init(toStderr: Bool, dryRun: Bool = false) {
+        self.dryRun = dryRun
         self.live = Console.stderrIsTerminal
         self.write = toStderr ? { Console.error($0) } : { Console.out($0) }
     }
@@ -27,7 +30,7 @@ final class ProgressPrinter: @unchecked Sendable {
             line(Self.describe(shared: action))
         case .tenantFinished(let tenant, let done, let failed, let total):
             if tenant.status == .failed || !tenant.unchanged {
-                line(Self.describe(tenant: tenant))
+                line(Self.describe(tenant: tenant, dryRun: dryRun))
             }
             if live { drawProgress(done: done, failed: failed, total: total) }
         }
@@ -70,6 +73,7 @@ final class ProgressPrinter: @unchecked Sendable {
         case .pending:
             var parts: [String] = []
             if let pending = action.pending { parts.append("would apply " + list(pending)) }
+            if let marked = action.marked { parts.append("would mark as applied " + list(marked)) }
             if let deleted = action.deletedOrphans { parts.append("would delete \(deleted.count) orphan row\(deleted.count == 1 ? "" : "s")") }
             return parts.joined(separator: ", ")
         case .skipped: return "skipped (\(action.skippedBecause ?? "not run"))"
@@ -97,13 +101,13 @@ final class ProgressPrinter: @unchecked Sendable {
         return text
     }
 
-    static func describe(tenant: Report.TenantResult) -> String {
+    static func describe(tenant: Report.TenantResult, dryRun: Bool = false) -> String {
         let mark = tenant.status == .failed ? "FAILED" : tenant.status == .skipped ? "skipped" : "ok"
         var parts: [String] = []
-        if tenant.createdSchema == true { parts.append("created schema") }
+        if tenant.createdSchema == true { parts.append(dryRun ? "would create schema" : "created schema") }
         if let to = tenant.convertedTo, let conversions = tenant.conversions {
             let rows = conversions.reduce(0) { $0 + $1.rows.count }
-            parts.append("converted tracking \(tenant.format?.rawValue ?? "?") -> \(to.rawValue) (\(rows) rows)")
+            parts.append("\(dryRun ? "would convert" : "converted") tracking \(tenant.format?.rawValue ?? "?") -> \(to.rawValue) (\(rows) rows)")
         }
         if let error = tenant.error { parts.append(describe(error: error)) }
         for action in tenant.actions where action.status != .unchanged {
@@ -121,7 +125,7 @@ final class ProgressPrinter: @unchecked Sendable {
         } else {
             text += "\(s.migrationsApplied) migrations applied"
         }
-        if let marked = s.migrationsMarked { text += ", \(marked) marked as applied" }
+        if let marked = s.migrationsMarked { text += report.options.dryRun ? ", \(marked) would be marked as applied" : ", \(marked) marked as applied" }
         if let converted = s.tenantsConverted { text += ", \(converted) tenants' tracking converted" }
         text += " in \(report.durationMs) ms"
         if let reason = report.stopReason { text += " (stopped: \(reason.rawValue))" }
