@@ -507,6 +507,16 @@ public final class PlanRunner: Sendable {
         var simulated = TenantState(schemaExists: true, tables: [ref: state])
         var result = planAction(action, tenant: shared, state: &simulated, worker: worker, shared: true).result
         result.schema = schema
+        let conversions = worker.conversionTargets([action], schemaFor: { _ in schema }, id: "").compactMap { ref, format in
+            TrackingConverter.plan(state, table: ref, to: format, known: worker.known(in: ref, shared: true, tenantSchema: schema, id: ""))
+        }
+        if let refused = conversions.first(where: { !$0.isPossible }) {
+            result.status = .failed
+            result.error = Self.refusal(refused)
+        } else if !conversions.isEmpty {
+            result.conversions = conversions
+            if result.status == .unchanged { result.status = .pending }
+        }
         return result
     }
 }

@@ -186,7 +186,8 @@ extension PlanRunner {
             return false
         }
         if !conflicting.isEmpty {
-            throw ConversionTargetConflict(target: target, actions: conflicting.map(\.name), planFormat: conflicting[0].tracking.format.description)
+            throw ConversionTargetConflict(target: target, actions: conflicting.map(\.name), planFormat: conflicting[0].tracking.format.description,
+                                           autoMigrate: conflicting[0].tracking.autoMigrateFormat)
         }
         let started = Date()
         let pool = makePool()
@@ -436,8 +437,10 @@ public struct ConversionTargetConflict: Error, CustomStringConvertible, Sendable
     public var target: TrackingFormat
     public var actions: [String]
     public var planFormat: String
+    public var autoMigrate: Bool
     public var description: String {
-        "--to \(target.rawValue): the plan's tracking.format for \(actions.joined(separator: ", ")) is \(planFormat), so every later run would refuse the converted tables; set tracking.format to \(target.rawValue) (or auto-detect) in the plan first"
+        let consequence = autoMigrate ? "so the next apply would convert the tables back (autoMigrateFormat)" : "so every later run would refuse the converted tables"
+        return "--to \(target.rawValue): the plan's tracking.format for \(actions.joined(separator: ", ")) is \(planFormat), \(consequence); set tracking.format to \(target.rawValue) (or auto-detect) in the plan first"
     }
 }
 

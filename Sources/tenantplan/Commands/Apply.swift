@@ -120,8 +120,11 @@ struct RunFlags: ParsableArguments {
         var order: [String] = []
         for tenant in report.tenants where !tenant.unchanged {
             write(ProgressPrinter.describe(tenant: tenant, dryRun: true))
-            let key = tenant.actions.filter { $0.status != .unchanged }.map { "\($0.name): " + ProgressPrinter.describe(action: $0) }.joined(separator: "; ")
-                + (tenant.createdSchema == true ? " (would create the schema)" : "") + (tenant.error.map { " " + ProgressPrinter.describe(error: $0) } ?? "")
+            var parts = tenant.actions.filter { $0.status != .unchanged }.map { "\($0.name): " + ProgressPrinter.describe(action: $0) }
+            if tenant.createdSchema == true { parts.append("would create the schema") }
+            if let to = tenant.convertedTo { parts.append("would convert tracking \(tenant.format?.rawValue ?? "?") -> \(to.rawValue)") }
+            if let error = tenant.error { parts.append(ProgressPrinter.describe(error: error)) }
+            let key = parts.joined(separator: "; ")
             if groups[key] == nil { order.append(key) }
             groups[key, default: 0] += 1
         }

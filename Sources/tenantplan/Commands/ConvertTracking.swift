@@ -40,7 +40,7 @@ struct ConvertTracking: AsyncParsableCommand {
                 Console.out(line)
             }
             let s = report.summary
-            Console.out("\(dryRun ? "dry run: " : "")\(s.tenants) tenants: \(s.converted) \(dryRun ? "to convert" : "converted") (\(s.rowsConverted) rows), \(s.alreadyInTarget) already \(to.rawValue), \(s.withoutTable) without a table, \(s.otherFormat) in another format, \(s.failed) failed, \(s.skipped) skipped")
+            Console.out("\(dryRun ? "dry run: " : "")\(Plural.count(s.tenants, "tenant")): \(s.converted) \(dryRun ? "to convert" : "converted") (\(s.rowsConverted) rows), \(s.alreadyInTarget) already \(to.rawValue), \(s.withoutTable) without a table, \(s.otherFormat) in another format, \(s.failed) failed, \(s.skipped) skipped")
         }
         throw ExitCode(report.exitCode)
     }

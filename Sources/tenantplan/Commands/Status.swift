@@ -41,7 +41,7 @@ struct Status: AsyncParsableCommand {
             row.enumerated().map { $1.padding(toLength: $0 == row.count - 1 ? $1.count : widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }
         let s = report.summary
-        lines.append("\(s.tenants) tenants: \(s.upToDate) up to date, \(s.withPending) with pending migrations (\(s.pendingMigrations) in all), \(s.missingSchema) without schema, \(s.withOrphans) with orphaned rows, \(s.errors) errors")
+        lines.append("\(Plural.count(s.tenants, "tenant")): \(s.upToDate) up to date, \(s.withPending) with pending migrations (\(s.pendingMigrations) in all), \(s.missingSchema) without schema, \(s.withOrphans) with orphaned rows, \(s.errors) errors")
         return lines.joined(separator: "\n")
     }
 }

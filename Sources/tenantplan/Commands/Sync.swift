@@ -65,7 +65,7 @@ struct Sync: AsyncParsableCommand {
             lines.append("failed \(tenant.id) (\(tenant.schema)): " + (tenant.error.map(ProgressPrinter.describe(error:)) ?? "unknown error"))
         }
         let s = report.summary
-        var summary = "\(report.dryRun ? "dry run: " : "")\(s.tenants) tenants: \(s.inSync) in sync, \(s.drifted) drifted (\(s.missing) missing, \(s.orphans) orphan rows), \(s.failed) failed"
+        var summary = "\(report.dryRun ? "dry run: " : "")\(Plural.count(s.tenants, "tenant")): \(s.inSync) in sync, \(s.drifted) drifted (\(s.missing) missing, \(s.orphans) orphan rows), \(s.failed) failed"
         switch report.mode {
         case .status: break
         case .markMissing: summary += report.dryRun ? "; \(s.changed) tenants would change" : "; \(s.marked) migrations marked on \(s.changed) tenants"

@@ -1,6 +1,13 @@
 import Foundation
 import TenantPlanKit
 
+/// "1 tenant", "2 tenants".
+enum Plural {
+    static func count(_ value: Int, _ noun: String) -> String {
+        "\(value) \(noun)\(value == 1 ? "" : "s")"
+    }
+}
+
 /// Human output of a run: a live progress line on a terminal, plain lines otherwise,
 /// and a summary either way.
 final class ProgressPrinter: @unchecked Sendable {
@@ -27,7 +34,7 @@ final class ProgressPrinter: @unchecked Sendable {
             total = tenants
             line("discovered \(tenants) tenant\(tenants == 1 ? "" : "s")")
         case .sharedFinished(let action):
-            line(Self.describe(shared: action))
+            line(Self.describe(shared: action, dryRun: dryRun))
         case .tenantFinished(let tenant, let done, let failed, let total):
             if tenant.status == .failed || !tenant.unchanged {
                 line(Self.describe(tenant: tenant, dryRun: dryRun))
@@ -57,8 +64,12 @@ final class ProgressPrinter: @unchecked Sendable {
         if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 
-    static func describe(shared action: Report.ActionResult) -> String {
-        "shared \(action.name) (\(action.schema ?? "public")): " + describe(action: action)
+    static func describe(shared action: Report.ActionResult, dryRun: Bool = false) -> String {
+        var text = "shared \(action.name) (\(action.schema ?? "public")): "
+        if let conversion = action.conversions?.first {
+            text += "\(dryRun ? "would convert" : "converted") tracking \(conversion.from.rawValue) -> \(conversion.to.rawValue) (\(Plural.count(conversion.rows.count, "row"))); "
+        }
+        return text + describe(action: action)
     }
 
     static func describe(action: Report.ActionResult) -> String {
@@ -119,14 +130,16 @@ final class ProgressPrinter: @unchecked Sendable {
 
     static func summary(_ report: Report) -> String {
         let s = report.summary
-        var text = "\(report.options.dryRun ? "dry run: " : "")\(s.tenants) tenants: \(s.succeeded) succeeded (\(s.unchanged) unchanged), \(s.failed) failed, \(s.skipped) skipped; "
+        var text = "\(report.options.dryRun ? "dry run: " : "")\(Plural.count(s.tenants, "tenant")): \(s.succeeded) succeeded (\(s.unchanged) unchanged), \(s.failed) failed, \(s.skipped) skipped; "
         if let pending = s.migrationsPending {
             text += "\(pending) migrations would run"
         } else {
             text += "\(s.migrationsApplied) migrations applied"
         }
         if let marked = s.migrationsMarked { text += report.options.dryRun ? ", \(marked) would be marked as applied" : ", \(marked) marked as applied" }
-        if let converted = s.tenantsConverted { text += ", \(converted) tenants' tracking converted" }
+        if let converted = s.tenantsConverted {
+            text += ", tracking tables of \(Plural.count(converted, "tenant")) \(report.options.dryRun ? "would be converted" : "converted")"
+        }
         text += " in \(report.durationMs) ms"
         if let reason = report.stopReason { text += " (stopped: \(reason.rawValue))" }
         if let error = report.error { text += "\nerror: " + describe(error: error) }
