@@ -9,7 +9,9 @@ RAW.tsv:     tab-separated: rep, step, start_ns, end_ns, /usr/bin/time -v output
              before, CPU snapshot after, 1-minute load average at the start.
              steps: apply, floor, noop, noop_floor.
 CPU snapshot: 'machine_busy_ticks cluster_ticks ticks_per_second' (see cpu_snapshot).
-SAMPLES.txt: psql -At output of the sampler, 'epoch_seconds|tenantplan_active|floor_active' per line.
+SAMPLES.txt: psql -At output of the sampler, 'epoch_seconds|tenantplan_active|floor_active|waits' per
+             line; waits: comma-separated 'a:TYPE:EVENT' (tenantplan) or 'b:TYPE:EVENT' (floor), one per
+             active backend that waits.
 """
 import argparse
 import json
@@ -95,11 +97,12 @@ def load_samples(path):
     try:
         with open(path) as f:
             for line in f:
-                parts = line.strip().split("|")
-                if len(parts) != 3:
+                parts = line.rstrip("\n").split("|")
+                if len(parts) not in (3, 4):
                     continue
                 try:
-                    samples.append((float(parts[0]), int(parts[1]), int(parts[2])))
+                    waits = [w for w in parts[3].split(",") if w] if len(parts) == 4 else []
+                    samples.append((float(parts[0]), int(parts[1]), int(parts[2]), waits))
                 except ValueError:
                     continue
     except OSError:
@@ -108,12 +111,22 @@ def load_samples(path):
 
 
 def activity(samples, start_ns, end_ns, column):
-    window = [s[column] for s in samples if start_ns / 1e9 <= s[0] <= end_ns / 1e9]
-    if not window:
+    inside = [s for s in samples if start_ns / 1e9 <= s[0] <= end_ns / 1e9]
+    if not inside:
         return None
+    window = [s[column] for s in inside]
     gaps = [b[0] - a[0] for a, b in zip(samples, samples[1:]) if start_ns / 1e9 <= a[0] <= end_ns / 1e9]
+    prefix = "a:" if column == 1 else "b:"
+    waits = {}
+    for s in inside:
+        for w in s[3]:
+            if w.startswith(prefix):
+                waits[w[2:]] = waits.get(w[2:], 0) + 1
+    # Mean number of active backends in each wait event (the rest of the active ones are on CPU or runnable).
+    waits = {k: v / len(inside) for k, v in sorted(waits.items(), key=lambda kv: -kv[1])}
     return {"max": max(window), "mean": sum(window) / len(window), "samples": len(window),
-            "medianIntervalMs": round(statistics.median(gaps) * 1000, 1) if gaps else None}
+            "medianIntervalMs": round(statistics.median(gaps) * 1000, 1) if gaps else None,
+            "meanWaiting": sum(waits.values()), "waitEvents": waits}
 
 
 def spread(values):
@@ -162,7 +175,13 @@ def summarize(a):
         if not items:
             return None
         n = sum(i["samples"] for i in items)
+        events = {}
+        for i in items:
+            for k, v in i["waitEvents"].items():
+                events[k] = events.get(k, 0) + v * i["samples"] / n
         return {"max": max(i["max"] for i in items), "mean": sum(i["mean"] * i["samples"] for i in items) / n,
+                "meanWaiting": sum(i["meanWaiting"] * i["samples"] for i in items) / n,
+                "waitEvents": dict(sorted(events.items(), key=lambda kv: -kv[1])),
                 "samples": n, "perRepetition": items}
 
     conc = {k: agg(v) for k, v in concurrency.items()}
@@ -182,7 +201,8 @@ def summarize(a):
     p = params
     print()
     print(f"tenantplan benchmark: T={p['T']} tenants x M={p['M']} migrations, K={p['K']}, "
-          f"R={p['R']} repetitions, maxConnections={p['maxConnections']}, {p['cpus']} CPUs, {p['postgres']}")
+          f"R={p['R']} repetitions, maxConnections={p['maxConnections']}, "
+          f"recycleAfter={p.get('recycleAfter') or 'default'}, {p['cpus']} CPUs, {p['postgres']}")
     print(f"{'':50} {'median':>9} {'min':>9} {'max':>9}")
     for step, label in STEPS:
         w = wall[step]
@@ -219,6 +239,10 @@ def summarize(a):
         if c:
             interval = statistics.median([i["medianIntervalMs"] for i in c["perRepetition"] if i["medianIntervalMs"]] or [0])
             print(f"{label:50} max {c['max']}, mean {c['mean']:.2f} ({c['samples']} samples, ~{interval:.0f} ms apart)")
+            top = ", ".join(f"{k} {v:.2f}" for k, v in list(c["waitEvents"].items())[:4]) or "none"
+            print(f"{'  of which waiting (mean), top wait events':50} {c['meanWaiting']:.2f}: {top}")
+            per = ", ".join(f"{i['mean']:.2f}/{i['meanWaiting']:.2f}" for i in c["perRepetition"])
+            print(f"{'  per repetition, mean active/waiting':50} {per}")
         else:
             print(f"{label:50} no samples")
     print(f"results: {a.out}")

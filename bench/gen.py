@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--migrations", type=int, required=True)
     ap.add_argument("--concurrency", type=int, required=True)
     ap.add_argument("--max-connections", type=int, required=True)
+    ap.add_argument("--recycle-after", type=int, help="database.recycleAfter (tenantplan extension); default: not set")
     a = ap.parse_args()
     if a.tenants < 1 or a.migrations < 1 or a.concurrency < 1 or a.max_connections < a.concurrency:
         ap.error("need T >= 1, M >= 1, K >= 1, max-connections >= K")
@@ -100,7 +101,7 @@ database:
   url: ${{BENCH_DATABASE_URL}}
   maxConnections: {a.max_connections}
   applicationName: tenantplan
-
+{f"  recycleAfter: {a.recycle_after}" + chr(10) if a.recycle_after else ""}
 tenants:
   discover:
     schemaLike: "{SCHEMA_PREFIX}%"

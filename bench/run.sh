@@ -5,7 +5,8 @@
 #   T=50 M=3 R=1 bench/run.sh          # quick check
 #
 # Environment: T (tenants, 1000), M (migrations, 10), K (concurrency, 8), R (repetitions, 3),
-# MAXCONN (the plan's database.maxConnections, default K), SAMPLE_INTERVAL (seconds between
+# MAXCONN (the plan's database.maxConnections, default K), RECYCLE_AFTER (the plan's
+# database.recycleAfter, default unset: tenantplan's own default), SAMPLE_INTERVAL (seconds between
 # pg_stat_activity samples, 0.02), TENANTPLAN_PG_BINDIR (server binaries, else the newest
 # /usr/lib/postgresql/N/bin, else `pg_config --bindir`).
 #
@@ -17,7 +18,10 @@
 #   (d) one psql, one query: UNION ALL over all T tracking tables    database A
 # (a)/(b) and (c)/(d) swap order on even repetitions. Checks after each step (fails loudly):
 # T*M tracking rows in both databases, the same relations in both, report migrationsApplied
-# T*M then 0. Peak RSS of tenantplan from /usr/bin/time -v; active backends sampled from
+# T*M then 0. Before each timed step, waits for autovacuum workers to finish. Per step: wall time
+# (date +%s%N), client CPU and peak RSS (/usr/bin/time -v), the cluster's CPU (postmaster and
+# children, from /proc) and the rest of the machine's busy CPU (other load: this machine is
+# shared, so a step with a lot of it is suspect). Active backends are sampled from
 # pg_stat_activity by one psql (\watch) in the background.
 #
 # Prints a table of medians and writes bench/out/results-<date>.json (and .txt).
@@ -29,6 +33,7 @@ M=${M:-10}
 K=${K:-8}
 R=${R:-3}
 MAXCONN=${MAXCONN:-$K}
+RECYCLE_AFTER=${RECYCLE_AFTER:-}
 SAMPLE_INTERVAL=${SAMPLE_INTERVAL:-0.02}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +46,7 @@ die() { printf '\nBENCH FAILED: %s\n' "$*" >&2; exit 1; }
 for var in T M K R MAXCONN; do
     [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer (got '${!var}')"
 done
+[[ -z $RECYCLE_AFTER || $RECYCLE_AFTER =~ ^[1-9][0-9]*$ ]] || die "RECYCLE_AFTER must be a positive integer"
 (( MAXCONN >= K )) || die "MAXCONN ($MAXCONN) must be at least K ($K)"
 (( MAXCONN <= 180 && K <= 180 )) || die "K and MAXCONN must stay below the cluster's max_connections (200)"
 [[ $SAMPLE_INTERVAL =~ ^[0-9]*\.?[0-9]+$ ]] || die "SAMPLE_INTERVAL must be a number of seconds"
@@ -121,12 +127,16 @@ log "binary: $BIN"
 
 # --- inputs (all generated before anything is timed) --------------------------------------------
 log "generating $M migrations, the plan and $T per-tenant psql scripts in $WORK"
-python3 "$HERE/gen.py" "$WORK" --tenants "$T" --migrations "$M" --concurrency "$K" --max-connections "$MAXCONN"
+python3 "$HERE/gen.py" "$WORK" --tenants "$T" --migrations "$M" --concurrency "$K" --max-connections "$MAXCONN" \
+    ${RECYCLE_AFTER:+--recycle-after "$RECYCLE_AFTER"}
 PLAN=$WORK/plan/plan.yaml
+# Sampler: active backends of each tool, and what the active ones are waiting on (a: tenantplan, b: floor).
 cat >"$WORK/sampler.sql" <<SQL
 SELECT extract(epoch FROM clock_timestamp()),
        count(*) FILTER (WHERE application_name = 'tenantplan' AND state = 'active'),
-       count(*) FILTER (WHERE application_name = 'bench-floor' AND state = 'active')
+       count(*) FILTER (WHERE application_name = 'bench-floor' AND state = 'active'),
+       coalesce(string_agg(CASE application_name WHEN 'tenantplan' THEN 'a' ELSE 'b' END || ':' || wait_event_type || ':' || wait_event, ',')
+                FILTER (WHERE application_name IN ('tenantplan', 'bench-floor') AND state = 'active' AND wait_event IS NOT NULL), '')
 FROM pg_stat_activity \watch $SAMPLE_INTERVAL
 SQL
 
@@ -270,7 +280,7 @@ stop_sampler
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -z $(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null) ]] || COMMIT="$COMMIT+dirty"
 cat >"$WORK/params.json" <<JSON
-{"T": $T, "M": $M, "K": $K, "R": $R, "maxConnections": $MAXCONN, "sampleIntervalS": $SAMPLE_INTERVAL,
+{"T": $T, "M": $M, "K": $K, "R": $R, "maxConnections": $MAXCONN, "recycleAfter": ${RECYCLE_AFTER:-null}, "sampleIntervalS": $SAMPLE_INTERVAL,
  "cpus": $(nproc), "postgres": "PostgreSQL $PG_VERSION", "commit": "$COMMIT", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
  "host": "$(uname -srm)"}
 JSON

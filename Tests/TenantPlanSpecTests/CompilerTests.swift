@@ -44,6 +44,7 @@ import Testing
             """)
         #expect(plan.concurrency == 4)
         #expect(plan.database.maxConnections == 10)
+        #expect(plan.database.recycleAfter == 10)
         #expect(plan.database.statementTimeout == .zero)
         #expect(plan.database.lockTimeout == .zero)
         #expect(plan.onError == .continue)

@@ -178,7 +178,7 @@ private struct Compilation {
     mutating func compileDatabase(_ node: Node?) -> (settings: DatabaseSettings, maxConnectionsLocation: SourceLocation)? {
         var settings = DatabaseSettings(url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
                                         applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
-                                        retry: RetrySettings(), recycleAfter: 200)
+                                        retry: RetrySettings(), recycleAfter: 10)
         var maxLocation = settings.urlLocation
         guard let node else { return (settings, maxLocation) }
         guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else { return nil }
