@@ -124,6 +124,9 @@ done
 BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path 2>/dev/null </dev/null)/tenantplan"
 [[ -x $BIN ]] || die "built binary not found at $BIN"
 log "binary: $BIN"
+# What was built: the commit, +dirty when Sources/ or Package.swift differ from it.
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -z $(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null) ]] || COMMIT="$COMMIT+dirty"
 
 # --- inputs (all generated before anything is timed) --------------------------------------------
 log "generating $M migrations, the plan and $T per-tenant psql scripts in $WORK"
@@ -277,8 +280,6 @@ for ((REP = 1; REP <= R; REP++)); do
 done
 stop_sampler
 
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z $(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null) ]] || COMMIT="$COMMIT+dirty"
 cat >"$WORK/params.json" <<JSON
 {"T": $T, "M": $M, "K": $K, "R": $R, "maxConnections": $MAXCONN, "recycleAfter": ${RECYCLE_AFTER:-null}, "sampleIntervalS": $SAMPLE_INTERVAL,
  "cpus": $(nproc), "postgres": "PostgreSQL $PG_VERSION", "commit": "$COMMIT", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",

@@ -36,6 +36,14 @@ struct Demo: AsyncParsableCommand {
             cluster.stop()
             Console.out("stopped and removed the cluster at \(cluster.directory)")
         }
+        // Ctrl-C, SIGTERM or a closed terminal: the run stops (nothing new starts, running statements
+        // roll back) and the cluster is removed on the way out; a second signal removes it at once.
+        let control = RunControl()
+        let cleanup = SignalCleanup(first: { control.interrupt() }, second: { [cluster] in
+            cluster.stop()
+            Console.error("\ninterrupted twice: stopped and removed the cluster at \(cluster.directory)")
+        })
+        defer { cleanup.cancel() }
         Console.out("cluster at \(cluster.directory) (server binaries from \(cluster.binDirectory))")
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = cluster.conninfo
@@ -63,10 +71,12 @@ struct Demo: AsyncParsableCommand {
         for (round, title) in ["first run: everything is pending", "second run: nothing should be pending"].enumerated() {
             Console.out("== \(title)")
             let printer = ProgressPrinter(toStderr: false)
-            let runner = PlanRunner(plan: compiled, conninfo: conninfo, options: RunOptions(command: "apply"), events: { printer.handle($0) })
+            let runner = PlanRunner(plan: compiled, conninfo: conninfo, options: RunOptions(command: "apply"), control: control,
+                                    events: { printer.handle($0) })
             let result = try await runner.apply()
             printer.finish()
             Console.out(ProgressPrinter.summary(result))
+            if control.isInterrupted { throw ExitCode(130) }
             if round == 0, let path = report {
                 try result.json().write(to: URL(fileURLWithPath: path))
                 Console.out("report written to \(path)")
@@ -91,5 +101,39 @@ struct Demo: AsyncParsableCommand {
         return (0..<count).map { index in
             index < words.count ? words[index] : "\(words[index % words.count])\(index / words.count + 1)"
         }
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP runs `first`; on a second signal runs `second` and exits 130.
+final class SignalCleanup: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var count = 0
+
+    init(first: @escaping @Sendable () -> Void, second: @escaping @Sendable () -> Void) {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                self.count += 1
+                let current = self.count
+                self.lock.unlock()
+                if current == 1 {
+                    Console.error("\ninterrupting: no new tenants start, running statements roll back, then the cluster is removed (again to stop at once)")
+                    first()
+                } else {
+                    second()
+                    exit(130)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
     }
 }

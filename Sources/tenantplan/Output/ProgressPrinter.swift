@@ -36,7 +36,9 @@ final class ProgressPrinter: @unchecked Sendable {
         case .sharedFinished(let action):
             line(Self.describe(shared: action, dryRun: dryRun))
         case .tenantFinished(let tenant, let done, let failed, let total):
-            if tenant.status == .failed || !tenant.unchanged {
+            // On a terminal the live line tells the progress and only failures get lines of their own;
+            // in logs every tenant that changed or failed gets a line.
+            if tenant.status == .failed || (!live && !tenant.unchanged) {
                 line(Self.describe(tenant: tenant, dryRun: dryRun))
             }
             if live { drawProgress(done: done, failed: failed, total: total) }
