@@ -12,7 +12,9 @@
 #   sync --mark-missing --yes         read + one INSERT transaction per tenant
 #   convert-tracking --to hash        read + one rebuild transaction per tenant
 #   convert-tracking --to name        and back
+#   floor-to-hash                     the same rebuild as pre-generated SQL, one psql per tenant, K at once
 # and prints medians and each step's ratio to `status` (same repetition), plus tenantplan's peak RSS.
+# to-hash / floor-to-hash says what the conversion costs beyond the writes themselves.
 # Checks the database after each writing step and fails loudly when it is wrong.
 set -Eeuo pipefail
 
@@ -96,6 +98,24 @@ PY
 q -d postgres -c "CREATE DATABASE legacy_template"
 q -d legacy_template -f "$WORK/setup.sql" >/dev/null
 
+# The writes floor for conversion: the same rebuild per tenant (drop, create in hash layout, insert the
+# rows with their hashes and times, setval) as pre-generated psql scripts, one psql per tenant, K at once.
+mkdir -p "$WORK/floor"
+python3 - "$T" "$M" "$WORK/migrations" "$WORK/floor" <<'PY'
+import hashlib, os, sys
+t, m, folder, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+files = sorted(f for f in os.listdir(folder) if f.endswith(".sql"))
+hashes = [hashlib.sha256(open(os.path.join(folder, f), "rb").read()).hexdigest() for f in files]
+for i in range(1, t + 1):
+    s = f'"tenant_{i:05d}"'
+    rows = ",".join(f"({j + 1}, '{hashes[j]}', '2024-01-01'::timestamptz + interval '{j + 1} day')" for j in range(m))
+    with open(os.path.join(out, f"{i:05d}.sql"), "w") as f:
+        f.write(f"BEGIN;\nDROP TABLE {s}.__drizzle_migrations;\n"
+                f"CREATE TABLE {s}.__drizzle_migrations (id serial PRIMARY KEY, hash text NOT NULL, created_at timestamptz DEFAULT current_timestamp);\n"
+                f"INSERT INTO {s}.__drizzle_migrations (id, hash, created_at) VALUES {rows};\n"
+                f"SELECT setval(pg_get_serial_sequence('{s}.__drizzle_migrations', 'id'), {m});\nCOMMIT;\n")
+PY
+
 declare -A TIMES
 RSS_MAX=0
 run_step() {  # run_step REP NAME ARGS...
@@ -107,10 +127,10 @@ run_step() {  # run_step REP NAME ARGS...
     end=$(date +%s%N)
     TIMES[$name,$rep]=$(( (end - start) / 1000000 ))
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-    (( rss > RSS_MAX )) && RSS_MAX=$rss
+    if (( rss > RSS_MAX )); then RSS_MAX=$rss; fi
 }
 count() { q -d "legacy_$1" -c "$2"; }
-STEPS=(status sync-status clean-orphans mark-missing to-hash to-name)
+STEPS=(status sync-status clean-orphans mark-missing to-hash to-name floor-to-hash)
 for rep in $(seq 1 "$R"); do
     log "repetition $rep/$R"
     q -d postgres -c "DROP DATABASE IF EXISTS legacy_$rep" -c "CREATE DATABASE legacy_$rep TEMPLATE legacy_template"
@@ -125,7 +145,16 @@ for rep in $(seq 1 "$R"); do
     [[ $(count "$rep" "SELECT count(*) FROM information_schema.columns WHERE table_name = '__drizzle_migrations' AND column_name = 'hash'") == "$T" ]] || die "not every table converted to hash"
     run_step "$rep" to-name convert-tracking "$WORK/plan.yaml" --to name
     [[ $(count "$rep" "SELECT count(*) FROM tenant_00001.__drizzle_migrations WHERE applied_at = '2024-01-02'::timestamptz") == 1 ]] || die "applied time not kept through name -> hash -> name"
-    q -d postgres -c "DROP DATABASE legacy_$rep"
+    # The floor, on its own copy brought to the same state (all M migrations recorded, no orphan).
+    q -d postgres -c "DROP DATABASE IF EXISTS legacy_floor" -c "CREATE DATABASE legacy_floor TEMPLATE legacy_$rep"
+    q -d legacy_floor -c "VACUUM ANALYZE" >/dev/null
+    start=$(date +%s%N)
+    ls "$WORK/floor"/*.sql | xargs -P "$K" -I{} "$PSQL" -X -q -v ON_ERROR_STOP=1 -d legacy_floor -f {} >"$WORK/floor.log" 2>&1 || die "floor failed"
+    end=$(date +%s%N)
+    TIMES[floor-to-hash,$rep]=$(( (end - start) / 1000000 ))
+    floor_count=$(q -d legacy_floor -c "SELECT count(*) FROM information_schema.columns WHERE table_name = '__drizzle_migrations' AND column_name = 'hash'")
+    [[ $floor_count == "$T" ]] || { head -5 "$WORK/floor.log" >&2; head -3 "$WORK/floor/00001.sql" >&2; die "floor converted $floor_count of $T tables"; }
+    q -d postgres -c "DROP DATABASE legacy_floor" -c "DROP DATABASE legacy_$rep"
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -137,5 +166,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
         ratio=$(for rep in $(seq 1 "$R"); do awk -v a="${TIMES[$step,$rep]}" -v b="${TIMES[status,$rep]}" 'BEGIN {printf "%.3f\n", a / b}'; done | median)
         printf '%-36s %8.3fs %13.2fx\n' "$step" "$(awk -v v="$med" 'BEGIN {print v / 1000}')" "$ratio"
     done
+    ratio=$(for rep in $(seq 1 "$R"); do awk -v a="${TIMES[to-hash,$rep]}" -v b="${TIMES[floor-to-hash,$rep]}" 'BEGIN {printf "%.3f\n", a / b}'; done | median)
+    printf 'convert-tracking --to hash / its psql writes floor: %.2fx\n' "$ratio"
     printf 'tenantplan peak RSS over all steps: %.1f MB\n' "$(awk -v k="$RSS_MAX" 'BEGIN {print k / 1024}')"
 } | tee "$OUT/legacy-$STAMP.txt"

@@ -46,9 +46,4 @@ public struct EnvironmentExpander: Sendable {
         output += rest
         return Result(value: output, unset: unset)
     }
-
-    /// Names of `${VAR}` references in `text` (with or without defaults).
-    public static func references(in text: String) -> [String] {
-        EnvironmentExpander(environment: [:]).expand(text).unset
-    }
 }
