@@ -345,4 +345,33 @@ import TenantPlanSpec
         #expect(conversion.rows.first?.originalAppliedAt == "2024-05-01 00:00:00+00")
         #expect(try await db.scalar("SELECT created_at::text FROM public.__shared") == "2024-05-01 00:00:00+00")
     }
+
+    @Test("--mark-applied over two actions sharing a table records each migration once")
+    func markAppliedSharedTable() async throws {
+        let db = try await TestDatabase.create("markshared")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.writeJournaled("migrations/tenant", Self.journaled)
+        let plan = try fixture.compile(Self.plan(["s1", "s2"], actions: """
+              - { name: baseline, markApplied: migrations/tenant, upTo: 0000_users }
+              - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
+            """), database: db)
+        let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true)).apply()
+        #expect(report.exitCode == 0, "\(report.tenants.map { ($0.error, $0.actions.map(\.error)) })")
+        #expect(report.tenant("s1")?.actions.map(\.marked) == [["0000_users"], ["0001_projects", "0002_tasks"]])
+        #expect(try await db.count("SELECT count(*) FROM t_s1.__drizzle_migrations") == 3)
+    }
+
+    @Test("sync --mark-missing leaves a tenant without its schema alone unless createSchemas")
+    func markMissingNeedsSchema() async throws {
+        let db = try await TestDatabase.create("noschema")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.writeJournaled("migrations/tenant", Self.journaled)
+        let plan = try fixture.compile(Self.plan(["gone"]).replacingOccurrences(of: "createSchemas: true", with: "createSchemas: false"), database: db)
+        let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.markMissing)
+        #expect(report.summary.failed == 1)
+        #expect(report.tenants.first?.error?.message.contains("schema t_gone does not exist") == true)
+        #expect(try await db.schemaExists("t_gone") == false)
+    }
 }

@@ -56,8 +56,8 @@ struct MigrationExecutor {
         }
         for migration in pending {
             if isInterrupted() {
-                _ = flush()
-                if outcome.error == nil { outcome.error = Self.interruptedError(migration.name) }
+                // Nothing of the collected batch was sent: it stays pending.
+                outcome.error = Self.interruptedError(batch.first?.name ?? migration.name)
                 return outcome
             }
             if mode == .none || migration.noTransaction {

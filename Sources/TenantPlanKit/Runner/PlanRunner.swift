@@ -62,6 +62,8 @@ public final class PlanRunner: Sendable {
         var options = ""
         if case .success(let values) = ConnInfo.parse(conninfo), let existing = values["options"], !existing.isEmpty {
             options = existing + " "
+        } else if let environment = ProcessInfo.processInfo.environment["PGOPTIONS"], !environment.isEmpty {
+            options = environment + " "  // libpq would have used it; an explicit `options` replaces it, so carry it over
         }
         options += "-c statement_timeout=\(plan.database.statementTimeout.milliseconds) -c lock_timeout=\(plan.database.lockTimeout.milliseconds)"
         return ["application_name": plan.database.applicationName, "options": options]
@@ -233,6 +235,7 @@ public final class PlanRunner: Sendable {
                             startedAt: Timestamp.iso8601(started), finishedAt: "", durationMs: 0, summary: .init(),
                             sharedActions: [], tenants: [])
         do {
+            _ = try markLimits()  // an unknown --up-to is a command-line error, found before connecting
             let (tenants, states, target) = try await discoverAndRead(pool: pool)
             report.database = target
             try await execute(tenants: tenants, states: states, pool: pool, report: &report)
@@ -458,13 +461,13 @@ public final class PlanRunner: Sendable {
     /// while work remains, exactly `pool.capacity` tenants are in flight. `finished` runs on the
     /// calling task, one tenant at a time. Returns the window (its stop reason, tenants not started).
     /// A tenant whose connection cannot be had or is lost gets `failure(error)` as its outcome.
-    func sweep<Outcome: Sendable>(_ work: [Int], pool: ConnectionPool, maxFailures: Int, stopAtOnce: Bool,
+    func sweep<Outcome: Sendable>(_ work: [Int], pool: ConnectionPool, onError: OnError? = nil, maxFailures: Int, stopAtOnce: Bool,
                                   operation: @escaping @Sendable (Int, PGConnection) -> Outcome,
                                   failure: @escaping @Sendable (Error) -> Outcome,
                                   succeeded: (Outcome) -> Bool,
                                   started: (Int) -> Void,
                                   finished: (Int, Outcome, Int) -> Void) async -> SlidingWindow {
-        var window = SlidingWindow(total: work.count, concurrency: pool.capacity, onError: plan.onError, maxFailures: maxFailures)
+        var window = SlidingWindow(total: work.count, concurrency: pool.capacity, onError: onError ?? plan.onError, maxFailures: maxFailures)
         if stopAtOnce { window.stop(.abortOnError) }
         let control = self.control
         await withTaskGroup(of: (Int, Outcome, Int).self) { group in

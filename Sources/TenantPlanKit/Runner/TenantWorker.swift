@@ -105,6 +105,9 @@ struct TenantWorker {
                  on connection: PGConnection) throws -> Result<[TrackingConverter.Conversion], Report.ErrorInfo> {
         guard !targets.isEmpty else { return .success([]) }
         let states = try TrackingReader.read(targets.map(\.0), on: connection)
+        if let unreadable = states.values.first(where: { $0.readError != nil }) {
+            return .failure(Report.ErrorInfo(message: unreadable.readError!, hint: "nothing was converted"))
+        }
         let conversions = targets.compactMap { ref, format in
             TrackingConverter.plan(states[ref] ?? .missing, table: ref, to: format,
                                    known: known(in: ref, shared: shared, tenantSchema: tenantSchema, id: id))
@@ -195,8 +198,21 @@ struct TenantWorker {
             let (result, sql) = runAction(action, table: table, state: written.contains(table) ? nil : states[table],
                                           known: known(in: table, shared: false, tenantSchema: tenant.schema, id: tenant.id),
                                           context: context, on: connection, outcome: &outcome)
-            if result.status != .unchanged && result.status != .skipped { written.insert(table) }
-            if let sql { deferred.append((outcome.actions.count, sql)) }
+            if sql == nil, result.status != .unchanged, result.status != .skipped { written.insert(table) }
+            if let sql {
+                deferred.append((outcome.actions.count, sql))
+                // Not committed yet: later actions on the same table must see these records.
+                var state = states[table] ?? .missing
+                if state.format == nil { state.format = result.format }
+                let keyFormat = state.format ?? .name
+                var nextID = (state.rows.map(\.id).max() ?? 0) + 1
+                for name in result.marked ?? [] {
+                    guard let migration = action.migrations.first(where: { $0.name == name }) else { continue }
+                    state.rows.append(.init(id: nextID, key: keyFormat.usesHash ? migration.hash : migration.name, applied: nil))
+                    nextID += 1
+                }
+                states[table] = state
+            }
             outcome.actions.append(result)
             if result.status == .failed { failedReason = "action \(action.name) failed" }
         }

@@ -217,7 +217,10 @@ extension PlanRunner {
                 }
                 if conversions.isEmpty { continue }
                 entries[index].conversions = conversions
-                if let refused = conversions.first(where: { !$0.isPossible }) {
+                if let unreadable = tables.compactMap({ states[index].tables[$0.ref]?.readError }).first {
+                    entries[index].status = .failed
+                    entries[index].error = Report.ErrorInfo(message: unreadable)
+                } else if let refused = conversions.first(where: { !$0.isPossible }) {
                     entries[index].status = .failed
                     entries[index].error = Self.refusal(refused)
                 } else if options.dryRun {
@@ -228,7 +231,7 @@ extension PlanRunner {
             }
             if !work.isEmpty {
                 let plan = self.plan
-                let window = await sweep(work, pool: pool, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
+                let window = await sweep(work, pool: pool, onError: .continue, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
                     Self.convertTenant(tenants[index], to: target, from: source, plan: plan, worker: worker, runner: self, on: connection)
                 }, failure: { ([], Report.ErrorInfo($0)) }, succeeded: { $0.error == nil }, started: { _ in }, finished: { index, outcome, _ in
                     entries[index].conversions = outcome.conversions
@@ -282,7 +285,11 @@ extension PlanRunner {
         defer { AdvisoryLock.release(lockName, on: connection) }
         do {
             let tables = tenantTables(tenant, worker: worker)
-            return try body(tables, try TrackingReader.read(tables.map(\.ref), on: connection))
+            let states = try TrackingReader.read(tables.map(\.ref), on: connection)
+            if let unreadable = states.values.first(where: { $0.readError != nil }) {
+                return failed(Report.ErrorInfo(message: unreadable.readError!))
+            }
+            return try body(tables, states)
         } catch {
             return failed(Report.ErrorInfo(error))
         }
@@ -354,7 +361,7 @@ extension PlanRunner {
                 throw SyncNotConfirmed(tenants: work.count)
             }
             if !work.isEmpty {
-                let window = await sweep(work, pool: pool, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
+                let window = await sweep(work, pool: pool, onError: .continue, maxFailures: 0, stopAtOnce: false, operation: { index, connection in
                     Self.syncTenant(tenants[index], mode: mode, worker: worker, runner: self, on: connection)
                 }, failure: { ([], [], Report.ErrorInfo($0)) }, succeeded: { $0.error == nil }, started: { _ in }, finished: { index, outcome, _ in
                     entries[index].marked = outcome.marked.isEmpty ? nil : outcome.marked
@@ -406,13 +413,19 @@ extension PlanRunner {
             var marked: [String] = [], deleted: [String] = []
             for table in tables {
                 let state = states[table.ref] ?? .missing
-                guard case .success(let format) = TenantWorker.format(for: table.tracking, state: state, table: table.ref) else { continue }
+                guard case .success(let resolved) = TenantWorker.format(for: table.tracking, state: state, table: table.ref) else { continue }
+                // Rows go in the table's own layout (sync never converts; apply's autoMigrateFormat does).
+                let format = state.format ?? resolved
                 switch mode {
                 case .markMissing:
                     let missing = state.pending(table.folders)
                     guard !missing.isEmpty else { continue }
                     if !state.exists {
-                        sql += "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(table.ref.schema));"
+                        let existing = try TrackingReader.existingSchemas([tenant.schema, table.ref.schema], on: connection)
+                        guard existing.contains(tenant.schema) || runner.plan.tenants.createSchemas else {
+                            throw PostgresError(kind: .client, message: "schema \(tenant.schema) does not exist; nothing was marked (set tenants.createSchemas: true to create it)")
+                        }
+                        sql += "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(tenant.schema));CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier(table.ref.schema));"
                         sql += TrackingSQL.createTable(table.ref, format: format) + ";"
                     }
                     sql += missing.map { TrackingSQL.record($0, in: table.ref, format: format) + ";" }.joined()

@@ -16,7 +16,8 @@ public enum TrackingConverter {
         public var hash: String
         /// The time recorded before conversion (text, as stored: a timestamptz or epoch milliseconds).
         public var originalAppliedAt: String?
-        /// drizzle-kit only: the `created_at` written (the journal `when`, else the original time in ms).
+        /// drizzle-kit target only: the journal `when` written as `created_at`; nil when the migration has
+        /// no `when` (then `created_at` keeps the original time, in milliseconds).
         public var createdAt: Int64?
     }
 

@@ -93,6 +93,7 @@ struct Demo: AsyncParsableCommand {
         Console.out(Status.table(status).split(separator: "\n").prefix(6).joined(separator: "\n"))
         Console.out("... (\(status.tenants.count) tenants)")
         Console.out(String(Status.table(status).split(separator: "\n").last ?? ""))
+        if control.isInterrupted { throw ExitCode(130) }
     }
 
     static func tenantNames(_ count: Int) -> [String] {
