@@ -35,7 +35,7 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 WORK=$(mktemp -d /tmp/tenantplan-legacy-XXXXXX)
 PGDIR=$(mktemp -d /tmp/tenantplan-legacy-pg-XXXXXX)
 PG_STARTED=
-as_postgres() { if (( EUID == 0 )); then runuser -u postgres -- "$@"; else "$@"; fi; }
+source "$HERE/lib.sh"
 cleanup() {
     local rc=$?
     set +e
@@ -48,17 +48,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PGBIN=${TENANTPLAN_PG_BINDIR:-}
-if [[ -z $PGBIN ]]; then
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n -r); do [[ -x $dir/initdb ]] && { PGBIN=$dir; break; }; done
-fi
-[[ -n $PGBIN && -x $PGBIN/initdb ]] || die "no PostgreSQL server binaries found; set TENANTPLAN_PG_BINDIR"
-PSQL=$PGBIN/psql
-
-log "building tenantplan (release, .build-release)"
-(cd "$ROOT" && swift build -c release --scratch-path .build-release) >"$WORK/build.log" 2>&1 </dev/null || { tail -40 "$WORK/build.log" >&2; die "release build failed"; }
-BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path 2>/dev/null </dev/null)/tenantplan"
-[[ -x $BIN ]] || die "binary not found at $BIN"
+find_pgbin
+build_release
 
 log "starting a throwaway cluster in $PGDIR"
 (( EUID == 0 )) && chown postgres:postgres "$PGDIR"

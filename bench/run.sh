@@ -61,9 +61,7 @@ PGDIR=$(mktemp -d /tmp/tenantplan-bench-pg-XXXXXX)
 PG_STARTED=
 SAMPLER_PID=
 
-as_postgres() {
-    if (( EUID == 0 )); then runuser -u postgres -- "$@"; else "$@"; fi
-}
+source "$HERE/lib.sh"
 
 stop_sampler() {
     [[ -n $SAMPLER_PID ]] || return 0
@@ -96,34 +94,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- server binaries, as EphemeralCluster.findBinDirectory does ------------------------------
-PGBIN=${TENANTPLAN_PG_BINDIR:-}
-if [[ -z $PGBIN ]]; then
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n -r); do
-        [[ -x $dir/initdb ]] && { PGBIN=$dir; break; }
-    done
-fi
-if [[ -z $PGBIN ]] && command -v pg_config >/dev/null; then PGBIN=$(pg_config --bindir); fi
-[[ -n $PGBIN && -x $PGBIN/initdb && -x $PGBIN/pg_ctl && -x $PGBIN/psql ]] || die "no PostgreSQL server binaries (initdb) found; set TENANTPLAN_PG_BINDIR"
-# The psql binary itself: on Debian /usr/bin/psql is a Perl wrapper that would add its own start-up to every tenant of the floor.
-PSQL=$PGBIN/psql
-
-# --- build --------------------------------------------------------------------------------------
-log "building tenantplan: swift build -c release --scratch-path .build-release (log: build.log)"
-for attempt in 1 2 3; do
-    (cd "$ROOT" && swift build -c release --scratch-path .build-release) >"$WORK/build.log" 2>&1 </dev/null && break
-    # Sources edited while building: try again; anything else is a real failure.
-    if (( attempt < 3 )) && grep -q 'was modified during the build' "$WORK/build.log"; then
-        log "a source file changed during the build; building again"
-        sleep 5
-        continue
-    fi
-    tail -n 40 "$WORK/build.log" >&2
-    die "release build failed"
-done
-BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path 2>/dev/null </dev/null)/tenantplan"
-[[ -x $BIN ]] || die "built binary not found at $BIN"
-log "binary: $BIN"
+find_pgbin
+build_release
 # What was built: the commit, +dirty when Sources/ or Package.swift differ from it.
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -z $(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null) ]] || COMMIT="$COMMIT+dirty"
