@@ -43,9 +43,6 @@ public final class PGConnection: @unchecked Sendable {
         PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
-    /// The server's backend process id (as in pg_stat_activity.pid).
-    public var backendPID: Int32 { PQbackendPID(handle) }
-    public var serverVersion: Int { Int(PQserverVersion(handle)) }
 
     /// Runs one or more statements with the simple query protocol and returns the last result.
     /// On error, the rest of a multi-statement text is skipped by the server.

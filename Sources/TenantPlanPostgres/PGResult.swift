@@ -30,8 +30,4 @@ public final class PGResult: @unchecked Sendable {
         (0..<rowCount).map { row in (0..<columnCount).map { value(row, $0) } }
     }
 
-    /// Number of rows a command affected (`PQcmdTuples`), 0 when not applicable.
-    public var affectedRows: Int {
-        Int(String(cString: PQcmdTuples(handle))) ?? 0
-    }
 }

@@ -203,20 +203,4 @@ public enum ActionKind: Sendable {
     /// Reconcile the tracking table with a folder: record missing migrations and/or delete orphan rows.
     case sync(MigrationSet, markMissing: Bool, cleanOrphans: Bool)
 
-    public var label: String {
-        switch self {
-        case .migrate: "migrate"
-        case .sql: "sql"
-        case .markApplied: "markApplied"
-        case .sync: "sync"
-        }
-    }
-
-    /// Whether the action runs SQL of its own (`migrate`, `sql`) rather than only writing tracking rows.
-    public var runsSQL: Bool {
-        switch self {
-        case .migrate, .sql: true
-        case .markApplied, .sync: false
-        }
-    }
 }
