@@ -374,4 +374,24 @@ import TenantPlanSpec
         #expect(report.tenants.first?.error?.message.contains("schema t_gone does not exist") == true)
         #expect(try await db.schemaExists("t_gone") == false)
     }
+
+    @Test("a legacy table without an id column: orphans are deleted and the table converts, rows numbered in order")
+    func tableWithoutID() async throws {
+        let db = try await TestDatabase.create("noid")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.writeJournaled("migrations/tenant", Self.journaled)
+        let plan = try fixture.compile(Self.plan(["n"]), database: db)
+        try await db.exec("""
+            CREATE SCHEMA t_n; CREATE TABLE t_n.__drizzle_migrations (name varchar(255) NOT NULL, applied_at timestamptz);
+            INSERT INTO t_n.__drizzle_migrations VALUES ('0000_users', '2024-01-01'), ('0001_projects', '2024-01-02'), ('0005_gone', '2024-01-03');
+            """)
+        let cleaned = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.cleanOrphans)
+        #expect(cleaned.summary.deleted == 1)
+        let converted = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking")).convertTracking(to: .hash, from: nil)
+        #expect(converted.exitCode == 0)
+        #expect(converted.summary.rowsConverted == 2)
+        #expect(try await db.rows("SELECT id::text, created_at::text FROM t_n.__drizzle_migrations ORDER BY id")
+                == [["1", "2024-01-01 00:00:00+00"], ["2", "2024-01-02 00:00:00+00"]])
+    }
 }

@@ -325,7 +325,7 @@ struct TenantWorker {
                 if !missing.isEmpty || !orphans.isEmpty {
                     var sql = create + missing.map { TrackingSQL.record($0, in: table, format: format) + ";" }.joined()
                     if !orphans.isEmpty {
-                        sql += "DELETE FROM \(table.qualified) WHERE id IN (\(orphans.map { String($0.id) }.joined(separator: ", ")));"
+                        sql += TrackingSQL.deleteRows(withKeys: orphans.map(\.key), in: table, format: state.format ?? format)
                     }
                     try transaction(sql, on: connection)
                     result.status = .applied

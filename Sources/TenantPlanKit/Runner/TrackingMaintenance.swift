@@ -433,7 +433,7 @@ extension PlanRunner {
                 case .cleanOrphans:
                     let orphans = state.orphans(table.known)
                     guard !orphans.isEmpty else { continue }
-                    sql += "DELETE FROM \(table.ref.qualified) WHERE id IN (\(orphans.map { String($0.id) }.joined(separator: ", ")));"
+                    sql += TrackingSQL.deleteRows(withKeys: orphans.map(\.key), in: table.ref, format: format)
                     deleted += orphans.map(\.key)
                 case .status:
                     break

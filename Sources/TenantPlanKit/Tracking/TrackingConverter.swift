@@ -45,7 +45,10 @@ public enum TrackingConverter {
         }
         var conversion = Conversion(schema: table.schema, table: table.table, from: from, to: target, rows: [], unmatched: [], duplicates: 0)
         var seen = Set<String>()
-        for row in state.rows.sorted(by: { $0.id < $1.id }) {
+        let hasIDs = Set(state.rows.map(\.id)).count == state.rows.count && !state.rows.contains { $0.id <= 0 }
+        for (place, read) in state.rows.sorted(by: { $0.id < $1.id }).enumerated() {
+            var row = read
+            if !hasIDs { row.id = place + 1 }  // no usable id column: number the rows in the order read
             guard let migration = byKey[row.key] else {
                 conversion.unmatched.append(row.key)
                 continue

@@ -47,6 +47,12 @@ public enum TrackingSQL {
         return "SELECT \(tag) AS tag, \(id) AS id, \"\(key)\"::text AS key, \(applied) AS applied FROM \(ref.qualified)"
     }
 
+    /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).
+    public static func deleteRows(withKeys keys: [String], in ref: TrackingTableRef, format: TrackingFormat) -> String {
+        let column = format == .name ? "name" : "hash"
+        return "DELETE FROM \(ref.qualified) WHERE \(SQL.quoteIdentifier(column)) IN (\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
+    }
+
     /// Reads the columns of tracking tables named `table` in any of `schemas`.
     public static let columnsQuery = """
         SELECT n.nspname, a.attname, format_type(a.atttypid, a.atttypmod)
