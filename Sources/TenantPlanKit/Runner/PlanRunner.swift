@@ -179,15 +179,9 @@ public final class PlanRunner: Sendable {
         result.status = .pending
         // Simulate the action's records for the actions after it.
         var simulated = table
-        let keyFormat = simulated.format ?? format
-        if simulated.format == nil && !simulated.unrecognized { simulated.format = format }
         let removed = Set(orphans.map(\.id))
         simulated.rows.removeAll { removed.contains($0.id) }
-        var nextID = (simulated.rows.map(\.id).max() ?? 0) + 1
-        for migration in toRun + toMark {
-            simulated.rows.append(.init(id: nextID, key: keyFormat.usesHash ? migration.hash : migration.name, applied: nil))
-            nextID += 1
-        }
+        simulated.record(toRun + toMark, format: format)
         state.tables[ref] = simulated
         return (true, result)
     }
@@ -292,7 +286,7 @@ public final class PlanRunner: Sendable {
             results[index].convertedTo = conversions[index].first?.to
             results[index].unchanged = false
             if let refused = conversions[index].first(where: { !$0.isPossible }) {
-                results[index].error = Self.refusal(refused)
+                results[index].error = refused.refusal
                 failed[index] = true
             }
         }
@@ -515,7 +509,7 @@ public final class PlanRunner: Sendable {
         }
         if let refused = conversions.first(where: { !$0.isPossible }) {
             result.status = .failed
-            result.error = Self.refusal(refused)
+            result.error = refused.refusal
         } else if !conversions.isEmpty {
             result.conversions = conversions
             if result.status == .unchanged { result.status = .pending }

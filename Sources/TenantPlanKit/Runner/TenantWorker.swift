@@ -113,9 +113,7 @@ struct TenantWorker {
                                    known: known(in: ref, shared: shared, tenantSchema: tenantSchema, id: id))
         }
         if let refused = conversions.first(where: { !$0.isPossible }) {
-            return .failure(Report.ErrorInfo(
-                message: "cannot convert \(refused.schema).\(refused.table) from \(refused.from.rawValue) to \(refused.to.rawValue): \(refused.unmatched.count) row(s) match no migration on disk: \(refused.unmatched.joined(separator: ", "))",
-                hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed"))
+            return .failure(refused.refusal)
         }
         guard !conversions.isEmpty else { return .success([]) }
         try transaction(conversions.map(TrackingConverter.sql).joined(), on: connection)
@@ -202,16 +200,8 @@ struct TenantWorker {
             if let sql {
                 deferred.append((outcome.actions.count, sql))
                 // Not committed yet: later actions on the same table must see these records.
-                var state = states[table] ?? .missing
-                if state.format == nil { state.format = result.format }
-                let keyFormat = state.format ?? .name
-                var nextID = (state.rows.map(\.id).max() ?? 0) + 1
-                for name in result.marked ?? [] {
-                    guard let migration = action.migrations.first(where: { $0.name == name }) else { continue }
-                    state.rows.append(.init(id: nextID, key: keyFormat.usesHash ? migration.hash : migration.name, applied: nil))
-                    nextID += 1
-                }
-                states[table] = state
+                let marked = Set(result.marked ?? [])
+                states[table, default: .missing].record(action.migrations.filter { marked.contains($0.name) }, format: result.format ?? .name)
             }
             outcome.actions.append(result)
             if result.status == .failed { failedReason = "action \(action.name) failed" }

@@ -222,7 +222,7 @@ extension PlanRunner {
                     entries[index].error = Report.ErrorInfo(message: unreadable)
                 } else if let refused = conversions.first(where: { !$0.isPossible }) {
                     entries[index].status = .failed
-                    entries[index].error = Self.refusal(refused)
+                    entries[index].error = refused.refusal
                 } else if options.dryRun {
                     entries[index].status = .wouldConvert
                 } else {
@@ -266,11 +266,6 @@ extension PlanRunner {
         return report
     }
 
-    static func refusal(_ conversion: TrackingConverter.Conversion) -> Report.ErrorInfo {
-        Report.ErrorInfo(message: "cannot convert \(conversion.schema).\(conversion.table) from \(conversion.from.rawValue) to \(conversion.to.rawValue): \(conversion.unmatched.count) row(s) match no migration on disk: \(conversion.unmatched.joined(separator: ", "))",
-                         hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed")
-    }
-
     /// Under the tenant's advisory lock, reads the tenant's tracking tables again and runs `body`
     /// with them; any error becomes `failed(error)`.
     func underTenantLock<Outcome>(_ tenant: Tenant, worker: TenantWorker, on connection: PGConnection,
@@ -303,7 +298,7 @@ extension PlanRunner {
                 if let source, state.format != source { return nil }
                 return TrackingConverter.plan(state, table: table.ref, to: target, known: table.known)
             }
-            if let refused = conversions.first(where: { !$0.isPossible }) { return (conversions, refusal(refused)) }
+            if let refused = conversions.first(where: { !$0.isPossible }) { return (conversions, refused.refusal) }
             if !conversions.isEmpty { try worker.transaction(conversions.map(TrackingConverter.sql).joined(), on: connection) }
             return (conversions, nil)
         }

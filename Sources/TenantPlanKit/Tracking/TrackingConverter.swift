@@ -34,6 +34,12 @@ public enum TrackingConverter {
         public var duplicates: Int
 
         public var isPossible: Bool { unmatched.isEmpty }
+
+        /// Why the conversion is refused (rows matching no migration); nothing was changed.
+        public var refusal: Report.ErrorInfo {
+            Report.ErrorInfo(message: "cannot convert \(schema).\(table) from \(from.rawValue) to \(to.rawValue): \(unmatched.count) row(s) match no migration on disk: \(unmatched.joined(separator: ", "))",
+                             hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed")
+        }
     }
 
     public static func plan(_ state: TrackingState, table: TrackingTableRef, to target: TrackingFormat, known: [Migration]) -> Conversion? {

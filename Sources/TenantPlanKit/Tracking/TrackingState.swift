@@ -38,6 +38,18 @@ public struct TrackingState: Sendable {
         return rows.filter { !keys.contains($0.key) }
     }
 
+    /// Adds rows for `migrations` as the table would hold them once recorded (for planning and for
+    /// records not committed yet); a table that does not exist yet takes `format`.
+    public mutating func record(_ migrations: [Migration], format newFormat: TrackingFormat) {
+        if format == nil && !unrecognized { format = newFormat }
+        let keyFormat = format ?? newFormat
+        var nextID = (rows.map(\.id).max() ?? 0) + 1
+        for migration in migrations {
+            rows.append(Row(id: nextID, key: keyFormat.usesHash ? migration.hash : migration.name, applied: nil))
+            nextID += 1
+        }
+    }
+
     /// The most recent row (highest id).
     public var last: Row? { rows.max { $0.id < $1.id } }
 }
