@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "tenantplan", targets: ["tenantplan"]),
         .library(name: "TenantPlanKit", targets: ["TenantPlanKit"]),
         .library(name: "TenantPlanSpec", targets: ["TenantPlanSpec"]),
+        .library(name: "TenantPlanCluster", targets: ["TenantPlanCluster"]),
+        .library(name: "TenantPlanOutput", targets: ["TenantPlanOutput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -31,17 +33,24 @@ let package = Package(
             name: "TenantPlanPostgres",
             dependencies: ["CLibPQ"]
         ),
+        .target(name: "TenantPlanCluster"),
         .target(
             name: "TenantPlanKit",
             dependencies: [
                 "TenantPlanSpec",
                 "TenantPlanPostgres",
+                "TenantPlanCluster",
             ]
+        ),
+        .target(
+            name: "TenantPlanOutput",
+            dependencies: ["TenantPlanKit", "TenantPlanSpec"]
         ),
         .executableTarget(
             name: "tenantplan",
             dependencies: [
                 "TenantPlanKit",
+                "TenantPlanOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,7 +61,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TenantPlanKitTests",
-            dependencies: ["TenantPlanKit", "TenantPlanSpec", "TenantPlanPostgres"]
+            dependencies: ["TenantPlanKit", "TenantPlanSpec", "TenantPlanPostgres", "TenantPlanCluster"]
+        ),
+        .testTarget(
+            name: "TenantPlanOutputTests",
+            dependencies: ["TenantPlanOutput", "TenantPlanKit", "TenantPlanSpec"],
+            resources: [.copy("Fixtures")]
         ),
     ]
 )

@@ -168,7 +168,9 @@ public enum ConnInfo {
         guard let options = PQconninfoParse(conninfo, &errorMessage) else {
             let message = errorMessage.map { String(cString: $0) } ?? "invalid connection string"
             if let errorMessage { PQfreemem(errorMessage) }
-            return .failure(PostgresError(kind: .client, message: "invalid database.url: " + redact(message.trimmingTrailingNewlines(), conninfo: conninfo)))
+            // Not `redact`: it parses, and this conninfo does not parse.
+            let text = redactUnparsed(message.trimmingTrailingNewlines(), conninfo: conninfo)
+            return .failure(PostgresError(kind: .client, message: "invalid database.url: " + text))
         }
         defer { PQconninfoFree(options) }
         var values: [String: String] = [:]
@@ -192,6 +194,25 @@ public enum ConnInfo {
         var text = message
         if case .success(let values) = parse(conninfo), let password = values["password"], !password.isEmpty {
             text = text.replacingOccurrences(of: password, with: "********")
+        }
+        return redactUnparsed(text, conninfo: conninfo)
+    }
+
+    /// Redacts without parsing (for a conninfo libpq refused): the URI's `user:password@`, and
+    /// whatever follows `password=` up to the next space.
+    static func redactUnparsed(_ message: String, conninfo: String) -> String {
+        var text = message
+        var rest = conninfo[...]
+        while let key = rest.range(of: "password") {
+            var value = rest[key.upperBound...].drop { $0 == " " }
+            guard value.first == "=" else {
+                rest = rest[key.upperBound...]
+                continue
+            }
+            value = value.dropFirst().drop { $0 == " " }
+            let password = value.prefix { $0 != " " && $0 != "&" }.trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+            if !password.isEmpty { text = text.replacingOccurrences(of: password, with: "********") }
+            rest = value
         }
         if let range = conninfo.range(of: "://"), let at = conninfo.range(of: "@", range: range.upperBound..<conninfo.endIndex) {
             let credentials = String(conninfo[range.upperBound..<at.lowerBound])

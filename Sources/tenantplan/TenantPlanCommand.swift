@@ -7,9 +7,14 @@ struct TenantPlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenantplan",
         abstract: "Migrate PostgreSQL databases with one schema per tenant, from a committed YAML plan.",
-        discussion: "Exit codes: 0 success; 1 a tenant or action failed, or the database or discovery failed; 2 the plan or the command line is invalid; 3 (plan --detailed-exitcode) changes are pending; 130 interrupted.",
+        discussion: """
+            Exit codes: 0 success; 1 a tenant or action failed, or the database or discovery failed; 2 the plan or \
+            the command line is invalid; 3 (plan --detailed-exitcode) changes are pending; 130 interrupted.
+            """,
         version: TenantPlanVersion.current,
-        subcommands: [Validate.self, Apply.self, PlanCommand.self, Status.self, Sync.self, ConvertTracking.self, Demo.self]
+        subcommands: [
+            Validate.self, Apply.self, PlanCommand.self, Status.self, Sync.self, ConvertTracking.self, Demo.self,
+        ]
     )
 }
 
@@ -23,11 +28,18 @@ enum Main {
             } else {
                 try command.run()
             }
+        } catch let error as TenantPlanError {
+            // Diagnostics carry their own `FILE:LINE:COL: error:`; every other error gets `error:`.
+            switch error {
+            case .invalidPlan, .invalidConnectionString: Console.error(error.description)
+            default: Console.error("error: \(error)")
+            }
+            exit(error.exitCode)
         } catch {
             let code = TenantPlanCommand.exitCode(for: error)
             if code != .success, !(error is ExitCode) {
                 // Usage errors: the contract's exit code 2, not ArgumentParser's 64.
-                FileHandle.standardError.write(Data((TenantPlanCommand.fullMessage(for: error) + "\n").utf8))
+                Console.error(TenantPlanCommand.fullMessage(for: error))
                 exit(2)
             }
             TenantPlanCommand.exit(withError: error)

@@ -248,7 +248,7 @@ import TenantPlanSpec
         #expect(all.tenants.map(\.id) == ["acme", "acme_eu", "globex"])
         let narrowed = try await runApply(plan, db, dryRun: true, filter: TenantFilter(only: ["acme", "globex"], exclude: ["glob*"]))
         #expect(narrowed.tenants.map(\.id) == ["acme"])
-        await #expect(throws: UnknownTenantsError.self) {
+        await #expect(throws: TenantPlanError.unknownTenants(["nope"])) {
             _ = try await runApply(plan, db, dryRun: true, filter: TenantFilter(only: ["nope"]))
         }
     }

@@ -175,7 +175,13 @@ import TenantPlanSpec
         #expect(convert.summary.failed == 1)
         #expect(convert.tenants.first { $0.id == "u1" }?.conversions.first?.unmatched == ["deadbeef"])
         #expect(convert.summary.otherFormat == 1)
-        await #expect(throws: ConversionTargetConflict.self) { _ = try await runner.convertTracking(to: .drizzleKit, from: nil) }
+        let conflict = await #expect(throws: TenantPlanError.self) { _ = try await runner.convertTracking(to: .drizzleKit, from: nil) }
+        guard case .conversionTargetConflict(let target, _, _, _)? = conflict else {
+            Issue.record("expected a conversion target conflict, got \(String(describing: conflict))")
+            return
+        }
+        #expect(target == .drizzleKit)
+        #expect(conflict?.exitCode == 2)
     }
 
     @Test("--mark-applied records pending migrations on 110 tenants without running them; --up-to stops at a name")
@@ -204,9 +210,14 @@ import TenantPlanSpec
         #expect(try await db.count("SELECT count(*) FROM t_m109.__later") == 1)
         let apply = try await runApply(plan, db)
         #expect(apply.summary.migrationsApplied == 0)
-        await #expect(throws: UnknownMigrationError.self) {
+        let unknown = await #expect(throws: TenantPlanError.self) {
             _ = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true, upTo: "0009_nope")).apply()
         }
+        guard case .unknownMigration("0009_nope", let known)? = unknown else {
+            Issue.record("expected an unknown --up-to, got \(String(describing: unknown))")
+            return
+        }
+        #expect(known.contains("0001_projects"))
     }
 
     @Test("markApplied and sync action kinds baseline and reconcile tenants inside a plan")
@@ -267,10 +278,10 @@ import TenantPlanSpec
         let edited = try #require(status.groups.first { $0.count == 10 })
         #expect(edited.drift.missing == ["0001_projects"])
         #expect(edited.drift.orphans == ["old-hash-of-projects"])
-        #expect(edited.drift.likely == [SyncReport.Pair(kind: "edited", migration: "0001_projects", recorded: "old-hash-of-projects")])
+        #expect(edited.drift.likely == [Drift.Pair(kind: "edited", migration: "0001_projects", recorded: "old-hash-of-projects")])
 
         let refused = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
-        await #expect(throws: SyncNotConfirmed.self) { _ = try await refused.sync(.cleanOrphans, confirm: { _ in false }) }
+        await #expect(throws: TenantPlanError.notConfirmed(tenants: 10)) { _ = try await refused.sync(.cleanOrphans, confirm: { _ in false }) }
         #expect(try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations WHERE hash = 'old-hash-of-projects'") == 1)
 
         let dry = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync", dryRun: true)).sync(.cleanOrphans)
@@ -322,7 +333,7 @@ import TenantPlanSpec
         let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.status)
         let a = try #require(status.tenants.first { $0.id == "a" })
         #expect(a.drift.missing == ["0001_projects", "0002_tasks"])
-        #expect(a.drift.likely == [SyncReport.Pair(kind: "renamed", migration: "0001_projects", recorded: "0001_old_projects")])
+        #expect(a.drift.likely == [Drift.Pair(kind: "renamed", migration: "0001_projects", recorded: "0001_old_projects")])
         let b = try #require(status.tenants.first { $0.id == "b" })
         #expect(b.drift.missing == ["0002_tasks"])
         #expect(b.drift.orphans == ["0000_ancient"])

@@ -77,9 +77,9 @@ import Testing
             actions: [{ name: t, sql: { inline: SELECT 1 } }]
             """
         #expect(throws: PlanError.self) {
-            try PlanCompiler.compile(bytes: Array(text.utf8), path: "p.yaml", options: CompileOptions(environment: [:], concurrencyOverride: 5))
+            try PlanCompiler.compile(bytes: Array(text.utf8), path: "p.yaml", options: CompileOptions(environment: [:], overrides: RunOverrides(concurrency: 5)))
         }
-        let plan = try? PlanCompiler.compile(bytes: Array(text.utf8), path: "p.yaml", options: CompileOptions(environment: [:], concurrencyOverride: 3))
+        let plan = try? PlanCompiler.compile(bytes: Array(text.utf8), path: "p.yaml", options: CompileOptions(environment: [:], overrides: RunOverrides(concurrency: 3)))
         #expect(plan?.concurrency == 3)
     }
 

@@ -22,12 +22,14 @@ public struct TenantFilter: Sendable {
     }
 }
 
-/// A `--tenant` id that discovery did not return (exit 2).
-public struct UnknownTenantsError: Error, CustomStringConvertible, Sendable {
-    public var ids: [String]
-    public var description: String {
-        "--tenant \(ids.joined(separator: ", ")): not among the discovered tenants"
-    }
+/// How many tenants each narrowing kept, for "discovered 19 tenants, 1 after --tenant".
+public struct DiscoveryCounts: Sendable, Equatable {
+    /// Distinct ids discovery returned.
+    public var discovered: Int
+    /// After the plan's `include` / `exclude`.
+    public var afterPlanFilters: Int
+    /// After `--tenant` / `--exclude`: the tenants of the run.
+    public var selected: Int
 }
 
 /// Finds tenant ids (sql / list / schemaLike), maps them to schemas and applies filters.
@@ -52,27 +54,34 @@ public enum TenantDiscovery {
     }
 
     /// Applies the plan's include/exclude and the command line's filter; de-duplicates ids.
-    public static func tenants(ids: [String], settings: TenantSettings, filter: TenantFilter) throws -> [Tenant] {
+    /// Throws `TenantPlanError.unknownTenants` for a `--tenant` id not discovered.
+    public static func tenants(
+        ids: [String], settings: TenantSettings, filter: TenantFilter
+    ) throws(TenantPlanError) -> (tenants: [Tenant], counts: DiscoveryCounts) {
         var seen = Set<String>()
         var kept: [String] = []
+        var discovered = 0
         for id in ids where seen.insert(id).inserted {
+            discovered += 1
             if !settings.include.isEmpty, !settings.include.contains(where: { $0.matches(id) }) { continue }
             if settings.exclude.contains(where: { $0.matches(id) }) { continue }
             kept.append(id)
         }
+        let afterPlanFilters = kept.count
         if !filter.only.isEmpty {
             let available = Set(kept)
             let unknown = filter.only.filter { !available.contains($0) }
-            if !unknown.isEmpty { throw UnknownTenantsError(ids: unknown) }
+            if !unknown.isEmpty { throw .unknownTenants(unknown) }
             let wanted = Set(filter.only)
             kept = kept.filter { wanted.contains($0) }
         }
         let excludes = filter.exclude.map(Glob.init)
         kept = kept.filter { id in !excludes.contains { $0.matches(id) } }
-        return kept.map { id in
+        let tenants = kept.map { id in
             let schema = settings.schema.schema(for: id)
             return Tenant(id: id, schema: schema, invalidReason: invalidReason(id: id, schema: schema))
         }
+        return (tenants, DiscoveryCounts(discovered: discovered, afterPlanFilters: afterPlanFilters, selected: tenants.count))
     }
 
     static func invalidReason(id: String, schema: String) -> String? {

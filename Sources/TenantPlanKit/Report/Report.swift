@@ -121,34 +121,6 @@ public struct Report: Codable, Sendable {
         public var durationMs: Int
     }
 
-    public struct ErrorInfo: Codable, Sendable, Equatable, Error {
-        public var migration: String?
-        public var sqlstate: String?
-        public var message: String
-        public var detail: String?
-        public var hint: String?
-        /// 1-based character position within the migration file's text, when the server gave one.
-        public var position: Int?
-
-        public init(migration: String? = nil, sqlstate: String? = nil, message: String, detail: String? = nil, hint: String? = nil, position: Int? = nil) {
-            self.migration = migration
-            self.sqlstate = sqlstate
-            self.message = message
-            self.detail = detail
-            self.hint = hint
-            self.position = position
-        }
-
-        public init(_ error: Error, migration: String? = nil) {
-            if let error = error as? PostgresError {
-                self.init(migration: migration, sqlstate: error.sqlstate, message: error.message,
-                          detail: error.detail, hint: error.hint, position: error.position)
-            } else {
-                self.init(migration: migration, message: "\(error)")
-            }
-        }
-    }
-
     /// Exit code per the contract: 0 success, 1 a tenant/action failed or the run could not proceed, 130 interrupted.
     public var exitCode: Int32 {
         if stopReason == .interrupted { return 130 }
@@ -166,6 +138,49 @@ public struct Report: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
+    }
+}
+
+extension Report {
+    /// A report of a run that starts now, with the options in force.
+    init(plan: Plan, command: String, options: RunOptions, startedAt: Date) {
+        let used = Options(
+            dryRun: options.dryRun, concurrency: plan.concurrency, onError: plan.onError, maxFailures: plan.maxFailures,
+            tenants: options.filter.only, exclude: options.filter.exclude,
+            markApplied: options.markApplied ? true : nil, upTo: options.upTo)
+        self.init(
+            tool: Tool(), command: command, plan: PlanInfo(path: plan.path, sha256: plan.sha256),
+            database: ConnInfo.Target(), options: used, startedAt: Timestamp.iso8601(startedAt), finishedAt: "",
+            durationMs: 0, summary: Summary(), sharedActions: [], tenants: [])
+    }
+
+    /// Closes the report: stop reason, summary, end time.
+    mutating func finish(started: Date, interrupted: Bool) {
+        if interrupted { stopReason = .interrupted }
+        summarize()
+        let finished = Date()
+        finishedAt = Timestamp.iso8601(finished)
+        durationMs = Int(finished.timeIntervalSince(started) * 1000)
+    }
+
+    /// Fills `summary` from the tenants and actions.
+    mutating func summarize() {
+        var summary = Summary()
+        summary.tenants = tenants.count
+        summary.succeeded = tenants.filter { $0.status == .succeeded }.count
+        summary.failed = tenants.filter { $0.status == .failed }.count
+        summary.skipped = tenants.filter { $0.status == .skipped }.count
+        summary.unchanged = tenants.filter { $0.status == .succeeded && $0.unchanged }.count
+        let allActions = tenants.flatMap(\.actions) + sharedActions
+        summary.migrationsApplied = allActions.reduce(0) { $0 + $1.applied.count }
+        let marked = allActions.reduce(0) { $0 + ($1.marked?.count ?? 0) }
+        if marked > 0 || options.markApplied == true { summary.migrationsMarked = marked }
+        let converted = tenants.filter { $0.convertedTo != nil && $0.status == .succeeded }.count
+        if converted > 0 { summary.tenantsConverted = converted }
+        if options.dryRun {
+            summary.migrationsPending = allActions.reduce(0) { $0 + ($1.status == .pending ? ($1.pending?.count ?? 0) : 0) }
+        }
+        self.summary = summary
     }
 }
 

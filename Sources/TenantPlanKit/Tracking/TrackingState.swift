@@ -50,87 +50,14 @@ public struct TrackingState: Sendable {
         }
     }
 
+    /// The table as it reads after `conversion` (same rows, keyed in the target format).
+    public func converted(by conversion: TrackingConverter.Conversion) -> TrackingState {
+        let rows = conversion.rows.map { row in
+            Row(id: row.id, key: conversion.to.usesHash ? row.hash : row.migration, applied: row.originalAppliedAt)
+        }
+        return TrackingState(format: conversion.to, rows: rows)
+    }
+
     /// The most recent row (highest id).
     public var last: Row? { rows.max { $0.id < $1.id } }
-}
-
-/// Reads tracking tables for many schemas with a few queries: one catalog query per table
-/// name, then one UNION ALL query per batch of tables.
-public enum TrackingReader {
-    public static let batchSize = 250
-
-    /// Reads the state of each table in `refs` (all with the same table name or not).
-    public static func read(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> [TrackingTableRef: TrackingState] {
-        var states: [TrackingTableRef: TrackingState] = [:]
-        let byTable = Dictionary(grouping: Set(refs), by: \.table)
-        var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
-        for (table, tableRefs) in byTable {
-            let schemas = tableRefs.map(\.schema)
-            for chunk in schemas.chunked(into: 5000) {
-                let result = try connection.exec(TrackingSQL.columnsQuery, [table, PGArray.literal(chunk)])
-                var columns: [String: [String: String]] = [:]
-                for row in 0..<result.rowCount {
-                    columns[result.value(row, 0)!, default: [:]][result.value(row, 1)!] = result.value(row, 2)!
-                }
-                for schema in chunk {
-                    let ref = TrackingTableRef(schema: schema, table: table)
-                    guard let tableColumns = columns[schema] else {
-                        states[ref] = .missing
-                        continue
-                    }
-                    if let format = TrackingSQL.detect(columns: tableColumns) {
-                        states[ref] = TrackingState(format: format)
-                        found.append((ref, format, Set(tableColumns.keys)))
-                    } else {
-                        states[ref] = TrackingState(format: nil, unrecognized: true)
-                    }
-                }
-            }
-        }
-        for batch in found.chunked(into: batchSize) {
-            let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
-                .joined(separator: "\nUNION ALL\n")
-            do {
-                collect(try connection.exec(sql), batch: batch, into: &states)
-            } catch {
-                guard error.kind == .server else { throw error }
-                // One unreadable table must not hide the others: read this batch table by table.
-                for entry in batch {
-                    do {
-                        let single = try connection.exec(TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0))
-                        collect(single, batch: [entry], into: &states)
-                    } catch {
-                        guard error.kind == .server else { throw error }
-                        states[entry.0]!.readError = "cannot read tracking table \(entry.0.schema).\(entry.0.table): \(error.message)"
-                    }
-                }
-            }
-        }
-        return states
-    }
-
-    private static func collect(_ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], into states: inout [TrackingTableRef: TrackingState]) {
-        for row in 0..<result.rowCount {
-            guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count,
-                  let key = result.value(row, 2) else { continue }
-            let ref = batch[tag].0
-            states[ref]!.rows.append(TrackingState.Row(id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3)))
-        }
-    }
-
-    /// Which of `schemas` exist.
-    public static func existingSchemas(_ schemas: [String], on connection: PGConnection) throws -> Set<String> {
-        var existing = Set<String>()
-        for chunk in schemas.chunked(into: 5000) {
-            let result = try connection.exec(TrackingSQL.schemasQuery, [PGArray.literal(chunk)])
-            for row in 0..<result.rowCount { existing.insert(result.value(row, 0)!) }
-        }
-        return existing
-    }
-}
-
-extension Array {
-    func chunked(into size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
-    }
 }

@@ -7,21 +7,23 @@ public struct CompileOptions: Sendable {
     public var environment: [String: String]
     /// Unset `${VAR}` without a default is an error (commands that connect) or a warning (`validate`).
     public var unsetVariablesAreErrors: Bool
-    /// `--concurrency` from the command line, checked against `maxConnections` like the plan's value.
-    public var concurrencyOverride: Int?
+    /// Command-line values replacing the plan's; `concurrency` is checked against `maxConnections`
+    /// like the plan's own value.
+    public var overrides: RunOverrides
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
                 unsetVariablesAreErrors: Bool = true,
-                concurrencyOverride: Int? = nil) {
+                overrides: RunOverrides = RunOverrides()) {
         self.environment = environment
         self.unsetVariablesAreErrors = unsetVariablesAreErrors
-        self.concurrencyOverride = concurrencyOverride
+        self.overrides = overrides
     }
 }
 
 /// Turns a plan file into a validated `Plan`, reporting every problem at once.
 public enum PlanCompiler {
-    static let topKeys = ["version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions"]
+    static let topKeys = ["version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral"]
+    static let ephemeralKeys = ["seed"]
     static let databaseKeys = ["url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter"]
     static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier"]
     static let tenantKeys = ["discover", "schema", "createSchemas", "include", "exclude", "searchPath"]
@@ -146,7 +148,7 @@ private struct Compilation {
         }
 
         if let database {
-            if let override = options.concurrencyOverride {
+            if let override = options.overrides.concurrency {
                 if override > database.settings.maxConnections {
                     sink.error(database.maxConnectionsLocation, "--concurrency \(override) is above database.maxConnections \(database.settings.maxConnections)",
                                fix: "lower --concurrency or raise maxConnections")
@@ -157,6 +159,10 @@ private struct Compilation {
                            fix: "lower concurrency to \(database.settings.maxConnections) or raise database.maxConnections")
             }
         }
+
+        if let override = options.overrides.onError { onError = override }
+        if let override = options.overrides.maxFailures { maxFailures = override }
+        let ephemeral = byKey["ephemeral"].map { compileEphemeral($0.value) } ?? EphemeralSettings()
 
         var actions: [Action] = []
         var declared: [String] = []
@@ -170,7 +176,28 @@ private struct Compilation {
         guard let version, let database, let tenants, let tracking, let ordered else { return nil }
         return Plan(path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
                     tenants: tenants, tracking: tracking, concurrency: concurrency, onError: onError,
-                    maxFailures: maxFailures, actions: ordered, warnings: [])
+                    maxFailures: maxFailures, ephemeral: ephemeral, actions: ordered, warnings: [])
+    }
+
+    /// `ephemeral: { seed: [files] }`: files must exist; paths are relative to the plan.
+    mutating func compileEphemeral(_ node: Node) -> EphemeralSettings {
+        guard let entries = reader.mapping(node, path: "ephemeral", known: PlanCompiler.ephemeralKeys, into: &sink) else {
+            return EphemeralSettings()
+        }
+        var settings = EphemeralSettings()
+        for entry in entries where entry.key == "seed" {
+            for (file, item) in reader.stringList(entry.value, path: "ephemeral.seed", into: &sink) ?? [] {
+                let absolute = resolve(file)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                    sink.error(reader.location(item), "seed file '\(display(file))' does not exist (looked at \(absolute))",
+                               fix: "paths are relative to the plan file")
+                    continue
+                }
+                settings.seed.append(absolute)
+            }
+        }
+        return settings
     }
 
     // MARK: database
@@ -251,6 +278,7 @@ private struct Compilation {
         guard let entries = reader.mapping(entry.value, path: "tenants", known: PlanCompiler.tenantKeys, into: &sink) else { return nil }
         var discover: Discovery?
         var discoverSeen = false
+        var discoverNode: Node?
         var schema = SchemaTemplate("{id}")!
         var createSchemas = false
         var include: [Glob] = [], exclude: [Glob] = []
@@ -261,6 +289,7 @@ private struct Compilation {
             switch item.key {
             case "discover":
                 discoverSeen = true
+                discoverNode = item.value
                 discover = compileDiscovery(item.value)
                 if discover == nil { ok = false }
             case "schema":
@@ -299,7 +328,8 @@ private struct Compilation {
         }
         guard ok, let discover else { return nil }
         return TenantSettings(discover: discover, schema: schema, createSchemas: createSchemas,
-                              include: include, exclude: exclude, searchPath: searchPath)
+                              include: include, exclude: exclude, searchPath: searchPath,
+                              discoverLocation: reader.location(discoverNode))
     }
 
     mutating func compileDiscovery(_ node: Node) -> Discovery? {

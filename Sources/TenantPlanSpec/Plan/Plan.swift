@@ -12,6 +12,8 @@ public struct Plan: Sendable {
     public var concurrency: Int
     public var onError: OnError
     public var maxFailures: Int
+    /// `ephemeral:`: the seed of `--ephemeral` runs.
+    public var ephemeral = EphemeralSettings()
     /// Actions in a topological order of their `after` edges (stable: file order where free).
     public var actions: [Action]
     /// Warnings found while compiling (errors make compilation throw).
@@ -66,6 +68,32 @@ public struct TenantSettings: Sendable {
     public var exclude: [Glob]
     /// Templates (`{schema}`, `{id}` allowed) set as `search_path` for each tenant migration.
     public var searchPath: [String]
+    /// Where `tenants.discover` is written (errors from running it name this place).
+    public var discoverLocation: SourceLocation
+}
+
+/// `ephemeral:` — what `--ephemeral` loads into its throwaway database before the run.
+public struct EphemeralSettings: Sendable {
+    /// SQL files (absolute paths), run in order on the throwaway database before discovery.
+    public var seed: [String] = []
+
+    public init(seed: [String] = []) {
+        self.seed = seed
+    }
+}
+
+/// Values from the command line that replace the plan's (`--concurrency`, `--on-error`,
+/// `--max-failures`); the compiler checks them like the plan's own.
+public struct RunOverrides: Sendable, Equatable {
+    public var concurrency: Int?
+    public var onError: OnError?
+    public var maxFailures: Int?
+
+    public init(concurrency: Int? = nil, onError: OnError? = nil, maxFailures: Int? = nil) {
+        self.concurrency = concurrency
+        self.onError = onError
+        self.maxFailures = maxFailures
+    }
 }
 
 /// `tenant_{id}`-style template turning a tenant id into a schema name.

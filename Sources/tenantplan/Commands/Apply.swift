@@ -1,26 +1,39 @@
 import ArgumentParser
 import Foundation
 import TenantPlanKit
+import TenantPlanOutput
 import TenantPlanSpec
 
 /// `tenantplan apply PLAN`: run every action on every tenant.
 struct Apply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the plan: run pending migrations and scripts on every tenant.",
-        discussion: "Discovers tenants, reads their tracking tables in batches, then runs the execution graph with bounded concurrency. Writes a JSON report with --report or --json."
+        discussion: """
+            Discovers tenants, reads their tracking tables in batches, then runs the execution graph with \
+            bounded concurrency. Writes a JSON report with --report or --json.
+            """
     )
 
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
     @OptionGroup var run: RunFlags
+    @OptionGroup var ephemeral: EphemeralOptions
 
     @Flag(help: "Connect and read, write nothing: print what would run on each tenant.")
     var dryRun = false
 
-    @Flag(help: "Record pending migrations as applied without running them (for schemas changed by hand or another tool).")
+    @Flag(
+        help: """
+            Record pending migrations as applied without running them (for schemas changed by hand or another tool).
+            """)
     var markApplied = false
 
-    @Option(help: ArgumentHelp("With --mark-applied: mark up to and including this migration in the action that holds it, and nothing in the actions after it.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            With --mark-applied: mark up to and including this migration in the action that holds it, and nothing \
+            in the actions after it.
+            """, valueName: "name"))
     var upTo: String?
 
     func validate() throws {
@@ -28,8 +41,9 @@ struct Apply: AsyncParsableCommand {
     }
 
     mutating func run() async throws {
-        let report = try await run.execute(plan: planArgument.plan, selection: selection, command: "apply", dryRun: dryRun,
-                                           markApplied: markApplied, upTo: upTo)
+        let options = RunOptions(
+            command: "apply", dryRun: dryRun, filter: selection.filter, markApplied: markApplied, upTo: upTo)
+        let report = try await run.execute(plan: planArgument.plan, options: options, ephemeral: ephemeral)
         throw ExitCode(report.exitCode)
     }
 }
@@ -44,21 +58,21 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
     @OptionGroup var run: RunFlags
+    @OptionGroup var ephemeral: EphemeralOptions
 
     @Flag(help: "Exit 3 when changes are pending (0 when none, 1 on failure).")
     var detailedExitcode = false
 
     mutating func run() async throws {
-        let report = try await run.execute(plan: planArgument.plan, selection: selection, command: "plan", dryRun: true)
+        let options = RunOptions(command: "plan", dryRun: true, filter: selection.filter)
+        let report = try await run.execute(plan: planArgument.plan, options: options, ephemeral: ephemeral)
         var code = report.exitCode
-        if code == 0, detailedExitcode, report.hasPendingChanges {
-            code = 3
-        }
+        if code == 0, detailedExitcode, report.hasPendingChanges { code = 3 }
         throw ExitCode(code)
     }
 }
 
-/// Flags shared by `apply` and `plan`.
+/// Flags shared by `apply` and `plan`, and what both do with them.
 struct RunFlags: ParsableArguments {
     @Option(help: "Tenants in flight at once (overrides the plan; at most database.maxConnections).")
     var concurrency: Int?
@@ -80,59 +94,41 @@ struct RunFlags: ParsableArguments {
         if let maxFailures, maxFailures < 0 { throw ValidationError("--max-failures must be 0 or more") }
     }
 
-    func execute(plan path: String, selection: TenantSelection, command: String, dryRun: Bool,
-                 markApplied: Bool = false, upTo: String? = nil) async throws -> Report {
-        let printer = ProgressPrinter(toStderr: json, dryRun: dryRun)
-        let connected = try ConnectedCommand(
-            planPath: path, options: RunOptions(command: command, dryRun: dryRun, filter: selection.filter, markApplied: markApplied, upTo: upTo),
-            concurrency: concurrency,
-            adjust: { plan in
-                if let onError { plan.onError = onError }
-                if let maxFailures { plan.maxFailures = maxFailures }
-            },
-            events: { printer.handle($0) })
-        let report = try await connected.run { try await $0.apply() }
+    var overrides: RunOverrides {
+        RunOverrides(concurrency: concurrency, onError: onError, maxFailures: maxFailures)
+    }
+
+    /// Runs, prints progress and the outcome, writes the report.
+    func execute(plan path: String, options: RunOptions, ephemeral: EphemeralOptions) async throws -> Report {
+        let printer = ProgressPrinter(toStderr: json, dryRun: options.dryRun)
+        let report = try await CommandRun.with(
+            plan: path, overrides: overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options,
+            events: { printer.handle($0) }
+        ) { runner, _ in try await runner.apply() }
         printer.finish()
-        if dryRun { Self.printDryRun(report, json: json) }
-        let summary = ProgressPrinter.summary(report)
-        if json {
-            Console.error(summary)
-            FileHandle.standardOutput.write(try report.json())
-            Console.out("")
-        } else {
-            Console.out(summary)
-        }
+        try show(report)
         if let path = self.report {
             do {
                 try report.json().write(to: URL(fileURLWithPath: path))
             } catch {
-                Console.error("error: cannot write report to \(path): \(error.localizedDescription)")
-                throw ExitCode(1)
+                throw TenantPlanError.failed("cannot write report to \(path): \(error.localizedDescription)")
             }
         }
         return report
     }
 
-    /// Per tenant, what would run (shared actions were printed as they were read); then the same grouped, so 1,000 identical tenants read as one line.
-    static func printDryRun(_ report: Report, json: Bool) {
-        let write: (String) -> Void = json ? { Console.error($0) } : { Console.out($0) }
-        var groups: [String: Int] = [:]
-        var order: [String] = []
-        for tenant in report.tenants where !tenant.unchanged {
-            write(ProgressPrinter.describe(tenant: tenant, dryRun: true))
-            var parts = tenant.actions.filter { $0.status != .unchanged }.map { "\($0.name): " + ProgressPrinter.describe(action: $0) }
-            if tenant.createdSchema == true { parts.append("would create the schema") }
-            if let to = tenant.convertedTo { parts.append("would convert tracking \(tenant.format?.rawValue ?? "?") -> \(to.rawValue)") }
-            if let error = tenant.error { parts.append(ProgressPrinter.describe(error: error)) }
-            let key = parts.joined(separator: "; ")
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: 0] += 1
+    /// The dry-run listing and the summary; a run that failed as a whole prints its error alone, on stderr.
+    private func show(_ report: Report) throws {
+        let human: (String) -> Void = json ? { Console.error($0) } : { Console.out($0) }
+        if let fatal = RunText.fatal(report) {
+            Console.error(fatal)
+        } else {
+            if report.options.dryRun { DryRunText.lines(report).forEach(human) }
+            human(RunText.summary(report))
         }
-        if order.count > 0, report.tenants.count > 1 {
-            write("grouped:")
-            for key in order { write("  \(groups[key]!) tenant\(groups[key]! == 1 ? "" : "s"): \(key)") }
+        if json {
+            FileHandle.standardOutput.write(try report.json())
+            Console.out("")
         }
     }
 }
-
-extension OnError: ExpressibleByArgument {}

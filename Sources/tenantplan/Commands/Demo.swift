@@ -1,19 +1,25 @@
 import ArgumentParser
 import Foundation
 import TenantPlanKit
-import TenantPlanPostgres
-import TenantPlanSpec
+import TenantPlanOutput
 
-/// `tenantplan demo`: the whole workflow on a throwaway local PostgreSQL.
+/// `tenantplan demo`: the whole workflow on a throwaway local PostgreSQL, from any folder.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start a throwaway PostgreSQL, create tenants, apply plans/demo.yaml, re-run it, and clean up."
+        abstract: """
+            Start a throwaway PostgreSQL, apply the built-in demo plan to a few dozen tenants, apply it again, show \
+            the status, and clean up.
+            """,
+        discussion: """
+            The demo plan and its migrations ship inside tenantplan and are written to a temporary folder for the \
+            run (the plan's path is printed). With --plan, another plan runs instead, seeded by its ephemeral.seed.
+            """
     )
 
-    @Option(help: "The demo plan.", completion: .file(extensions: ["yaml"]))
-    var plan = "plans/demo.yaml"
+    @Option(help: "Run this plan instead of the built-in demo plan.", completion: .file(extensions: ["yaml"]))
+    var plan: String?
 
-    @Option(help: "How many tenants to create.")
+    @Option(help: "How many tenants the demo seed creates (every 12th is inactive).")
     var tenants = 36
 
     @Option(help: "Write the first run's JSON report to this file.")
@@ -24,58 +30,39 @@ struct Demo: AsyncParsableCommand {
     }
 
     mutating func run() async throws {
+        let project = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: project) }
+        let planPath = try plan.map(CommandRun.absolute) ?? DemoProject.layOut(in: project)
+        Console.out("plan: \(planPath)\(plan == nil ? " (the built-in demo, written there with its migrations)" : "")")
         Console.out("starting a throwaway PostgreSQL cluster...")
-        let cluster: EphemeralCluster
-        do {
-            cluster = try EphemeralCluster.start()
-        } catch {
-            Console.error("error: \(error)")
-            throw ExitCode(1)
-        }
+        let setup = try await RunSetup.prepare(
+            path: planPath, ephemeral: true, settings: ["tenantplan.demo_tenants": String(tenants)])
+        guard let database = setup.ephemeral else { return }
         defer {
-            cluster.stop()
-            Console.out("stopped and removed the cluster at \(cluster.directory)")
+            database.stop()
+            Console.out("stopped and removed the cluster at \(database.cluster.directory)")
         }
-        // Ctrl-C, SIGTERM or a closed terminal: the run stops (nothing new starts, running statements
-        // roll back) and the cluster is removed on the way out; a second signal removes it at once.
         let control = RunControl()
-        let cleanup = SignalCleanup(first: { control.interrupt() }, second: { [cluster] in
-            cluster.stop()
-            Console.error("\ninterrupted twice: stopped and removed the cluster at \(cluster.directory)")
+        let interrupts = InterruptHandler(control: control, second: {
+            database.stop()
+            try? FileManager.default.removeItem(atPath: project)
+            Console.error("\ninterrupted twice: stopped and removed the cluster at \(database.cluster.directory)")
         })
-        defer { cleanup.cancel() }
-        Console.out("cluster at \(cluster.directory) (server binaries from \(cluster.binDirectory))")
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = cluster.conninfo
-        let compiled: Plan
-        do {
-            compiled = try PlanCompiler.compile(path: plan, options: CompileOptions(environment: environment))
-        } catch {
-            for diagnostic in error.diagnostics { Console.error(diagnostic.description) }
-            throw ExitCode(2)
-        }
-        let conninfo = EnvironmentExpander(environment: environment).expand(compiled.database.url).value
-        let names = Self.tenantNames(tenants)
-        do {
-            let session = try await PGSession.open(conninfo)
-            let values = names.enumerated().map { "(\(SQL.quoteLiteral($1)), \($0 % 12 != 11))" }.joined(separator: ",")
-            try await session.run { connection in
-                try connection.exec("CREATE TABLE public.tenants (id text PRIMARY KEY, active boolean NOT NULL DEFAULT true, created_at timestamptz NOT NULL DEFAULT now());INSERT INTO public.tenants (id, active) VALUES \(values)")
-            }
-        } catch {
-            Console.error("error: cannot prepare the demo database: \(error)")
-            throw ExitCode(1)
-        }
-        Console.out("created public.tenants with \(names.count) rows (every 12th inactive)\n")
+        defer { interrupts.cancel() }
+        Console.out("cluster at \(database.cluster.directory), seeded with \(setup.plan.ephemeral.seed.count) file(s)\n")
+        try await applyTwice(setup, control: control)
+        try await showStatus(setup, control: control)
+    }
 
+    /// The first run applies everything; the second must find nothing pending.
+    private func applyTwice(_ setup: RunSetup, control: RunControl) async throws {
         for (round, title) in ["first run: everything is pending", "second run: nothing should be pending"].enumerated() {
             Console.out("== \(title)")
             let printer = ProgressPrinter(toStderr: false)
-            let runner = PlanRunner(plan: compiled, conninfo: conninfo, options: RunOptions(command: "apply"), control: control,
-                                    events: { printer.handle($0) })
-            let result = try await runner.apply()
+            let result = try await setup.runner(RunOptions(command: "apply"), control: control, events: printer.handle)
+                .apply()
             printer.finish()
-            Console.out(ProgressPrinter.summary(result))
+            Console.out(RunText.fatal(result) ?? RunText.summary(result))
             if control.isInterrupted { throw ExitCode(130) }
             if round == 0, let path = report {
                 try result.json().write(to: URL(fileURLWithPath: path))
@@ -83,58 +70,26 @@ struct Demo: AsyncParsableCommand {
             }
             if result.exitCode != 0 { throw ExitCode(result.exitCode) }
             if round == 1, result.summary.migrationsApplied != 0 {
-                Console.error("error: the second run applied \(result.summary.migrationsApplied) migrations; expected none")
-                throw ExitCode(1)
+                throw TenantPlanError.failed(
+                    "the second run applied \(result.summary.migrationsApplied) migrations; expected none")
             }
             Console.out("")
         }
+    }
+
+    private func showStatus(_ setup: RunSetup, control: RunControl) async throws {
         Console.out("== status")
-        let status = try await PlanRunner(plan: compiled, conninfo: conninfo, options: RunOptions(command: "status")).status()
-        Console.out(Status.table(status).split(separator: "\n").prefix(6).joined(separator: "\n"))
-        Console.out("... (\(status.tenants.count) tenants)")
-        Console.out(String(Status.table(status).split(separator: "\n").last ?? ""))
+        let status = try await setup.runner(RunOptions(command: "status"), control: control).status()
+        let lines = StatusText.table(status).split(separator: "\n")
+        Console.out(lines.prefix(6).joined(separator: "\n"))
+        Console.out("... (\(Plural.count(status.tenants.count, "tenant")))")
+        Console.out(String(lines.last ?? ""))
         if control.isInterrupted { throw ExitCode(130) }
     }
 
-    static func tenantNames(_ count: Int) -> [String] {
-        let words = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "cyberdyne", "soylent",
-                     "tyrell", "oscorp", "vandelay", "monarch", "gringotts", "aperture", "massive", "dunder"]
-        return (0..<count).map { index in
-            index < words.count ? words[index] : "\(words[index % words.count])\(index / words.count + 1)"
-        }
-    }
-}
-
-/// On SIGINT, SIGTERM or SIGHUP runs `first`; on a second signal runs `second` and exits 130.
-final class SignalCleanup: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private let lock = NSLock()
-    private var count = 0
-
-    init(first: @escaping @Sendable () -> Void, second: @escaping @Sendable () -> Void) {
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock()
-                self.count += 1
-                let current = self.count
-                self.lock.unlock()
-                if current == 1 {
-                    Console.error("\ninterrupting: no new tenants start, running statements roll back, then the cluster is removed (again to stop at once)")
-                    first()
-                } else {
-                    second()
-                    exit(130)
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func cancel() {
-        for source in sources { source.cancel() }
+    static func temporaryFolder() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "tenantplan-demo-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw TenantPlanError.failed("cannot create a temporary folder") }
+        return String(cString: made)
     }
 }

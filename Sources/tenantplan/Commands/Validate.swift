@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import TenantPlanKit
+import TenantPlanOutput
 import TenantPlanSpec
 
 /// `tenantplan validate PLAN`: compile offline and print every problem.
@@ -27,19 +27,13 @@ struct Validate: AsyncParsableCommand {
 
     mutating func run() async throws {
         let path = planArgument.plan
-        let result: Result<Plan, PlanError>
-        do {
-            result = .success(try PlanCompiler.compile(path: path, options: CompileOptions(unsetVariablesAreErrors: false)))
-        } catch {
-            result = .failure(error)
-        }
         let diagnostics: [Diagnostic]
         var summary: String?
-        switch result {
-        case .success(let plan):
+        do {
+            let plan = try PlanCompiler.compile(path: path, options: CompileOptions(unsetVariablesAreErrors: false))
             diagnostics = plan.warnings
-            summary = Self.summary(plan)
-        case .failure(let error):
+            summary = ValidateText.summary(plan)
+        } catch {
             diagnostics = error.diagnostics
         }
         switch format {
@@ -47,21 +41,8 @@ struct Validate: AsyncParsableCommand {
             for diagnostic in diagnostics { Console.error(diagnostic.description) }
             if let summary { Console.out(summary) }
         case .json:
-            try JSONOutput.print(Output(plan: path, valid: summary != nil, diagnostics: diagnostics, summary: summary))
+            try Console.json(Output(plan: path, valid: summary != nil, diagnostics: diagnostics, summary: summary))
         }
         if summary == nil { throw ExitCode(2) }
-    }
-
-    static func summary(_ plan: Plan) -> String {
-        let graph = ExecutionGraph(plan: plan)
-        let shared = plan.actions.filter { $0.scope.isShared }.count
-        let migrations = plan.actions.reduce(0) { $0 + $1.migrations.count }
-        let discovery: String
-        switch plan.tenants.discover {
-        case .sql: discovery = "sql"
-        case .list(let ids): discovery = "list of \(ids.count)"
-        case .schemaLike(let pattern): discovery = "schemaLike '\(pattern)'"
-        }
-        return "\(plan.path): valid: \(plan.actions.count) action\(plan.actions.count == 1 ? "" : "s") (\(shared) shared, \(plan.actions.count - shared) per tenant) in \(graph.stages.count) stage\(graph.stages.count == 1 ? "" : "s"), \(migrations) migration\(migrations == 1 ? "" : "s"); tenants by \(discovery); concurrency \(plan.concurrency)"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TenantPlanCluster
 import TenantPlanKit
 
 /// The built `tenantplan` executable, next to the test bundle.

@@ -1,4 +1,5 @@
 import Foundation
+import TenantPlanCluster
 import TenantPlanKit
 import TenantPlanPostgres
 import TenantPlanSpec
@@ -129,7 +130,7 @@ struct PlanFixture {
         try write("plan.yaml", yaml)
         var environment = ProcessInfo.processInfo.environment
         environment["TEST_DATABASE_URL"] = database.conninfo
-        return try PlanCompiler.compile(path: planPath, options: CompileOptions(environment: environment, concurrencyOverride: concurrency))
+        return try PlanCompiler.compile(path: planPath, options: CompileOptions(environment: environment, overrides: RunOverrides(concurrency: concurrency)))
     }
 
     func remove() {

@@ -1,14 +1,6 @@
 import TenantPlanPostgres
 import TenantPlanSpec
 
-/// A tracking table's place: schema and table name.
-public struct TrackingTableRef: Sendable, Hashable {
-    public var schema: String
-    public var table: String
-
-    public var qualified: String { SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier(table) }
-}
-
 /// SQL for each tracking format: creating the table, recording a migration, reading rows.
 public enum TrackingSQL {
     public static func createTable(_ ref: TrackingTableRef, format: TrackingFormat) -> String {

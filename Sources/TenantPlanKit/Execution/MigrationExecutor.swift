@@ -2,22 +2,6 @@ import Foundation
 import TenantPlanPostgres
 import TenantPlanSpec
 
-/// Where and as whom migrations run: the schema, the tenant id, the search path.
-struct ExecutionContext: Sendable {
-    var tenantID: String
-    var schema: String
-    var searchPath: [String]
-
-    /// `SET LOCAL` (inside a transaction) or `SET` (session) statements for this context.
-    func settings(local: Bool) -> String {
-        let scope = local ? "SET LOCAL" : "SET"
-        let path = searchPath.map(SQL.quoteIdentifier).joined(separator: ", ")
-        return "\(scope) search_path TO \(path);\(scope) tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));\(scope) tenantplan.schema = \(SQL.quoteLiteral(schema));"
-    }
-
-    static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"
-}
-
 /// The outcome of applying one action's pending migrations.
 struct ExecutionOutcome {
     var applied: [Report.AppliedMigration] = []

@@ -5,33 +5,35 @@ import TenantPlanPostgres
 public final class RunControl: @unchecked Sendable {
     private let lock = NSLock()
     private var interrupted = false
-    private var pool: ConnectionPool?
+    private var pools: [ConnectionPool] = []
 
     public init() {}
 
     public var isInterrupted: Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return interrupted
     }
 
     func attach(_ pool: ConnectionPool) {
-        lock.lock(); defer { lock.unlock() }
-        self.pool = pool
+        lock.lock()
+        defer { lock.unlock() }
+        pools.append(pool)
     }
 
     /// Marks the run interrupted and cancels every running statement (their transactions roll back).
     public func interrupt() {
         lock.lock()
         interrupted = true
-        let pool = self.pool
+        let pools = self.pools
         lock.unlock()
-        if let pool { Task { await pool.cancelAll() } }
+        for pool in pools { Task { await pool.cancelAll() } }
     }
 }
 
 /// Progress events for a live display.
 public enum RunEvent: Sendable {
-    case discovered(tenants: Int)
+    case discovered(DiscoveryCounts)
     case tenantFinished(Report.TenantResult, done: Int, failed: Int, total: Int)
     case sharedFinished(Report.ActionResult)
 }

@@ -1,0 +1,187 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// Carries out a group of actions on one target (a tenant, or a shared action's schema) on one
+/// connection: under the target's advisory lock it checks the schemas, reads the tracking
+/// tables again, gets the steps from `StepPlanner` (the same decisions a dry run shows), then
+/// creates, converts, runs and records. Blocking; runs on the session's own thread.
+struct TenantExecutor: Sendable {
+    var planner: StepPlanner
+    var isInterrupted: @Sendable () -> Bool
+
+    /// What happened on the target.
+    struct Outcome: Sendable {
+        var actions: [Report.ActionResult] = []
+        var createdSchema = false
+        var conversions: [TrackingConverter.Conversion] = []
+        /// A failure outside any action (lock, schema, conversion, lost connection).
+        var error: Report.ErrorInfo?
+        /// The tracking tables as they read after the run (when it succeeded).
+        var finalStates: [TrackingTableRef: TrackingState] = [:]
+
+        var failed: Bool { error != nil || actions.contains { $0.status == .failed } }
+    }
+
+    /// Locks the target, re-reads and plans, then carries out the steps.
+    func run(
+        _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
+        on connection: PGConnection
+    ) -> Outcome {
+        let refs = Array(Set(actions.map { tables.ref(for: $0) } + FormatResolution.conversionTargets(tables).map(\.0)))
+        let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
+        let locked = Self.underLock(lockName, schema: target.schema, refs: refs, on: connection) { existing, states in
+            let steps = planner.steps(
+                for: target, actions: actions, tables: tables, existingSchemas: existing, states: states, skip: skip)
+            return carryOut(steps, target: target, on: connection)
+        }
+        switch locked {
+        case .success(let outcome): return outcome
+        case .failure(let error): return Outcome(error: error)
+        }
+    }
+
+    /// Under the advisory lock `lockName`, finds which of the schemas (`schema` and those of
+    /// `refs`) exist and reads the tables of `refs` again, then runs `body` with them. The lock
+    /// and the schema check take one round trip. Any error becomes the failure.
+    static func underLock<T>(
+        _ lockName: String, schema: String, refs: [TrackingTableRef], on connection: PGConnection,
+        body: (Set<String>, [TrackingTableRef: TrackingState]) throws -> T
+    ) -> Result<T, Report.ErrorInfo> {
+        let schemas = Array(Set([schema] + refs.map(\.schema)))
+        let existing: Set<String>
+        do {
+            let result = try AdvisoryLock.acquire(
+                lockName, then: "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY("
+                    + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", on: connection)
+            existing = Set((0..<result.rowCount).compactMap { result.value($0, 0) })
+        } catch {
+            return .failure(Report.ErrorInfo(error))
+        }
+        defer { AdvisoryLock.release(lockName, on: connection) }
+        do {
+            let states = try TrackingReader.read(refs, on: connection)
+            return .success(try body(existing, states))
+        } catch let error as Report.ErrorInfo {
+            return .failure(error)
+        } catch {
+            return .failure(Report.ErrorInfo(error))
+        }
+    }
+
+    /// Carries out `steps` (planned under the lock this connection holds).
+    func carryOut(_ steps: TenantSteps, target: StepTarget, on connection: PGConnection) -> Outcome {
+        var outcome = Outcome()
+        if let error = steps.error {
+            outcome.error = error
+            outcome.actions = steps.actions.map { Report.ActionResult.planned($0) }
+            return outcome
+        }
+        do {
+            if !steps.createSchemas.isEmpty {
+                try connection.exec(
+                    steps.createSchemas.map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0))" }
+                        .joined(separator: ";"))
+            }
+            outcome.createdSchema = steps.createsOwnSchema
+            if !steps.conversions.isEmpty {
+                try Self.transaction(steps.conversions.map(TrackingConverter.sql).joined(), on: connection)
+                outcome.conversions = steps.conversions
+            }
+        } catch {
+            outcome.error = Report.ErrorInfo(error)
+            return outcome
+        }
+        outcome.actions = runActions(steps.actions, context: ExecutionContext(target), on: connection)
+        if !outcome.failed { outcome.finalStates = steps.finalStates }
+        return outcome
+    }
+
+    /// Each action in turn; after a failure the rest are skipped. Deferred records
+    /// (`--mark-applied`) commit together at the end.
+    private func runActions(
+        _ steps: [ActionStep], context: ExecutionContext, on connection: PGConnection
+    ) -> [Report.ActionResult] {
+        var results: [Report.ActionResult] = []
+        var failedReason: String?
+        var deferred: [(index: Int, sql: String)] = []
+        for step in steps {
+            if !step.isSkipped, let reason = failedReason ?? (isInterrupted() ? "the run was interrupted" : nil) {
+                results.append(.skipped(step.action, because: reason))
+                continue
+            }
+            let started = Date()
+            var result: Report.ActionResult
+            if step.deferred, let change = step.change {
+                deferred.append((results.count, change.recordSQL))
+                result = .planned(step)
+                result.status = .applied
+            } else {
+                result = carryOut(step, context: context, on: connection)
+            }
+            result.durationMs = Int(Date().timeIntervalSince(started) * 1000)
+            if result.status == .failed { failedReason = "action \(step.action.name) failed" }
+            results.append(result)
+        }
+        commitDeferred(deferred, into: &results, on: connection)
+        return results
+    }
+
+    /// `--mark-applied`: every record of the target commits in one transaction, or none does.
+    private func commitDeferred(
+        _ deferred: [(index: Int, sql: String)], into results: inout [Report.ActionResult], on connection: PGConnection
+    ) {
+        guard !deferred.isEmpty else { return }
+        do {
+            try Self.transaction(deferred.map(\.sql).joined(), on: connection)
+        } catch {
+            for (index, _) in deferred {
+                results[index].status = .failed
+                results[index].error = Report.ErrorInfo(error)
+                results[index].pending = results[index].marked
+                results[index].marked = nil
+            }
+        }
+    }
+
+    /// One action's step: run its migrations, or record and delete rows in one transaction.
+    private func carryOut(_ step: ActionStep, context: ExecutionContext, on connection: PGConnection) -> Report.ActionResult {
+        guard let change = step.change else { return .planned(step) }
+        var result = Report.ActionResult.planned(step)
+        result.pending = nil
+        do {
+            guard !change.run.isEmpty else {
+                try Self.transaction(change.recordSQL, on: connection)
+                result.status = .applied
+                return result
+            }
+            if change.createTable { try connection.exec(TrackingSQL.createTable(change.table, format: change.format)) }
+            let executor = MigrationExecutor(
+                connection: connection, context: context, table: change.table, format: change.format,
+                mode: step.action.transaction, isInterrupted: isInterrupted)
+            let execution = executor.apply(change.run)
+            result.applied = execution.applied
+            result.status = execution.error == nil ? .applied : .failed
+            result.error = execution.error
+            if execution.error != nil {
+                let done = Set(execution.applied.map(\.name))
+                result.pending = change.run.map(\.name).filter { !done.contains($0) }
+            }
+        } catch {
+            result.status = .failed
+            result.error = Report.ErrorInfo(error)
+            result.marked = nil
+            result.deletedOrphans = nil
+        }
+        return result
+    }
+
+    /// Runs `sql` in one transaction, rolling back on failure.
+    static func transaction(_ sql: String, on connection: PGConnection) throws {
+        let outcome = connection.execAll("BEGIN;" + sql + "COMMIT;")
+        if let error = outcome.error {
+            if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
+            throw error
+        }
+    }
+}

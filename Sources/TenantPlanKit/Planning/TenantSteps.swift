@@ -1,0 +1,139 @@
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// Where a group of actions runs: one tenant's schema, or one shared action's schema.
+public struct StepTarget: Sendable {
+    /// The tenant id ("" for a shared action).
+    public var id: String
+    public var schema: String
+    public var isShared: Bool
+    /// A missing schema is created: always for shared actions, with `tenants.createSchemas` for tenants.
+    public var createsSchema: Bool
+    /// `search_path` while its migrations run.
+    public var searchPath: [String]
+
+    public static func tenant(_ tenant: Tenant, plan: Plan) -> StepTarget {
+        let path = plan.tenants.searchPath.map {
+            $0.replacingOccurrences(of: "{schema}", with: tenant.schema).replacingOccurrences(of: "{id}", with: tenant.id)
+        }
+        return StepTarget(
+            id: tenant.id, schema: tenant.schema, isShared: false, createsSchema: plan.tenants.createSchemas,
+            searchPath: path)
+    }
+
+    public static func shared(_ action: Action) -> StepTarget {
+        let schema = action.sharedSchema ?? "public"
+        return StepTarget(
+            id: "", schema: schema, isShared: true, createsSchema: true,
+            searchPath: schema == "public" ? ["public"] : [schema, "public"])
+    }
+}
+
+/// Everything a group of actions would do on one target, in order: create schemas, convert
+/// tracking tables (`autoMigrateFormat`), then each action's step. The dry run renders it, the
+/// executor carries it out; both get it from `StepPlanner`.
+public struct TenantSteps: Sendable {
+    /// Schemas to create first (the target's own first).
+    public var createSchemas: [String] = []
+    /// The target's own schema is among `createSchemas`.
+    public var createsOwnSchema = false
+    /// Why nothing can run (missing schema, refused conversion); the actions are skipped.
+    public var error: Report.ErrorInfo?
+    public var conversions: [TrackingConverter.Conversion] = []
+    public var actions: [ActionStep] = []
+    /// The tracking tables as they read once every step is carried out.
+    public var finalStates: [TrackingTableRef: TrackingState] = [:]
+    /// Every action is blocked (by a failed dependency): nothing runs, whatever else is missing.
+    public var allBlocked = false
+
+    /// Something to do (or to fail): the target must be locked and the steps carried out.
+    public var hasWork: Bool {
+        if allBlocked { return false }
+        if error != nil || !createSchemas.isEmpty || !conversions.isEmpty { return true }
+        return actions.contains { step in
+            switch step.decision {
+            case .change, .failed: return true
+            case .unchanged, .skipped: return false
+            }
+        }
+    }
+}
+
+/// Decides the steps of a group of actions on one target from its tracking tables: the one
+/// place where "what would this run do" is answered, for dry runs, real runs and `sync`.
+public struct StepPlanner: Sendable {
+    public var mode: PlanningMode
+
+    public init(mode: PlanningMode = .apply) {
+        self.mode = mode
+    }
+
+    /// - Parameters:
+    ///   - existingSchemas: which of the target's schemas exist.
+    ///   - states: the tracking tables as read (tables absent here read as missing).
+    ///   - skip: actions not to run, with the reason.
+    public func steps(
+        for target: StepTarget, actions: [Action], tables: TenantTables, existingSchemas: Set<String>,
+        states initial: [TrackingTableRef: TrackingState], skip: [String: String] = [:]
+    ) -> TenantSteps {
+        var steps = TenantSteps()
+        var states = initial
+        let refs = actions.map { tables.ref(for: $0) }
+        steps.error = schemaSteps(target, refs: refs, existing: existingSchemas, into: &steps)
+        if steps.error == nil {
+            steps.error = conversionSteps(tables, states: &states, into: &steps)
+        }
+        for (action, ref) in zip(actions, refs) {
+            if let reason = skip[action.name] ?? steps.error.map({ _ in "an earlier step of this tenant failed" }) {
+                steps.actions.append(.skipped(action, table: ref, because: reason))
+                continue
+            }
+            let step = ActionStep.decide(
+                action, table: ref, state: states[ref] ?? .missing, known: tables.known(in: ref), mode: mode)
+            if let change = step.change { states[ref] = change.applied(to: states[ref] ?? .missing) }
+            steps.actions.append(step)
+        }
+        steps.finalStates = states
+        steps.allBlocked = !actions.isEmpty && actions.allSatisfy { skip[$0.name] != nil }
+        return steps
+    }
+
+    private func schemaSteps(
+        _ target: StepTarget, refs: [TrackingTableRef], existing: Set<String>, into steps: inout TenantSteps
+    ) -> Report.ErrorInfo? {
+        if !existing.contains(target.schema) {
+            guard target.createsSchema else {
+                return Report.ErrorInfo(
+                    message: "schema \(target.schema) does not exist", hint: "create it, or set tenants.createSchemas: true")
+            }
+            steps.createSchemas.append(target.schema)
+            steps.createsOwnSchema = true
+        }
+        var seen: Set<String> = [target.schema]
+        for schema in refs.map(\.schema) where !existing.contains(schema) && seen.insert(schema).inserted {
+            steps.createSchemas.append(schema)
+        }
+        return nil
+    }
+
+    /// `autoMigrateFormat`: every table in the plan's format before any action runs, or nothing changes.
+    private func conversionSteps(
+        _ tables: TenantTables, states: inout [TrackingTableRef: TrackingState], into steps: inout TenantSteps
+    ) -> Report.ErrorInfo? {
+        let targets = FormatResolution.conversionTargets(tables)
+        if let unreadable = targets.compactMap({ states[$0.0]?.readError }).first {
+            return Report.ErrorInfo(message: unreadable, hint: "nothing was converted")
+        }
+        let conversions = FormatResolution.plannedConversions(tables, states: states)
+        if let refused = conversions.first(where: { !$0.isPossible }) {
+            steps.conversions = conversions
+            return refused.refusal
+        }
+        for conversion in conversions {
+            let ref = TrackingTableRef(schema: conversion.schema, table: conversion.table)
+            states[ref] = (states[ref] ?? .missing).converted(by: conversion)
+        }
+        steps.conversions = conversions
+        return nil
+    }
+}

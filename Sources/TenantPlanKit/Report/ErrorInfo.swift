@@ -1,0 +1,32 @@
+import TenantPlanPostgres
+
+extension Report {
+    /// A failure as reports show it: the migration, SQLSTATE, server message, detail, hint and position.
+    public struct ErrorInfo: Codable, Sendable, Equatable, Error {
+        public var migration: String?
+        public var sqlstate: String?
+        public var message: String
+        public var detail: String?
+        public var hint: String?
+        /// 1-based character position within the migration file's text, when the server gave one.
+        public var position: Int?
+
+        public init(migration: String? = nil, sqlstate: String? = nil, message: String, detail: String? = nil, hint: String? = nil, position: Int? = nil) {
+            self.migration = migration
+            self.sqlstate = sqlstate
+            self.message = message
+            self.detail = detail
+            self.hint = hint
+            self.position = position
+        }
+
+        public init(_ error: Error, migration: String? = nil) {
+            if let error = error as? PostgresError {
+                self.init(migration: migration, sqlstate: error.sqlstate, message: error.message,
+                          detail: error.detail, hint: error.hint, position: error.position)
+            } else {
+                self.init(migration: migration, message: "\(error)")
+            }
+        }
+    }
+}

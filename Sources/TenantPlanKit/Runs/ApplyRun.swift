@@ -1,0 +1,195 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// `apply` and its dry run (`plan`): each stage's shared actions, then a sliding-window sweep of
+/// the tenants with work in that stage. Tenants with nothing to do are settled from the batched
+/// read and never locked. Decisions come from `StepPlanner` and `RunStateMachine`.
+struct ApplyRun {
+    let session: RunSession
+    let options: RunOptions
+    let planner: StepPlanner
+
+    var plan: Plan { session.plan }
+    var graph: ExecutionGraph { session.graph }
+
+    init(session: RunSession, options: RunOptions) throws(TenantPlanError) {
+        self.session = session
+        self.options = options
+        let limits = try Self.markLimits(options, graph: session.graph)
+        self.planner = StepPlanner(mode: limits.map(PlanningMode.markApplied) ?? .apply)
+    }
+
+    /// `--mark-applied [--up-to NAME]`: how far each action records. Throws when no action holds NAME.
+    static func markLimits(_ options: RunOptions, graph: ExecutionGraph) throws(TenantPlanError) -> [String: MarkLimit]? {
+        guard options.markApplied else { return nil }
+        let order = graph.stages.flatMap { $0.shared + $0.tenant }
+        guard let upTo = options.upTo else {
+            return Dictionary(uniqueKeysWithValues: order.map { ($0.name, MarkLimit.all) })
+        }
+        guard let holder = order.firstIndex(where: { $0.recordable.contains { $0.name == upTo } }) else {
+            throw .unknownMigration(upTo, known: order.flatMap(\.recordable).map(\.name))
+        }
+        var limits: [String: MarkLimit] = [:]
+        for (index, action) in order.enumerated() {
+            limits[action.name] = index < holder ? .all : index == holder ? .through(upTo) : .nothing
+        }
+        return limits
+    }
+
+    var executor: TenantExecutor {
+        TenantExecutor(planner: planner, isInterrupted: { [control = session.control] in control.isInterrupted })
+    }
+
+    /// Runs the plan. Throws `TenantPlanError` for an invalid command line (an unknown `--tenant`);
+    /// every other failure is recorded in the report.
+    func run() async throws(TenantPlanError) -> Report {
+        let started = Date()
+        var report = Report(plan: plan, command: options.command, options: options, startedAt: started)
+        do {
+            let snapshot = try await session.snapshot()
+            report.database = snapshot.target
+            var progress = ApplyProgress(snapshot: snapshot, plan: plan, events: session.events)
+            for stage in graph.stages {
+                await runShared(stage, progress: &progress, report: &report)
+                await runTenants(stage, progress: &progress)
+            }
+            progress.finish(hasTenantActions: !graph.tenantActions.isEmpty)
+            report.tenants = progress.results
+            report.stopReason = progress.machine.stopReason
+        } catch let error as TenantPlanError {
+            await session.close()
+            throw error
+        } catch {
+            report.error = (error as? RunFailure)?.info ?? Report.ErrorInfo(error)
+        }
+        await session.close()
+        report.finish(started: started, interrupted: session.control.isInterrupted)
+        return report
+    }
+
+    // MARK: - Shared actions
+
+    private func runShared(_ stage: ExecutionGraph.Stage, progress: inout ApplyProgress, report: inout Report) async {
+        for action in stage.shared {
+            let schema = action.sharedSchema ?? "public"
+            let result: Report.ActionResult
+            switch progress.machine.gate(shared: action, interrupted: session.control.isInterrupted) {
+            case .skip(let reason):
+                result = .skipped(action, because: reason, schema: schema)
+            case .run:
+                result = await runShared(action, progress: &progress)
+            }
+            progress.machine.finished(shared: action, status: result.status)
+            report.sharedActions.append(result)
+            session.events(.sharedFinished(result))
+        }
+    }
+
+    private func runShared(_ action: Action, progress: inout ApplyProgress) async -> Report.ActionResult {
+        let target = StepTarget.shared(action)
+        let tables = TenantTables(shared: action, graph: graph)
+        let executor = self.executor
+        let planner = self.planner
+        let known = progress.sharedStates
+        do {
+            if options.dryRun {
+                let steps = try await session.withConnection { connection in
+                    let missing = tables.refs.filter { known[$0] == nil }
+                    var states = known
+                    states.merge(try TrackingReader.read(missing, on: connection)) { first, _ in first }
+                    return planner.steps(
+                        for: target, actions: [action], tables: tables, existingSchemas: [target.schema], states: states)
+                }
+                progress.sharedStates.merge(steps.finalStates) { _, new in new }
+                return .plannedShared(steps, schema: target.schema)
+            }
+            let outcome = try await session.withConnection { connection in
+                executor.run(target, actions: [action], tables: tables, skip: [:], on: connection)
+            }
+            return .executedShared(outcome, action: action, schema: target.schema)
+        } catch {
+            return .failed(action, error: (error as? RunFailure)?.info ?? Report.ErrorInfo(error), schema: target.schema)
+        }
+    }
+
+    // MARK: - Tenant actions
+
+    private func runTenants(_ stage: ExecutionGraph.Stage, progress: inout ApplyProgress) async {
+        guard !stage.tenant.isEmpty else { return }
+        let skip = progress.machine.blocked(in: stage)
+        var work: [Int] = []
+        for index in progress.snapshot.tenants.indices {
+            switch progress.machine.gate(tenant: index) {
+            case .skip(let reason):
+                if progress.snapshot.tenants[index].invalidReason == nil {
+                    progress.results[index].actions += stage.tenant.map { .skipped($0, because: reason) }
+                }
+            case .run:
+                let steps = progress.plannedSteps(index, stage: stage, skip: skip, planner: planner)
+                if steps.hasWork, !options.dryRun {
+                    work.append(index)
+                } else {
+                    progress.settle(index, steps: steps, dryRun: options.dryRun)
+                }
+            }
+        }
+        progress.beginSweep(work)
+        let window = await sweep(work, stage: stage, skip: skip, progress: &progress)
+        for position in window.notStarted {
+            progress.results[work[position]].actions += stage.tenant.map {
+                .skipped($0, because: "the run stopped before this tenant started")
+            }
+        }
+        progress.machine.finishedStage(stage, stop: window.stopReason, results: progress.results)
+    }
+
+    private func sweep(
+        _ work: [Int], stage: ExecutionGraph.Stage, skip: [String: String], progress: inout ApplyProgress
+    ) async -> SlidingWindow {
+        let limits = progress.machine.windowLimits
+        let sweep = Sweep(
+            pool: session.pool, control: session.control, onError: plan.onError, maxFailures: limits.maxFailures,
+            stopAtOnce: limits.stopAtOnce)
+        let executor = self.executor
+        let snapshot = progress.snapshot
+        let plan = self.plan
+        return await sweep.run(
+            work,
+            operation: { index, connection in
+                executor.run(
+                    .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant, tables: snapshot.tables[index],
+                    skip: skip, on: connection)
+            },
+            failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
+            succeeded: { !$0.failed },
+            started: { progress.machine.started(tenant: $0) },
+            finished: { index, outcome, duration in progress.finished(index, outcome: outcome, durationMs: duration) })
+    }
+}
+
+extension Report.ActionResult {
+    /// A shared action's dry-run result: its step, and the conversion `autoMigrateFormat` would make.
+    static func plannedShared(_ steps: TenantSteps, schema: String) -> Self {
+        var result = Self.planned(steps.actions[0], schema: schema)
+        if let error = steps.error {
+            result.status = .failed
+            result.error = error
+            result.skippedBecause = nil
+        } else if !steps.conversions.isEmpty {
+            result.conversions = steps.conversions
+            if result.status == .unchanged { result.status = .pending }
+        }
+        return result
+    }
+
+    /// A shared action's result from what the executor did.
+    static func executedShared(_ outcome: TenantExecutor.Outcome, action: Action, schema: String) -> Self {
+        guard outcome.error == nil, var result = outcome.actions.first else {
+            return .failed(action, error: outcome.error ?? Report.ErrorInfo(message: "the action did not run"), schema: schema)
+        }
+        result.schema = schema
+        if !outcome.conversions.isEmpty { result.conversions = outcome.conversions }
+        return result
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// Options of one run, from the command line. Values that replace the plan's (`--concurrency`,
+/// `--on-error`, `--max-failures`) go to the compiler instead (`CompileOptions.overrides`), so
+/// they are checked like the plan's own.
+public struct RunOptions: Sendable {
+    public var command = "apply"
+    public var dryRun = false
+    public var filter = TenantFilter()
+    /// `--mark-applied`: record pending migrations as applied without running them.
+    public var markApplied = false
+    /// `--up-to NAME` (with `markApplied`): stop after NAME in the action that holds it.
+    public var upTo: String?
+
+    public init(
+        command: String = "apply", dryRun: Bool = false, filter: TenantFilter = TenantFilter(),
+        markApplied: Bool = false, upTo: String? = nil
+    ) {
+        self.command = command
+        self.dryRun = dryRun
+        self.filter = filter
+        self.markApplied = markApplied
+        self.upTo = upTo
+    }
+}
+
+/// The library's entry point: runs a compiled plan against a database. Each command is a small
+/// run built on one `RunSession` (pool, discovery, batched read): `apply` (and its dry run),
+/// `status`, `sync`, `convertTracking`.
+public final class PlanRunner: Sendable {
+    public let plan: Plan
+    public let graph: ExecutionGraph
+    let conninfo: String
+    let options: RunOptions
+    let control: RunControl
+    let events: @Sendable (RunEvent) -> Void
+
+    /// `conninfo` is `database.url` with `${VAR}` already expanded.
+    public init(
+        plan: Plan, conninfo: String, options: RunOptions, control: RunControl = RunControl(),
+        events: @escaping @Sendable (RunEvent) -> Void = { _ in }
+    ) {
+        self.plan = plan
+        self.graph = ExecutionGraph(plan: plan)
+        self.conninfo = conninfo
+        self.options = options
+        self.control = control
+        self.events = events
+    }
+
+    private func session() -> RunSession {
+        RunSession(plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events)
+    }
+
+    /// Applies the plan (or, with `dryRun`, reports what would run without writing). Throws
+    /// `TenantPlanError` for an invalid command line (an unknown `--tenant` or `--up-to`); every
+    /// other failure is recorded in the report.
+    public func apply() async throws(TenantPlanError) -> Report {
+        // An unknown --up-to is a command-line error, found before connecting.
+        _ = try ApplyRun.markLimits(options, graph: graph)
+        return try await ApplyRun(session: session(), options: options).run()
+    }
+
+    /// Every tenant's applied, pending and orphaned migrations, from the batched read.
+    public func status() async throws -> StatusReport {
+        try await StatusRun(session: session()).run()
+    }
+
+    /// Drift between tracking rows and files; with `.markMissing` or `.cleanOrphans` (and not a
+    /// dry run) fixes it. `confirm` is asked with the number of tenants that would change.
+    public func sync(_ mode: SyncReport.Mode, confirm: @escaping (Int) -> Bool = { _ in true }) async throws -> SyncReport {
+        try await SyncRun(session: session(), mode: mode, dryRun: options.dryRun, confirm: confirm).run()
+    }
+
+    /// Converts every tenant's tracking tables to `target` (only those in `source`, when given).
+    public func convertTracking(to target: TrackingFormat, from source: TrackingFormat?) async throws -> ConvertReport {
+        try ConvertRun.checkTarget(target, graph: graph)
+        return try await ConvertRun(session: session(), target: target, source: source, dryRun: options.dryRun).run()
+    }
+}

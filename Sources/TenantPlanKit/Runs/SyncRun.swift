@@ -1,0 +1,122 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// `sync`: every tenant's tracking rows compared with the files on disk; with `.markMissing`
+/// the missing ones recorded, with `.cleanOrphans` the orphan rows deleted (one transaction per
+/// tenant, under its lock).
+struct SyncRun {
+    let session: RunSession
+    let mode: SyncReport.Mode
+    let dryRun: Bool
+    /// Asked with the number of tenants that would change; false refuses (exit 2).
+    let confirm: (Int) -> Bool
+
+    func run() async throws -> SyncReport {
+        try await session.closing { try await sync() }
+    }
+
+    private func sync() async throws -> SyncReport {
+        let started = Date()
+        let plan = session.plan
+        let snapshot = try await session.snapshot()
+        var report = SyncReport(
+            mode: mode, dryRun: dryRun, plan: .init(path: plan.path, sha256: plan.sha256), database: snapshot.target,
+            startedAt: Timestamp.iso8601(started), durationMs: 0, summary: .init(), groups: [], tenants: [])
+        var work: [Int] = []
+        for (index, tenant) in snapshot.tenants.enumerated() {
+            report.tenants.append(entry(tenant, tables: snapshot.tables[index], states: snapshot.states[index].tables))
+            if report.tenants[index].status == .wouldChange, !dryRun { work.append(index) }
+        }
+        if !work.isEmpty, !confirm(work.count) { throw TenantPlanError.notConfirmed(tenants: work.count) }
+        if !work.isEmpty { report.stopReason = await write(work, snapshot: snapshot, into: &report) }
+        report.summarize()
+        report.durationMs = Int(Date().timeIntervalSince(started) * 1000)
+        return report
+    }
+
+    /// A tenant as the batched read shows it; `wouldChange` when this mode writes to it.
+    private func entry(
+        _ tenant: Tenant, tables: TenantTables, states: [TrackingTableRef: TrackingState]
+    ) -> SyncReport.Tenant {
+        var entry = SyncReport.Tenant(id: tenant.id, schema: tenant.schema, format: nil, status: .inSync, drift: Drift())
+        if let reason = tenant.invalidReason {
+            entry.status = .failed
+            entry.error = Report.ErrorInfo(message: reason)
+            return entry
+        }
+        let found = MaintenanceSteps.inspect(tables, states: states)
+        entry.format = found.format
+        entry.drift = found.drift
+        if let error = found.error {
+            entry.status = .failed
+            entry.error = error
+        } else if !entry.drift.isEmpty {
+            let writes = !MaintenanceSteps.syncChanges(mode, tables: tables, states: states).isEmpty
+            entry.status = writes ? .wouldChange : .drifted
+        }
+        return entry
+    }
+
+    /// Writes the changes of the tenants at `work`.
+    private func write(_ work: [Int], snapshot: Snapshot, into report: inout SyncReport) async -> SlidingWindow.StopReason? {
+        let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
+        let mode = self.mode
+        let createSchemas = session.plan.tenants.createSchemas
+        let window = await sweep.run(
+            work,
+            operation: { index, connection in
+                Self.syncTenant(
+                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, createSchemas: createSchemas,
+                    on: connection)
+            },
+            failure: { .failure(Report.ErrorInfo($0)) },
+            succeeded: { if case .success = $0 { true } else { false } },
+            finished: { index, outcome, _ in report.tenants[index].record(outcome) })
+        for position in window.notStarted { report.tenants[work[position]].status = .skipped }
+        return window.stopReason
+    }
+
+    /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.
+    private static func syncTenant(
+        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, createSchemas: Bool, on connection: PGConnection
+    ) -> Result<[TableChange], Report.ErrorInfo> {
+        TenantExecutor.underLock("tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, on: connection) {
+            existing, states in
+            if let unreadable = states.values.first(where: { $0.readError != nil }) {
+                throw Report.ErrorInfo(message: unreadable.readError!)
+            }
+            let changes = MaintenanceSteps.syncChanges(mode, tables: tables, states: states)
+            var sql = ""
+            if changes.contains(where: \.createTable) {
+                guard existing.contains(tenant.schema) || createSchemas else {
+                    throw Report.ErrorInfo(
+                        message: "schema \(tenant.schema) does not exist; nothing was marked "
+                            + "(set tenants.createSchemas: true to create it)")
+                }
+                let schemas = [tenant.schema] + changes.map(\.table.schema)
+                sql += Set(schemas).sorted().map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0));" }.joined()
+            }
+            sql += changes.map(\.recordSQL).joined()
+            if !sql.isEmpty { try TenantExecutor.transaction(sql, on: connection) }
+            return changes
+        }
+    }
+}
+
+extension SyncReport.Tenant {
+    /// What writing to the tenant did.
+    mutating func record(_ outcome: Result<[TableChange], Report.ErrorInfo>) {
+        switch outcome {
+        case .failure(let error):
+            self.error = error
+            status = .failed
+        case .success(let changes):
+            let marked = changes.flatMap(\.mark).map(\.name)
+            let deleted = changes.flatMap(\.deleteOrphans).map(\.key)
+            self.marked = marked.isEmpty ? nil : marked
+            self.deleted = deleted.isEmpty ? nil : deleted
+            status = marked.isEmpty && deleted.isEmpty ? .drifted : .changed
+        }
+    }
+}

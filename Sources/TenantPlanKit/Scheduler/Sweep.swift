@@ -1,0 +1,65 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// Runs one operation per tenant in a sliding window over a pool: while work remains and
+/// nothing stops the run, exactly `pool.capacity` tenants are in flight. The decisions are the
+/// `SlidingWindow`'s; this only executes them.
+struct Sweep {
+    var pool: ConnectionPool
+    var control: RunControl
+    var onError: OnError
+    /// Stop after this many failures (0: no limit).
+    var maxFailures: Int
+    /// Start nothing at all (the run already stopped).
+    var stopAtOnce = false
+
+    /// Runs `operation` for the tenants at `work` (indices). `finished` runs on the calling task,
+    /// one tenant at a time, with the outcome and its duration in milliseconds. A tenant whose
+    /// connection cannot be had or is lost gets `failure(error)` as its outcome. Returns the
+    /// window (its stop reason, the positions in `work` never started).
+    func run<Outcome: Sendable>(
+        _ work: [Int],
+        operation: @escaping @Sendable (Int, PGConnection) -> Outcome,
+        failure: @escaping @Sendable (Error) -> Outcome,
+        succeeded: (Outcome) -> Bool,
+        started: (Int) -> Void = { _ in },
+        finished: (Int, Outcome, Int) -> Void
+    ) async -> SlidingWindow {
+        var window = SlidingWindow(
+            total: work.count, concurrency: pool.capacity, onError: onError, maxFailures: maxFailures)
+        if stopAtOnce { window.stop(.abortOnError) }
+        let pool = self.pool
+        let control = self.control
+        await withTaskGroup(of: (Int, Outcome, Int).self) { group in
+            func startMore() {
+                while true {
+                    if control.isInterrupted { window.interrupt() }
+                    guard case .start(let position) = window.next() else { return }
+                    let index = work[position]
+                    started(index)
+                    group.addTask {
+                        let began = Date()
+                        let outcome: Outcome
+                        do {
+                            let session = try await pool.acquire()
+                            outcome = try await session.run { operation(index, $0) }
+                            await pool.release(session)
+                        } catch {
+                            outcome = failure(error)
+                        }
+                        return (position, outcome, Int(Date().timeIntervalSince(began) * 1000))
+                    }
+                }
+            }
+            startMore()
+            while let (position, outcome, duration) = await group.next() {
+                let ok = succeeded(outcome)
+                finished(work[position], outcome, duration)
+                window.finish(position, succeeded: ok)
+                startMore()
+            }
+        }
+        return window
+    }
+}

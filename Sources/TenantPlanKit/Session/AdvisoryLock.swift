@@ -1,0 +1,33 @@
+import TenantPlanPostgres
+
+/// Advisory-lock keys: one per tenant schema, one per shared action's table.
+enum AdvisoryLock {
+    /// First key of every tenantplan lock ("tpln").
+    static let namespace: Int32 = 0x7470_6C6E
+
+    /// The lock of a tenant (its schema) or of a shared action's tracking table.
+    static func name(for target: StepTarget, table: TrackingTableRef?) -> String {
+        if target.isShared, let table { return "shared:\(table.schema).\(table.table)" }
+        return "tenant:" + target.schema
+    }
+
+    /// Takes the lock; `then` (a query) runs in the same round trip, after the lock is held,
+    /// and its result is returned.
+    @discardableResult
+    static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult {
+        // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait
+        // (RESET returns to the plan's value, set as a startup option).
+        let outcome = connection.execAll(
+            "SET lock_timeout = 0;SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
+                + "RESET lock_timeout;" + query)
+        if let error = outcome.error {
+            if outcome.results.count >= 2 { release(name, on: connection) }
+            throw error
+        }
+        return outcome.results.last!
+    }
+
+    static func release(_ name: String, on connection: PGConnection) {
+        _ = connection.execAll("SELECT pg_advisory_unlock(\(namespace), hashtext(\(SQL.quoteLiteral(name))))")
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import TenantPlanPostgres
+import TenantPlanSpec
+
+/// What the batched read found for one tenant.
+struct TenantState: Sendable {
+    var schemaExists: Bool
+    var tables: [TrackingTableRef: TrackingState]
+}
+
+/// The state every command starts from: the discovered tenants, each tenant's tracking tables
+/// (built once from the plan) and what the batched read found in them.
+struct Snapshot: Sendable {
+    var tenants: [Tenant]
+    var tables: [TenantTables]
+    var states: [TenantState]
+    var counts: DiscoveryCounts
+    var target: ConnInfo.Target
+
+    /// Indices of the tenants whose id makes a valid schema.
+    var validIndices: [Int] { tenants.indices.filter { tenants[$0].invalidReason == nil } }
+}
+
+/// One run's connection to the database, shared by every command: a pool with the plan's
+/// connection settings, discovery, the batched tracking read, and the sweep over tenants.
+final class RunSession: Sendable {
+    let plan: Plan
+    let graph: ExecutionGraph
+    let pool: ConnectionPool
+    let control: RunControl
+    let filter: TenantFilter
+    let events: @Sendable (RunEvent) -> Void
+
+    init(
+        plan: Plan, graph: ExecutionGraph, conninfo: String, filter: TenantFilter, control: RunControl,
+        events: @escaping @Sendable (RunEvent) -> Void
+    ) {
+        self.plan = plan
+        self.graph = graph
+        self.pool = ConnectionSettings(plan: plan, conninfo: conninfo)
+            .makePool(capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter)
+        self.control = control
+        self.filter = filter
+        self.events = events
+        control.attach(pool)
+    }
+
+    func close() async {
+        await pool.close()
+    }
+
+    /// Runs `body`, then closes the pool whatever happened.
+    func closing<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            let value = try await body()
+            await close()
+            return value
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
+    /// Runs `body` on a pooled connection that does not count as a tenant's.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
+        let session = try await acquire()
+        do {
+            let value = try await session.run(body)
+            await pool.release(session, countsAsTenant: false)
+            return value
+        } catch {
+            await pool.release(session, countsAsTenant: false)
+            throw error
+        }
+    }
+
+    /// A connection, or the failure to connect named after `database.url`.
+    private func acquire() async throws -> PGSession {
+        do {
+            return try await pool.acquire()
+        } catch let error as PostgresError where error.kind == .connection {
+            throw RunFailure(location: plan.database.urlLocation, key: "database.url", error: error)
+        }
+    }
+
+    /// Discovers the tenants and reads every tenant's tracking tables in batches, in parallel over the pool.
+    func snapshot() async throws -> Snapshot {
+        let settings = plan.tenants
+        let (ids, target) = try await withConnection { connection in
+            do {
+                return (try TenantDiscovery.discover(settings, on: connection), ConnInfo.target(of: connection))
+            } catch let error as PostgresError where error.kind != .connection && error.kind != .canceled {
+                throw RunFailure(location: settings.discoverLocation, key: "tenants.discover", error: error)
+            }
+        }
+        let (tenants, counts) = try TenantDiscovery.tenants(ids: ids, settings: settings, filter: filter)
+        events(.discovered(counts))
+        let tables = tenants.map { TenantTables(tenant: $0, graph: graph) }
+        var snapshot = Snapshot(
+            tenants: tenants, tables: tables,
+            states: Array(repeating: TenantState(schemaExists: false, tables: [:]), count: tenants.count),
+            counts: counts, target: target)
+        try await readStates(into: &snapshot)
+        return snapshot
+    }
+
+    /// The batched read: chunks of tenants, each chunk one round trip on its own connection.
+    private func readStates(into snapshot: inout Snapshot) async throws {
+        let chunks = snapshot.validIndices.chunked(into: TrackingReader.batchSize)
+        let tenants = snapshot.tenants
+        let tables = snapshot.tables
+        let pool = self.pool
+        try await withThrowingTaskGroup(of: [(Int, TenantState)].self) { group in
+            var next = 0
+            func addTask() {
+                guard next < chunks.count else { return }
+                let chunk = chunks[next]
+                next += 1
+                group.addTask {
+                    try await Self.read(chunk, tenants: tenants, tables: tables, pool: pool)
+                }
+            }
+            for _ in 0..<min(chunks.count, pool.capacity) { addTask() }
+            while let result = try await group.next() {
+                for (index, state) in result { snapshot.states[index] = state }
+                addTask()
+            }
+        }
+    }
+
+    private static func read(
+        _ chunk: [Int], tenants: [Tenant], tables: [TenantTables], pool: ConnectionPool
+    ) async throws -> [(Int, TenantState)] {
+        let schemas = chunk.map { tenants[$0].schema }
+        let refs = chunk.flatMap { tables[$0].refs }
+        let session = try await pool.acquire()
+        let existing: Set<String>
+        let states: [TrackingTableRef: TrackingState]
+        do {
+            (existing, states) = try await session.run { connection in
+                (try TrackingReader.existingSchemas(schemas, on: connection), try TrackingReader.read(refs, on: connection))
+            }
+            await pool.release(session, countsAsTenant: false)
+        } catch {
+            await pool.release(session, countsAsTenant: false)
+            throw error
+        }
+        return chunk.map { index in
+            let found = tables[index].refs.map { ($0, states[$0] ?? .missing) }
+            let state = TenantState(
+                schemaExists: existing.contains(tenants[index].schema),
+                tables: Dictionary(found, uniquingKeysWith: { first, _ in first }))
+            return (index, state)
+        }
+    }
+}
+
+/// A failure of the whole run (connecting, discovery), named after the plan key it comes from:
+/// `plans/prod.yaml:9:5: tenants.discover: relation "public.tenant" does not exist`.
+struct RunFailure: Error, CustomStringConvertible {
+    var location: SourceLocation
+    var key: String
+    var error: PostgresError
+
+    var description: String { "\(location): \(key): \(error.message)" }
+
+    var info: Report.ErrorInfo {
+        var info = Report.ErrorInfo(error)
+        info.message = description
+        return info
+    }
+}

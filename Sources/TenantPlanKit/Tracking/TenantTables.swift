@@ -1,0 +1,93 @@
+import TenantPlanSpec
+
+/// The tracking tables one tenant (or one shared schema) uses, built once from the plan: which
+/// table each action records in, the settings it has, and what a row in it may match.
+public struct TenantTables: Sendable {
+    /// One distinct tracking table.
+    public struct Table: Sendable {
+        public var ref: TrackingTableRef
+        /// The settings of the first action (in plan order) recording in this table.
+        public var tracking: TrackingSettings
+        /// The folders' migrations recorded here, in order (what "missing" compares against;
+        /// `sql` action scripts are not part of a folder).
+        public var folders: [Migration]
+        /// Every migration and script recorded here by any action: what a row may match.
+        public var known: [Migration]
+        /// The format `autoMigrateFormat` converts this table to (nil: it is not converted).
+        public var conversionTarget: TrackingFormat?
+    }
+
+    public private(set) var tables: [Table] = []
+    private var tableIndex: [TrackingTableRef: Int] = [:]
+    private var actionRefs: [String: TrackingTableRef] = [:]
+
+    /// The tables of the tenant actions `graph.tenantActions` for `tenant`.
+    public init(tenant: Tenant, graph: ExecutionGraph) {
+        self.init(actions: graph.tenantActions, schema: tenant.schema, id: tenant.id)
+    }
+
+    /// The table of shared `action`, with every shared action of `graph` recording in it.
+    public init(shared action: Action, graph: ExecutionGraph) {
+        let ref = Self.ref(for: action, schema: action.sharedSchema ?? "public", id: "")
+        let sameTable = graph.sharedActions.filter { other in
+            Self.ref(for: other, schema: other.sharedSchema ?? "public", id: "") == ref
+        }
+        self.init(actions: sameTable, schema: "public", id: "")
+    }
+
+    private init(actions: [Action], schema: String, id: String) {
+        for action in actions {
+            let ref = Self.ref(for: action, schema: action.sharedSchema ?? schema, id: id)
+            actionRefs[action.name] = ref
+            let index: Int
+            if let existing = tableIndex[ref] {
+                index = existing
+            } else {
+                index = tables.count
+                tableIndex[ref] = index
+                tables.append(Table(ref: ref, tracking: action.tracking, folders: [], known: []))
+            }
+            tables[index].known += action.migrations
+            if case .sql = action.kind {} else { tables[index].folders += action.recordable }
+            if tables[index].conversionTarget == nil, action.tracking.autoMigrateFormat,
+                case .fixed(let format) = action.tracking.format
+            {
+                tables[index].conversionTarget = format
+            }
+        }
+    }
+
+    /// Where `action` records its migrations in `schema`.
+    public static func ref(for action: Action, schema: String, id: String) -> TrackingTableRef {
+        TrackingTableRef(
+            schema: action.tracking.tableSchema(forTenantSchema: schema, id: id), table: action.tracking.table)
+    }
+
+    /// The table `action` (one of the actions these tables were built from) records in.
+    public func ref(for action: Action) -> TrackingTableRef {
+        actionRefs[action.name]!
+    }
+
+    public func table(_ ref: TrackingTableRef) -> Table? {
+        tableIndex[ref].map { tables[$0] }
+    }
+
+    /// What a row of `ref` may match.
+    public func known(in ref: TrackingTableRef) -> [Migration] {
+        table(ref)?.known ?? []
+    }
+
+    /// Every table's place.
+    public var refs: [TrackingTableRef] { tables.map(\.ref) }
+
+    /// The schemas holding the tables.
+    public var schemas: [String] { tables.map(\.ref.schema) }
+}
+
+extension Action {
+    /// The schema of a shared action (nil for tenant actions).
+    public var sharedSchema: String? {
+        if case .shared(let schema) = scope { return schema }
+        return nil
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import TenantPlanKit
+import TenantPlanOutput
+
+/// Human output while a run goes: a live progress line on a terminal (only failures get lines
+/// of their own), plain lines otherwise. The words come from `RunText`.
+final class ProgressPrinter: @unchecked Sendable {
+    private let lock = NSLock()
+    private let live: Bool
+    private let write: (String) -> Void
+    private let started = Date()
+    private var lastDraw = Date.distantPast
+    private let dryRun: Bool
+
+    /// `toStderr`: human output goes to stderr (stdout is reserved for `--json`).
+    init(toStderr: Bool, dryRun: Bool = false) {
+        self.dryRun = dryRun
+        self.live = Console.stderrIsTerminal
+        self.write = toStderr ? { Console.error($0) } : { Console.out($0) }
+    }
+
+    func handle(_ event: RunEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event {
+        case .discovered(let counts):
+            line(RunText.discovered(counts))
+        case .sharedFinished(let action):
+            line(RunText.shared(action, dryRun: dryRun))
+        case .tenantFinished(let tenant, let done, let failed, let total):
+            if tenant.status == .failed || (!live && !tenant.unchanged) {
+                line(RunText.tenant(tenant, dryRun: dryRun))
+            }
+            if live { drawProgress(done: done, failed: failed, total: total) }
+        }
+    }
+
+    private func line(_ text: String) {
+        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        write(text)
+    }
+
+    private func drawProgress(done: Int, failed: Int, total: Int) {
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
+        lastDraw = now
+        let rate = Double(done) / max(0.001, now.timeIntervalSince(started))
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let text = String(format: "tenants %d/%d done, %d failed, %.1f/s, ETA %.0fs", done, total, failed, rate, eta)
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+    }
+
+    /// Clears the live line.
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
