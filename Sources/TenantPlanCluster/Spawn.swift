@@ -2,14 +2,22 @@ import Foundation
 
 /// Starting a child process with posix_spawn: stdin from /dev/null, stdout and stderr to a file.
 public enum Spawn {
-    /// Starts `executable`; `environment` (when given) replaces the inherited one. Returns the pid.
-    public static func start(_ executable: String, _ arguments: [String], outputPath: String, environment: [String: String]? = nil) throws -> pid_t {
+    /// Starts `executable`; `environment` (when given) replaces the inherited one. Standard error
+    /// goes to `errorPath` when given, else with standard output. Returns the pid.
+    public static func start(
+        _ executable: String, _ arguments: [String], outputPath: String, errorPath: String? = nil,
+        environment: [String: String]? = nil
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0)=\($1)") } + [nil] }

@@ -53,7 +53,7 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
                 + "is \(planFormat), \(consequence); set tracking.format to \(target.rawValue) (or auto-detect) "
                 + "in the plan first"
         case .invalidConnectionString(let location, let message):
-            return "\(location): error: database.url: \(message)"
+            return "\(location): error: \(message)"
         case .failed(let message):
             return message
         }

@@ -90,7 +90,7 @@ final class RunSession: Sendable {
             do {
                 return (try TenantDiscovery.discover(settings, on: connection), ConnInfo.target(of: connection))
             } catch let error as PostgresError where error.kind != .connection && error.kind != .canceled {
-                throw RunFailure(location: settings.discoverLocation, key: "tenants.discover", error: error)
+                throw RunFailure(location: settings.discoverLocation, key: settings.discover.key, error: error)
             }
         }
         let (tenants, counts) = try TenantDiscovery.tenants(ids: ids, settings: settings, filter: filter)
@@ -168,5 +168,16 @@ struct RunFailure: Error, CustomStringConvertible {
         var info = Report.ErrorInfo(error)
         info.message = description
         return info
+    }
+}
+
+extension Discovery {
+    /// The plan key of this way of discovering: `tenants.discover.sql`, `.list` or `.schemaLike`.
+    var key: String {
+        switch self {
+        case .sql: "tenants.discover.sql"
+        case .list: "tenants.discover.list"
+        case .schemaLike: "tenants.discover.schemaLike"
+        }
     }
 }

@@ -20,12 +20,19 @@ final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let outputPath: String
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Standard error's own file, when asked for apart from standard output.
+    let errorPath: String?
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], separateStderr: Bool = false) throws {
         outputPath = NSTemporaryDirectory() + "tenantplan-child-\(UUID().uuidString).log"
+        errorPath = separateStderr ? outputPath + ".stderr" : nil
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }
-        pid = try Spawn.start(executable, arguments, outputPath: outputPath, environment: merged)
+        pid = try Spawn.start(executable, arguments, outputPath: outputPath, errorPath: errorPath, environment: merged)
     }
+
+    /// Standard error (with `separateStderr`).
+    var errors: String { errorPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }
 
     func signal(_ number: Int32) { kill(pid, number) }
 
