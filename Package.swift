@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(
             name: "TenantPlanOutputTests",
             dependencies: ["TenantPlanOutput", "TenantPlanKit", "TenantPlanSpec"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -30,6 +30,12 @@ public struct DiscoveryCounts: Sendable, Equatable {
     public var afterPlanFilters: Int
     /// After `--tenant` / `--exclude`: the tenants of the run.
     public var selected: Int
+
+    public init(discovered: Int, afterPlanFilters: Int, selected: Int) {
+        self.discovered = discovered
+        self.afterPlanFilters = afterPlanFilters
+        self.selected = selected
+    }
 }
 
 /// Finds tenant ids (sql / list / schemaLike), maps them to schemas and applies filters.

@@ -20,6 +20,7 @@ struct ConvertTracking: AsyncParsableCommand {
 
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
+    @OptionGroup var ephemeral: EphemeralOptions
 
     @Option(help: "Target format: name, hash or drizzle-kit.")
     var to: TrackingFormat
@@ -36,7 +37,9 @@ struct ConvertTracking: AsyncParsableCommand {
     mutating func run() async throws {
         let options = RunOptions(command: "convert-tracking", dryRun: dryRun, filter: selection.filter)
         let (to, from) = (self.to, self.from)
-        let report = try await CommandRun.with(plan: planArgument.plan, options: options) {
+        let report = try await CommandRun.with(
+            plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options
+        ) {
             runner, _ in try await runner.convertTracking(to: to, from: from)
         }
         if json { try Console.json(report) } else { Console.out(ConvertText.text(report)) }

@@ -9,7 +9,7 @@ struct Sync: AsyncParsableCommand {
         abstract: "Compare tracking tables with the migrations on disk; record missing ones or delete orphan rows.",
         usage: """
             tenantplan sync <plan> (--status | --mark-missing | --clean-orphans) [--dry-run] [--yes] [--json] \
-            [--tenant <id> ...] [--exclude <glob> ...]
+            [--tenant <id> ...] [--exclude <glob> ...] [--ephemeral [--seed <file> ...]]
             """,
         discussion: """
             --status exits 0 when every tenant could be read, whatever drift it found. --mark-missing and \
@@ -41,6 +41,7 @@ struct Sync: AsyncParsableCommand {
 
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
+    @OptionGroup var ephemeral: EphemeralOptions
 
     @Flag var mode: Mode
 
@@ -57,7 +58,9 @@ struct Sync: AsyncParsableCommand {
         let options = RunOptions(command: "sync", dryRun: dryRun, filter: selection.filter)
         let confirmed = yes || isatty(STDIN_FILENO) != 1
         let mode = self.mode.reportMode
-        let report = try await CommandRun.with(plan: planArgument.plan, options: options) {
+        let report = try await CommandRun.with(
+            plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options
+        ) {
             runner, _ in try await runner.sync(mode, confirm: { tenants in tenants <= 1 || confirmed })
         }
         if json { try Console.json(report) } else { Console.out(SyncText.text(report)) }

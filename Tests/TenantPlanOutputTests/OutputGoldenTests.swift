@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import TenantPlanKit
+import TenantPlanOutput
+
+/// Human output is a pure function of a report: each renderer against a golden file, from reports
+/// recorded by scripts/record-output-fixtures.sh (times and paths normalised). Set
+/// TENANTPLAN_RECORD_GOLDEN=1 to rewrite the golden files, then review the diff.
+@Suite struct OutputGoldenTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(contentsOf: fixtures.appendingPathComponent(name + ".json")))
+    }
+
+    /// Compares `text` with `<name>.txt` (or writes it in record mode).
+    static func check(_ text: String, golden name: String) throws {
+        let url = fixtures.appendingPathComponent(name + ".txt")
+        if ProcessInfo.processInfo.environment["TENANTPLAN_RECORD_GOLDEN"] == "1" {
+            try (text + "\n").write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        #expect(text + "\n" == expected, "\(name).txt differs; rerun with TENANTPLAN_RECORD_GOLDEN=1 and review the diff")
+    }
+
+    /// What `apply` prints to a log (not a terminal): shared actions, each tenant that changed or failed, the summary.
+    static func applyLog(_ report: Report) -> String {
+        let shared = report.sharedActions.map { RunText.shared($0, dryRun: report.options.dryRun) }
+        let tenants = report.tenants.filter { !$0.unchanged }.map { RunText.tenant($0, dryRun: false) }
+        return (shared + tenants + [RunText.summary(report)]).joined(separator: "\n")
+    }
+
+    @Test("apply: a tenant that fails shows its migration, SQLSTATE and message; the summary counts it")
+    func apply() throws {
+        let report = try Self.decode(Report.self, "apply")
+        try Self.check(Self.applyLog(report), golden: "apply")
+    }
+
+    @Test("plan: each tenant's pending changes, then groups naming their tenants, then a dry-run summary")
+    func plan() throws {
+        let report = try Self.decode(Report.self, "plan")
+        let text = (DryRunText.lines(report) + [RunText.summary(report)]).joined(separator: "\n")
+        #expect(!text.contains("succeeded"))
+        try Self.check(text, golden: "plan")
+    }
+
+    @Test("status: a table of every tenant with the totals")
+    func status() throws {
+        try Self.check(StatusText.table(try Self.decode(StatusReport.self, "status")), golden: "status")
+    }
+
+    @Test("sync --status: tenants grouped by drift, likely renames, totals")
+    func sync() throws {
+        try Self.check(SyncText.text(try Self.decode(SyncReport.self, "sync")), golden: "sync")
+    }
+
+    @Test("convert-tracking --dry-run: tenants to convert in words, a refused one with its reason")
+    func convert() throws {
+        let text = ConvertText.text(try Self.decode(ConvertReport.self, "convert"))
+        #expect(!text.contains("wouldConvert"))
+        try Self.check(text, golden: "convert")
+    }
+
+    @Test("a run that failed as a whole prints its error alone; stop reasons are words, not identifiers")
+    func fatalAndStops() throws {
+        var report = try Self.decode(Report.self, "apply")
+        #expect(RunText.fatal(report) == nil)
+        report.stopReason = .abortOnError
+        #expect(RunText.summary(report).hasSuffix("(stopped: onError is abort and a tenant failed)"))
+        report.error = Report.ErrorInfo(
+            sqlstate: "42P01", message: "plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist")
+        #expect(
+            RunText.fatal(report)
+                == "error: plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist (SQLSTATE 42P01)")
+    }
+
+    @Test("discovery counts say what each filter kept")
+    func discovered() {
+        #expect(RunText.discovered(DiscoveryCounts(discovered: 19, afterPlanFilters: 19, selected: 1)) == "discovered 19 tenants, 1 after --tenant/--exclude")
+        #expect(RunText.discovered(DiscoveryCounts(discovered: 1, afterPlanFilters: 1, selected: 1)) == "discovered 1 tenant")
+        #expect(
+            RunText.discovered(DiscoveryCounts(discovered: 20, afterPlanFilters: 18, selected: 18))
+                == "discovered 20 tenants, 18 after the plan's include/exclude")
+    }
+}
