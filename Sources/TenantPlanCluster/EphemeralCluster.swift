@@ -24,16 +24,23 @@ public final class EphemeralCluster: @unchecked Sendable {
     /// Finds the server binaries: `$TENANTPLAN_PG_BINDIR`, the newest /usr/lib/postgresql/N/bin, or `pg_config --bindir`.
     public static func findBinDirectory() throws -> String {
         let fileManager = FileManager.default
-        if let explicit = ProcessInfo.processInfo.environment["TENANTPLAN_PG_BINDIR"], !explicit.isEmpty { return explicit }
+        if let explicit = ProcessInfo.processInfo.environment["TENANTPLAN_PG_BINDIR"], !explicit.isEmpty {
+            return explicit
+        }
         let root = "/usr/lib/postgresql"
         let versions = ((try? fileManager.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
         for version in versions.reversed() where fileManager.isExecutableFile(atPath: "\(root)/\(version)/bin/initdb") {
             return "\(root)/\(version)/bin"
         }
-        if let output = try? run("/usr/bin/env", ["pg_config", "--bindir"]), fileManager.isExecutableFile(atPath: output + "/initdb") {
+        if let output = try? run("/usr/bin/env", ["pg_config", "--bindir"]),
+            fileManager.isExecutableFile(atPath: output + "/initdb")
+        {
             return output
         }
-        throw Failure(description: "no PostgreSQL server binaries found (initdb); install the Debian package `postgresql` or set TENANTPLAN_PG_BINDIR")
+        throw Failure(
+            description:
+                "no PostgreSQL server binaries found (initdb); install the Debian package `postgresql` or set TENANTPLAN_PG_BINDIR"
+        )
     }
 
     /// Creates and starts a new cluster.
@@ -46,10 +53,17 @@ public final class EphemeralCluster: @unchecked Sendable {
         let cluster = EphemeralCluster(directory: directory, binDirectory: binDirectory, asPostgresUser: asPostgres)
         do {
             if asPostgres { _ = try run("/bin/chown", ["postgres:postgres", directory]) }
-            try cluster.server("initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "--no-sync",
-                                          "-E", "UTF8", "--locale=C"])
-            let options = "-F -k \(directory) -p 5432 -c listen_addresses= -c max_connections=\(maxConnections) -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            try cluster.server("pg_ctl", ["-D", directory + "/data", "-o", options, "-l", directory + "/server.log", "-w", "-t", "60", "start"])
+            try cluster.server(
+                "initdb",
+                [
+                    "-D", directory + "/data", "-U", "postgres", "--auth=trust", "--no-sync",
+                    "-E", "UTF8", "--locale=C",
+                ])
+            let options =
+                "-F -k \(directory) -p 5432 -c listen_addresses= -c max_connections=\(maxConnections) -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            try cluster.server(
+                "pg_ctl",
+                ["-D", directory + "/data", "-o", options, "-l", directory + "/server.log", "-w", "-t", "60", "start"])
             cluster.running = true
         } catch {
             cluster.stop()
@@ -98,11 +112,15 @@ public final class EphemeralCluster: @unchecked Sendable {
         let pid = try Spawn.start(executable, arguments, outputPath: outputPath)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let text = ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let exited = (status & 0x7f) == 0
         let code = (status >> 8) & 0xff
         guard exited, code == 0 else {
-            throw Failure(description: "\((executable as NSString).lastPathComponent) \(arguments.first ?? "") failed (\(exited ? "exit \(code)" : "signal \(status & 0x7f)")): \(text.suffix(2000))")
+            throw Failure(
+                description:
+                    "\((executable as NSString).lastPathComponent) \(arguments.first ?? "") failed (\(exited ? "exit \(code)" : "signal \(status & 0x7f)")): \(text.suffix(2000))"
+            )
         }
         return text
     }

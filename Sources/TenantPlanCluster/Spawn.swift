@@ -19,14 +19,16 @@ public enum Spawn {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0)=\($1)") } + [nil] }
-        defer { envp?.forEach { free($0) } }
+        defer { for pointer in envp ?? [] { free(pointer) } }
         var pid: pid_t = 0
-        let result = envp.map { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) }
+        let result =
+            envp.map { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) }
             ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard result == 0 else {
-            throw EphemeralCluster.Failure(description: "cannot run \(executable): \(String(cString: strerror(result)))")
+            throw EphemeralCluster.Failure(
+                description: "cannot run \(executable): \(String(cString: strerror(result)))")
         }
         return pid
     }

@@ -18,7 +18,8 @@ public enum RunText {
     public static func shared(_ action: Report.ActionResult, dryRun: Bool) -> String {
         var text = "shared \(action.name) (\(action.schema ?? "public")): "
         if let conversion = action.conversions?.first {
-            text += "\(dryRun ? "would convert" : "converted") tracking \(conversion.from.rawValue) -> "
+            text +=
+                "\(dryRun ? "would convert" : "converted") tracking \(conversion.from.rawValue) -> "
                 + "\(conversion.to.rawValue) (\(Plural.count(conversion.rows.count, "row"))); "
         }
         return text + describe(action: action)
@@ -31,7 +32,9 @@ public enum RunText {
             var parts: [String] = []
             if !action.applied.isEmpty { parts.append("applied " + Plural.list(action.applied.map(\.name))) }
             if let marked = action.marked { parts.append("marked as applied " + Plural.list(marked)) }
-            if let deleted = action.deletedOrphans { parts.append("deleted \(Plural.count(deleted.count, "orphan row"))") }
+            if let deleted = action.deletedOrphans {
+                parts.append("deleted \(Plural.count(deleted.count, "orphan row"))")
+            }
             return parts.joined(separator: ", ")
         case .unchanged:
             return "up to date"
@@ -47,7 +50,9 @@ public enum RunText {
             return "skipped (\(action.skippedBecause ?? "not run"))"
         case .failed:
             var text = "FAILED"
-            if !action.applied.isEmpty { text = "applied \(action.applied.map(\.name).joined(separator: ", ")), then FAILED" }
+            if !action.applied.isEmpty {
+                text = "applied \(action.applied.map(\.name).joined(separator: ", ")), then FAILED"
+            }
             if let error = action.error { text += " " + describe(error: error) }
             return text
         }
@@ -99,17 +104,20 @@ public enum RunText {
         var text: String
         if report.options.dryRun {
             let changing = s.succeeded - s.unchanged
-            text = "dry run: \(Plural.count(s.tenants, "tenant")): \(changing) would change, \(s.unchanged) up to date, "
+            text =
+                "dry run: \(Plural.count(s.tenants, "tenant")): \(changing) would change, \(s.unchanged) up to date, "
                 + "\(s.failed) failed, \(s.skipped) skipped; \(Plural.count(s.migrationsPending ?? 0, "migration")) would run"
         } else {
-            text = "\(Plural.count(s.tenants, "tenant")): \(s.succeeded) succeeded (\(s.unchanged) unchanged), "
+            text =
+                "\(Plural.count(s.tenants, "tenant")): \(s.succeeded) succeeded (\(s.unchanged) unchanged), "
                 + "\(s.failed) failed, \(s.skipped) skipped; \(Plural.count(s.migrationsApplied, "migration")) applied"
         }
         if let marked = s.migrationsMarked {
             text += report.options.dryRun ? ", \(marked) would be marked as applied" : ", \(marked) marked as applied"
         }
         if let converted = s.tenantsConverted {
-            text += ", tracking tables of \(Plural.count(converted, "tenant")) "
+            text +=
+                ", tracking tables of \(Plural.count(converted, "tenant")) "
                 + (report.options.dryRun ? "would be converted" : "converted")
         }
         text += " in \(report.durationMs) ms"

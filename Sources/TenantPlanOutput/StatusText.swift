@@ -30,7 +30,9 @@ public enum StatusText {
     }
 
     private static func row(_ entry: StatusReport.Entry) -> [String] {
-        var last = entry.lastApplied.map { name in name + (entry.lastAppliedAt.map { " at \(time($0, entry.format))" } ?? "") }
+        var last = entry.lastApplied.map { name in
+            name + (entry.lastAppliedAt.map { " at \(time($0, entry.format))" } ?? "")
+        }
         if let error = entry.error { last = "error: \(error)" } else if !entry.schemaExists { last = "schema missing" }
         return [
             entry.id, entry.schema, entry.format?.rawValue ?? "-", "\(entry.applied)", "\(entry.pending.count)",

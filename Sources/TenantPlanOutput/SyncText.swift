@@ -29,9 +29,15 @@ public enum SyncText {
         switch report.mode {
         case .status: break
         case .markMissing:
-            text += report.dryRun ? wouldChange : "; \(Plural.count(s.marked, "migration")) marked on \(Plural.count(s.changed, "tenant"))"
+            text +=
+                report.dryRun
+                ? wouldChange
+                : "; \(Plural.count(s.marked, "migration")) marked on \(Plural.count(s.changed, "tenant"))"
         case .cleanOrphans:
-            text += report.dryRun ? wouldChange : "; \(Plural.count(s.deleted, "orphan row")) deleted on \(Plural.count(s.changed, "tenant"))"
+            text +=
+                report.dryRun
+                ? wouldChange
+                : "; \(Plural.count(s.deleted, "orphan row")) deleted on \(Plural.count(s.changed, "tenant"))"
         }
         if let reason = report.stopReason { text += " (stopped: \(reason.description))" }
         return text

@@ -10,10 +10,15 @@ public final class PGConnection: @unchecked Sendable {
 
     /// Connects with a libpq URI or `key=value` conninfo (PG* variables, .pgpass and service
     /// files apply as in psql). `overrides` are extra keywords such as `application_name`.
-    public static func connect(_ conninfo: String, overrides: [String: String] = [:]) throws(PostgresError) -> PGConnection {
+    public static func connect(_ conninfo: String, overrides: [String: String] = [:]) throws(PostgresError)
+        -> PGConnection
+    {
         var keys = ["dbname"] + overrides.keys.sorted()
         var values = [conninfo] + overrides.keys.sorted().map { overrides[$0]! }
-        if conninfo.isEmpty { keys.removeFirst(); values.removeFirst() }
+        if conninfo.isEmpty {
+            keys.removeFirst()
+            values.removeFirst()
+        }
         let handle: OpaquePointer? = keys.withCStrings { keyPointers in
             values.withCStrings { valuePointers in
                 PQconnectdbParams(keyPointers, valuePointers, conninfo.isEmpty ? 0 : 1)
@@ -42,7 +47,6 @@ public final class PGConnection: @unchecked Sendable {
     public var isHealthy: Bool {
         PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
-
 
     /// Runs one or more statements with the simple query protocol and returns the last result.
     /// On error, the rest of a multi-statement text is skipped by the server.
@@ -86,7 +90,8 @@ public final class PGConnection: @unchecked Sendable {
             case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
                 PQclear(raw)
                 if outcome.error == nil {
-                    outcome.error = PostgresError(kind: .client, message: "COPY ... FROM STDIN / TO STDOUT is not supported in migrations")
+                    outcome.error = PostgresError(
+                        kind: .client, message: "COPY ... FROM STDIN / TO STDOUT is not supported in migrations")
                 }
                 if status == PGRES_COPY_IN { PQputCopyEnd(handle, "COPY is not supported by tenantplan") }
             default:
@@ -185,8 +190,9 @@ public enum ConnInfo {
     /// Where a live connection points.
     public static func target(of connection: PGConnection) -> Target {
         func text(_ pointer: UnsafeMutablePointer<CChar>?) -> String? { pointer.map { String(cString: $0) } }
-        return Target(host: text(PQhost(connection.handle)), port: text(PQport(connection.handle)),
-                      dbname: text(PQdb(connection.handle)), user: text(PQuser(connection.handle)))
+        return Target(
+            host: text(PQhost(connection.handle)), port: text(PQport(connection.handle)),
+            dbname: text(PQdb(connection.handle)), user: text(PQuser(connection.handle)))
     }
 
     /// Replaces any password the conninfo holds (and the conninfo itself) in a message.
@@ -210,11 +216,14 @@ public enum ConnInfo {
                 continue
             }
             value = value.dropFirst().drop { $0 == " " }
-            let password = value.prefix { $0 != " " && $0 != "&" }.trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+            let password = value.prefix { $0 != " " && $0 != "&" }.trimmingCharacters(
+                in: CharacterSet(charactersIn: "'"))
             if !password.isEmpty { text = text.replacingOccurrences(of: password, with: "********") }
             rest = value
         }
-        if let range = conninfo.range(of: "://"), let at = conninfo.range(of: "@", range: range.upperBound..<conninfo.endIndex) {
+        if let range = conninfo.range(of: "://"),
+            let at = conninfo.range(of: "@", range: range.upperBound..<conninfo.endIndex)
+        {
             let credentials = String(conninfo[range.upperBound..<at.lowerBound])
             if let colon = credentials.firstIndex(of: ":") {
                 let password = String(credentials[credentials.index(after: colon)...])
@@ -228,7 +237,7 @@ public enum ConnInfo {
 extension Array where Element == String {
     func withCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
         let duplicates: [UnsafeMutablePointer<CChar>?] = map { strdup($0) }
-        defer { duplicates.forEach { free($0) } }
+        defer { for pointer in duplicates { free(pointer) } }
         let pointers = duplicates.map { UnsafePointer($0) } + [nil]
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
@@ -237,7 +246,7 @@ extension Array where Element == String {
 extension Array where Element == String? {
     func withOptionalCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
         let duplicates: [UnsafeMutablePointer<CChar>?] = map { value in value.flatMap { strdup($0) } }
-        defer { duplicates.forEach { free($0) } }
+        defer { for pointer in duplicates { free(pointer) } }
         let pointers: [UnsafePointer<CChar>?] = duplicates.map { $0.map { UnsafePointer($0) } }
         return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
     }

@@ -19,7 +19,9 @@ public final class PGSession: @unchecked Sendable {
     }
 
     /// Opens a connection on a new thread.
-    public static func open(_ conninfo: String, overrides: [String: String] = [:], setup: String? = nil) async throws -> PGSession {
+    public static func open(_ conninfo: String, overrides: [String: String] = [:], setup: String? = nil) async throws
+        -> PGSession
+    {
         let worker = WorkerThread(name: "tenantplan-pg")
         do {
             let connection = try await worker.run { () throws(PostgresError) -> PGConnection in

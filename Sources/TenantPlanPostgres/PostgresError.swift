@@ -23,8 +23,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var position: Int?
     public var severity: String?
 
-    public init(kind: Kind, message: String, sqlstate: String? = nil, detail: String? = nil, hint: String? = nil,
-                position: Int? = nil, severity: String? = nil) {
+    public init(
+        kind: Kind, message: String, sqlstate: String? = nil, detail: String? = nil, hint: String? = nil,
+        position: Int? = nil, severity: String? = nil
+    ) {
         self.kind = kind
         self.message = message
         self.sqlstate = sqlstate
@@ -40,16 +42,17 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             return String(cString: value)
         }
         let sqlstate = field(Int32(UInt8(ascii: "C")))  // PG_DIAG_SQLSTATE
-        let primary = field(Int32(UInt8(ascii: "M")))   // PG_DIAG_MESSAGE_PRIMARY
+        let primary = field(Int32(UInt8(ascii: "M")))  // PG_DIAG_MESSAGE_PRIMARY
         let fallback = connection.flatMap { PQerrorMessage($0) }.map { String(cString: $0) } ?? "unknown error"
         let message = (primary ?? fallback).trimmingTrailingNewlines()
         var kind: Kind = sqlstate == nil ? .connection : .server
         if sqlstate == "57014" { kind = .canceled }
         if let connection, PQstatus(connection) == CONNECTION_BAD { kind = .connection }
-        self.init(kind: kind, message: message, sqlstate: sqlstate,
-                  detail: field(Int32(UInt8(ascii: "D"))), hint: field(Int32(UInt8(ascii: "H"))),
-                  position: field(Int32(UInt8(ascii: "P"))).flatMap { Int($0) },
-                  severity: field(Int32(UInt8(ascii: "V"))))
+        self.init(
+            kind: kind, message: message, sqlstate: sqlstate,
+            detail: field(Int32(UInt8(ascii: "D"))), hint: field(Int32(UInt8(ascii: "H"))),
+            position: field(Int32(UInt8(ascii: "P"))).flatMap { Int($0) },
+            severity: field(Int32(UInt8(ascii: "V"))))
     }
 
     public var description: String {

@@ -1,12 +1,14 @@
 import Foundation
-import Testing
 import TenantPlanPostgres
-@testable import TenantPlanKit
 import TenantPlanSpec
+import Testing
+
+@testable import TenantPlanKit
 
 /// The `tenantplan` executable as a user runs it: exit codes, reports, two processes at once, Ctrl-C.
 @Suite(.serialized) struct CLIProcessTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     /// Validates a JSON file against one of docs/schemas with python3's jsonschema (a real validator).
     static func validate(json path: String, schema: String, yaml: Bool = false) throws -> String? {
@@ -18,7 +20,9 @@ import TenantPlanSpec
             print('\\n'.join(f"{list(e.path)}: {e.message}" for e in errors[:5]))
             sys.exit(1 if errors else 0)
             """
-        let child = try ChildProcess("/usr/bin/env", ["python3", "-c", script, repositoryRoot + "/docs/schemas/" + schema, path, yaml ? "yaml" : "json"])
+        let child = try ChildProcess(
+            "/usr/bin/env",
+            ["python3", "-c", script, repositoryRoot + "/docs/schemas/" + schema, path, yaml ? "yaml" : "json"])
         var status: Int32 = 0
         waitpid(child.pid, &status, 0)
         return status == 0 ? nil : "schema violations: \(child.output)"
@@ -26,13 +30,17 @@ import TenantPlanSpec
 
     static func plan(_ fixture: PlanFixture, ids: [String], sleep: Double = 0, concurrency: Int = 4) throws {
         for index in 1...3 {
-            try fixture.write("m/000\(index)_m\(index).sql", """
+            try fixture.write(
+                "m/000\(index)_m\(index).sql",
+                """
                 SELECT pg_sleep(\(sleep));
                 CREATE TABLE m\(index) (id int);
                 INSERT INTO public.applied_log (tenant, migration) VALUES (current_setting('tenantplan.tenant_id'), 'm\(index)');
                 """)
         }
-        try fixture.write("plan.yaml", """
+        try fixture.write(
+            "plan.yaml",
+            """
             version: 1
             database: { url: "${TEST_DATABASE_URL}", maxConnections: 8 }
             tenants:
@@ -59,13 +67,20 @@ import TenantPlanSpec
         let ids = (0..<60).map { "p\($0)" }
         try Self.plan(fixture, ids: ids, sleep: 0.005)
         let environment = ["TEST_DATABASE_URL": db.conninfo]
-        let first = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r1.json"], environment: environment)
-        let second = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r2.json"], environment: environment)
+        let first = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r1.json"],
+            environment: environment)
+        let second = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r2.json"],
+            environment: environment)
         let codes = (try await first.wait(), try await second.wait())
         #expect(codes.0 == 0, "\(first.output)")
         #expect(codes.1 == 0, "\(second.output)")
         #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 180)
-        #expect(try await db.count("SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log GROUP BY 1, 2 HAVING count(*) > 1) d") == 0)
+        #expect(
+            try await db.count(
+                "SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log GROUP BY 1, 2 HAVING count(*) > 1) d"
+            ) == 0)
         let reports = try [fixture.directory + "/r1.json", fixture.directory + "/r2.json"].map {
             try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
         }
@@ -81,7 +96,9 @@ import TenantPlanSpec
         let ids = (0..<40).map { "i\($0)" }
         try Self.plan(fixture, ids: ids, sleep: 0.3, concurrency: 4)
         let reportPath = fixture.directory + "/report.json"
-        let child = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", reportPath], environment: ["TEST_DATABASE_URL": db.conninfo])
+        let child = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath, "--report", reportPath],
+            environment: ["TEST_DATABASE_URL": db.conninfo])
         try await Task.sleep(for: .milliseconds(1500))
         child.signal(SIGINT)
         let code = try await child.wait(timeout: .seconds(60))
@@ -95,13 +112,20 @@ import TenantPlanSpec
         for id in ids {
             let schema = "t_\(id)"
             guard try await db.tableExists(schema, "__drizzle_migrations") else {
-                #expect(try await db.count("SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id))") == 0)
+                #expect(
+                    try await db.count("SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id))")
+                        == 0)
                 continue
             }
             for index in 1...3 {
-                let recorded = try await db.count("SELECT count(*) FROM \(schema).__drizzle_migrations WHERE name = '000\(index)_m\(index)'") == 1
+                let recorded =
+                    try await db.count(
+                        "SELECT count(*) FROM \(schema).__drizzle_migrations WHERE name = '000\(index)_m\(index)'") == 1
                 #expect(try await db.tableExists(schema, "m\(index)") == recorded, "\(schema) m\(index)")
-                #expect(try await db.count("SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id)) AND migration = 'm\(index)'") == (recorded ? 1 : 0))
+                #expect(
+                    try await db.count(
+                        "SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id)) AND migration = 'm\(index)'"
+                    ) == (recorded ? 1 : 0))
             }
         }
         // Nothing was left locked or running: a rerun finishes the job.
@@ -110,7 +134,9 @@ import TenantPlanSpec
         #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 120)
     }
 
-    @Test("exit codes: 0 success, 1 tenant failure, 2 invalid plan or unknown --tenant, 3 pending with plan --detailed-exitcode")
+    @Test(
+        "exit codes: 0 success, 1 tenant failure, 2 invalid plan or unknown --tenant, 3 pending with plan --detailed-exitcode"
+    )
     func exitCodes() async throws {
         let db = try await TestDatabase.create("exits")
         try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
@@ -120,7 +146,9 @@ import TenantPlanSpec
         let pending = try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db)
         #expect(pending.code == 3, "\(pending.output)")
         #expect(pending.output.contains("a (t_a): would create the schema; m: would apply 0001_m1, 0002_m2, 0003_m3"))
-        #expect(pending.output.contains("dry run: 2 tenants: 2 would change, 0 up to date, 0 failed, 0 skipped; 6 migrations would run"))
+        #expect(
+            pending.output.contains(
+                "dry run: 2 tenants: 2 would change, 0 up to date, 0 failed, 0 skipped; 6 migrations would run"))
         #expect(!pending.output.contains("succeeded"), "a dry run succeeds at nothing: \(pending.output)")
         #expect(pending.output.contains("would apply 0001_m1, 0002_m2, 0003_m3"))
         #expect(try await run(["apply", fixture.planPath, "--tenant", "nope"], database: db).code == 2)
@@ -133,7 +161,9 @@ import TenantPlanSpec
         try fixture.write("m/0004_m4.sql", "INSERT INTO public.applied_log VALUES ('x', 'y');")
         let failing = try await run(["apply", fixture.planPath], database: db)
         #expect(failing.code == 1)
-        #expect(failing.output.contains("FAILED at 0004_m4: relation \"public.applied_log\" does not exist (SQLSTATE 42P01)"))
+        #expect(
+            failing.output.contains(
+                "FAILED at 0004_m4: relation \"public.applied_log\" does not exist (SQLSTATE 42P01)"))
     }
 
     @Test("sync, convert-tracking and --mark-applied from the command line: outputs, exit codes, schema-valid reports")
@@ -144,15 +174,20 @@ import TenantPlanSpec
         defer { fixture.remove() }
         try Self.plan(fixture, ids: ["a", "b", "c"])
         let marked = fixture.directory + "/marked.json"
-        let mark = try await run(["apply", fixture.planPath, "--mark-applied", "--up-to", "0002_m2", "--report", marked], database: db)
+        let mark = try await run(
+            ["apply", fixture.planPath, "--mark-applied", "--up-to", "0002_m2", "--report", marked], database: db)
         #expect(mark.code == 0, "\(mark.output)")
         #expect(mark.output.contains("marked as applied 0001_m1, 0002_m2"))
         #expect(try Self.validate(json: marked, schema: "report-v1.json") == nil)
         #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 0)
         #expect(try await run(["apply", fixture.planPath, "--up-to", "0002_m2"], database: db).code == 2)
-        #expect(try await run(["apply", fixture.planPath, "--mark-applied", "--up-to", "0009_nope"], database: db).code == 2)
+        #expect(
+            try await run(["apply", fixture.planPath, "--mark-applied", "--up-to", "0009_nope"], database: db).code == 2
+        )
 
-        try await db.exec("INSERT INTO t_a.__drizzle_migrations (name) VALUES ('0000_renamed'); INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_renamed');")
+        try await db.exec(
+            "INSERT INTO t_a.__drizzle_migrations (name) VALUES ('0000_renamed'); INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_renamed');"
+        )
         let status = try await run(["sync", fixture.planPath, "--status"], database: db)
         #expect(status.code == 0, "\(status.output)")
         #expect(status.output.contains("2 tenants (a, b):"))
@@ -163,25 +198,38 @@ import TenantPlanSpec
         #expect(clean.output.contains("\"deleted\" : 2"))
         #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations WHERE name = '0000_renamed'") == 0)
 
-        let dry = try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--dry-run"], database: db)
+        let dry = try await run(
+            ["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--dry-run"], database: db)
         #expect(dry.code == 0)
         #expect(dry.output.contains("dry run: 3 tenants: 3 to convert (6 rows)"))
         #expect(try await run(["convert-tracking", fixture.planPath, "--to", "hash"], database: db).code == 0)
-        #expect(try await db.count("SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_c' AND table_name = '__drizzle_migrations' AND column_name = 'hash'") == 1)
+        #expect(
+            try await db.count(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_c' AND table_name = '__drizzle_migrations' AND column_name = 'hash'"
+            ) == 1)
 
         // A plan that wants name tables with autoMigrateFormat: only conversions are pending.
         let text = try String(contentsOfFile: fixture.planPath, encoding: .utf8)
-        try fixture.write("plan.yaml", text.replacingOccurrences(of: "concurrency: 4", with: "concurrency: 4\ntracking: { format: name, autoMigrateFormat: true }"))
-        try await db.exec("DELETE FROM t_a.__drizzle_migrations; DELETE FROM t_b.__drizzle_migrations; DELETE FROM t_c.__drizzle_migrations;")
+        try fixture.write(
+            "plan.yaml",
+            text.replacingOccurrences(
+                of: "concurrency: 4", with: "concurrency: 4\ntracking: { format: name, autoMigrateFormat: true }"))
+        try await db.exec(
+            "DELETE FROM t_a.__drizzle_migrations; DELETE FROM t_b.__drizzle_migrations; DELETE FROM t_c.__drizzle_migrations;"
+        )
         let marking = try await run(["apply", fixture.planPath, "--mark-applied"], database: db)
         #expect(marking.code == 0, "\(marking.output)")
         #expect(marking.output.contains("converted tracking hash -> name"))
         #expect(try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db).code == 0)
         // Converting against the plan's pinned format is refused; with the plan on auto-detect it works.
-        #expect(try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db).code == 2)
+        #expect(
+            try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db)
+                .code == 2)
         let pinned = try String(contentsOfFile: fixture.planPath, encoding: .utf8)
         try fixture.write("plan.yaml", text)
-        #expect(try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db).code == 0)
+        #expect(
+            try await run(["convert-tracking", fixture.planPath, "--to", "drizzle-kit", "--tenant", "a"], database: db)
+                .code == 0)
         try fixture.write("plan.yaml", pinned)
         // Tenant a in drizzle-kit under a name plan: nothing to apply, only a conversion pending, and that counts.
         let pending = try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db)
@@ -192,7 +240,9 @@ import TenantPlanSpec
     @Test("reports written by --report and --json validate against docs/schemas/report-v1.json")
     func reportSchema() async throws {
         let db = try await TestDatabase.create("schema")
-        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text); CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int);")
+        try await db.exec(
+            "CREATE TABLE public.applied_log (tenant text, migration text); CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int);"
+        )
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try Self.plan(fixture, ids: ["a", "b", "c"])
@@ -211,10 +261,17 @@ import TenantPlanSpec
     @Test("the plan JSON Schema accepts the demo and fixture plans and refuses invalid ones")
     func planSchema() throws {
         let fixtures = Self.repositoryRoot + "/Tests/TenantPlanSpecTests/Fixtures"
-        #expect(try Self.validate(json: Self.repositoryRoot + "/plans/demo.yaml", schema: "plan-v1.json", yaml: true) == nil)
+        #expect(
+            try Self.validate(json: Self.repositoryRoot + "/plans/demo.yaml", schema: "plan-v1.json", yaml: true) == nil
+        )
         #expect(try Self.validate(json: fixtures + "/valid/full.yaml", schema: "plan-v1.json", yaml: true) == nil)
-        for name in ["unknown-key", "wrong-types", "bad-duration", "discover-two", "action-two-kinds", "unknown-format", "wrong-version"] {
-            #expect(try Self.validate(json: fixtures + "/invalid/\(name).yaml", schema: "plan-v1.json", yaml: true) != nil, "\(name) passed the schema")
+        for name in [
+            "unknown-key", "wrong-types", "bad-duration", "discover-two", "action-two-kinds", "unknown-format",
+            "wrong-version",
+        ] {
+            #expect(
+                try Self.validate(json: fixtures + "/invalid/\(name).yaml", schema: "plan-v1.json", yaml: true) != nil,
+                "\(name) passed the schema")
         }
     }
 
@@ -224,11 +281,14 @@ import TenantPlanSpec
         let bad = try ChildProcess(Executable.path, ["validate", fixtures + "/invalid/wrong-types.yaml"])
         #expect(try await bad.wait() == 2)
         #expect(bad.output.split(separator: "\n").count == 3)
-        #expect(bad.output.contains("wrong-types.yaml:3:19: error: 'database.maxConnections' must be an integer, found 'lots'"))
+        #expect(
+            bad.output.contains(
+                "wrong-types.yaml:3:19: error: 'database.maxConnections' must be an integer, found 'lots'"))
         let good = try ChildProcess(Executable.path, ["validate", Self.repositoryRoot + "/plans/demo.yaml"])
         #expect(try await good.wait() == 0)
         #expect(good.output.contains("demo.yaml: valid: 3 actions (1 shared, 2 per tenant)"))
-        let json = try ChildProcess(Executable.path, ["validate", fixtures + "/invalid/cycle.yaml", "--format", "json"])
+        let json = try ChildProcess(
+            Executable.path, ["validate", fixtures + "/invalid/cycle.yaml", "--format", "json"])
         #expect(try await json.wait() == 2)
         #expect(json.output.contains("\"message\" : \"dependency cycle: a -> b -> c -> a\""))
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TenantPlanKit
+import Testing
 
 /// The binary as someone who installed it runs it: from any folder, against a throwaway
 /// database, and with failures that name their source.
@@ -17,14 +17,16 @@ import TenantPlanKit
     func demoAnywhere() async throws {
         let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let child = try ChildProcess("/bin/sh", ["-c", "cd \"$0\" && exec \"$1\" demo --tenants 14", folder, Executable.path])
+        let child = try ChildProcess(
+            "/bin/sh", ["-c", "cd \"$0\" && exec \"$1\" demo --tenants 14", folder, Executable.path])
         #expect(try await child.wait(timeout: .seconds(240)) == 0, "\(child.output)")
         let output = child.output
         #expect(output.contains("(the built-in demo, written there with its migrations)"))
         #expect(output.contains("discovered 13 tenants"))  // the 12th of 14 is inactive
         #expect(output.contains("13 tenants: 13 succeeded (0 unchanged), 0 failed, 0 skipped; 94 migrations applied"))
         #expect(output.contains("13 tenants: 13 succeeded (13 unchanged), 0 failed, 0 skipped; 0 migrations applied"))
-        let removed = try #require(output.split(separator: "\n").first { $0.hasPrefix("stopped and removed the cluster at ") })
+        let removed = try #require(
+            output.split(separator: "\n").first { $0.hasPrefix("stopped and removed the cluster at ") })
         let cluster = String(removed.dropFirst("stopped and removed the cluster at ".count))
         #expect(!FileManager.default.fileExists(atPath: cluster), "the cluster folder \(cluster) is still there")
         let plan = try #require(output.split(separator: "\n").first { $0.hasPrefix("plan: ") })
@@ -53,7 +55,9 @@ import TenantPlanKit
         #expect(pending.output.contains("dry run: 33 tenants: 33 would change, 0 up to date, 0 failed, 0 skipped"))
         let apply = try ChildProcess(Executable.path, ["apply", plan, "--ephemeral"])
         #expect(try await apply.wait(timeout: .seconds(120)) == 0, "\(apply.output)")
-        #expect(apply.output.contains("33 tenants: 33 succeeded (0 unchanged), 0 failed, 0 skipped; 234 migrations applied"))
+        #expect(
+            apply.output.contains("33 tenants: 33 succeeded (0 unchanged), 0 failed, 0 skipped; 234 migrations applied")
+        )
         #expect(apply.output.contains("removed the throwaway cluster at "))
         let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -70,7 +74,9 @@ import TenantPlanKit
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
-        try fixture.write("plan.yaml", """
+        try fixture.write(
+            "plan.yaml",
+            """
             version: 1
             database: { url: "${TEST_DATABASE_URL}" }
             tenants:
@@ -84,7 +90,8 @@ import TenantPlanKit
         #expect(try await child.wait() == 1)
         #expect(child.output.isEmpty, "stdout: \(child.output)")
         #expect(
-            child.errors == "error: \(fixture.planPath):5:5: tenants.discover.sql: relation \"public.tenant\" does not exist "
+            child.errors
+                == "error: \(fixture.planPath):5:5: tenants.discover.sql: relation \"public.tenant\" does not exist "
                 + "(SQLSTATE 42P01) at character 16\n")
     }
 
@@ -95,7 +102,9 @@ import TenantPlanKit
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
-        try fixture.write("plan.yaml", """
+        try fixture.write(
+            "plan.yaml",
+            """
             version: 1
             database: { url: "\(url)" }
             tenants: { discover: { list: [a] } }

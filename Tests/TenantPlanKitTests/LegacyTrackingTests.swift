@@ -1,14 +1,18 @@
 import Foundation
-import Testing
 import TenantPlanPostgres
 import TenantPlanSpec
+import Testing
+
 @testable import TenantPlanKit
 
 /// Adopting legacy tracking tables: conversion, mark-applied and sync, on a real PostgreSQL.
 @Suite struct LegacyTrackingTests {
     static let journaled = ApplyIntegrationTests.journaled
 
-    static func plan(_ ids: [String], tracking: String = "", actions: String = "  - { name: tenant-schema, migrate: migrations/tenant }") -> String {
+    static func plan(
+        _ ids: [String], tracking: String = "",
+        actions: String = "  - { name: tenant-schema, migrate: migrations/tenant }"
+    ) -> String {
         """
         version: 1
         database: { url: "${TEST_DATABASE_URL}", maxConnections: 6 }
@@ -34,9 +38,13 @@ import TenantPlanSpec
         for (index, migration) in migrations.prefix(applied).enumerated() {
             let time = "2024-0\(index + 1)-15 10:00:00+00"
             switch format {
-            case .name: sql += "INSERT INTO \(ref.qualified) (name, applied_at) VALUES ('\(migration.name)', '\(time)');"
-            case .hash: sql += "INSERT INTO \(ref.qualified) (hash, created_at) VALUES ('\(migration.hash)', '\(time)');"
-            case .drizzleKit: sql += "INSERT INTO \(ref.qualified) (hash, created_at) VALUES ('\(migration.hash)', \(migration.when!));"
+            case .name:
+                sql += "INSERT INTO \(ref.qualified) (name, applied_at) VALUES ('\(migration.name)', '\(time)');"
+            case .hash:
+                sql += "INSERT INTO \(ref.qualified) (hash, created_at) VALUES ('\(migration.hash)', '\(time)');"
+            case .drizzleKit:
+                sql +=
+                    "INSERT INTO \(ref.qualified) (hash, created_at) VALUES ('\(migration.hash)', \(migration.when!));"
             }
         }
         return sql + "RESET search_path;"
@@ -44,7 +52,9 @@ import TenantPlanSpec
 
     /// The applied migrations of a tenant, by name, read through the table's own format.
     static func appliedNames(_ db: TestDatabase, _ id: String, migrations: [Migration]) async throws -> [String] {
-        let columns = try await db.rows("SELECT column_name FROM information_schema.columns WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations'").map { $0[0]! }
+        let columns = try await db.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations'"
+        ).map { $0[0]! }
         if columns.contains("name") {
             return try await db.rows("SELECT name FROM t_\(id).__drizzle_migrations ORDER BY id").map { $0[0]! }
         }
@@ -53,23 +63,29 @@ import TenantPlanSpec
     }
 
     static func format(_ db: TestDatabase, _ id: String) async throws -> String {
-        let columns = try await db.rows("SELECT column_name || ':' || data_type FROM information_schema.columns WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations' ORDER BY 1").map { $0[0]! }
+        let columns = try await db.rows(
+            "SELECT column_name || ':' || data_type FROM information_schema.columns WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations' ORDER BY 1"
+        ).map { $0[0]! }
         if columns.contains(where: { $0.hasPrefix("name:") }) { return "name" }
         return columns.contains("created_at:bigint") ? "drizzle-kit" : "hash"
     }
 
-    @Test("autoMigrateFormat converts 120 tenants in three formats (and creates tables for the rest) to the target; a rerun changes nothing")
+    @Test(
+        "autoMigrateFormat converts 120 tenants in three formats (and creates tables for the rest) to the target; a rerun changes nothing"
+    )
     func autoMigrateFormat() async throws {
         let db = try await TestDatabase.create("automig")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
         let ids = (0..<130).map { String(format: "a%03d", $0) }
-        let plan = try fixture.compile(Self.plan(ids, tracking: "tracking: { format: drizzle-kit, autoMigrateFormat: true }"), database: db)
+        let plan = try fixture.compile(
+            Self.plan(ids, tracking: "tracking: { format: drizzle-kit, autoMigrateFormat: true }"), database: db)
         let migrations = plan.actions[0].migrations
         var setup = ""
         for (index, id) in ids.enumerated() where index < 120 {
-            setup += Self.seed(id, format: index < 40 ? .name : index < 80 ? .hash : .drizzleKit, applied: 2, migrations: migrations)
+            setup += Self.seed(
+                id, format: index < 40 ? .name : index < 80 ? .hash : .drizzleKit, applied: 2, migrations: migrations)
         }
         try await db.exec(setup)
         let report = try await runApply(plan, db)
@@ -87,7 +103,10 @@ import TenantPlanSpec
         #expect(conversion.rows.map(\.createdAt) == [1_732_000_000_000, 1_732_000_001_000])
         for id in ["a000", "a050", "a100", "a125"] {
             #expect(try await Self.format(db, id) == "drizzle-kit")
-            #expect(try await Self.appliedNames(db, id, migrations: migrations) == ["0000_users", "0001_projects", "0002_tasks"])
+            #expect(
+                try await Self.appliedNames(db, id, migrations: migrations) == [
+                    "0000_users", "0001_projects", "0002_tasks",
+                ])
             // drizzle-orm's own migrator applies an entry when the last created_at < when: nothing is left.
             let last = Int64(try await db.scalar("SELECT max(created_at) FROM t_\(id).__drizzle_migrations") ?? "0")!
             #expect(migrations.filter { $0.when! > last }.isEmpty)
@@ -98,9 +117,12 @@ import TenantPlanSpec
         #expect(rerun.summary.unchanged == 130)
     }
 
-    @Test("every pair of formats converts both ways, keeping each applied migration and its time", arguments: [
-        (TrackingFormat.name, TrackingFormat.hash), (.hash, .name), (.name, .drizzleKit), (.drizzleKit, .name), (.hash, .drizzleKit), (.drizzleKit, .hash),
-    ])
+    @Test(
+        "every pair of formats converts both ways, keeping each applied migration and its time",
+        arguments: [
+            (TrackingFormat.name, TrackingFormat.hash), (.hash, .name), (.name, .drizzleKit), (.drizzleKit, .name),
+            (.hash, .drizzleKit), (.drizzleKit, .hash),
+        ])
     func conversionPairs(from: TrackingFormat, to: TrackingFormat) async throws {
         let db = try await TestDatabase.create("pair")
         let fixture = try PlanFixture()
@@ -109,7 +131,9 @@ import TenantPlanSpec
         let plan = try fixture.compile(Self.plan(["p"]), database: db)
         let migrations = plan.actions[0].migrations
         try await db.exec(Self.seed("p", format: from, applied: 3, migrations: migrations))
-        let before = try await db.rows("SELECT id, \(from == .drizzleKit ? "to_timestamp(created_at::numeric / 1000)" : from == .name ? "applied_at" : "created_at")::text FROM t_p.__drizzle_migrations ORDER BY id")
+        let before = try await db.rows(
+            "SELECT id, \(from == .drizzleKit ? "to_timestamp(created_at::numeric / 1000)" : from == .name ? "applied_at" : "created_at")::text FROM t_p.__drizzle_migrations ORDER BY id"
+        )
         let runner = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking"))
         let report = try await runner.convertTracking(to: to, from: nil)
         #expect(report.exitCode == 0)
@@ -122,12 +146,14 @@ import TenantPlanSpec
         #expect(after.map { $0[0] } == before.map { $0[0] }, "ids survive")
         if to == .drizzleKit {
             #expect(after.map { $0[1] } == migrations.map { $0.when.map(String.init) })
-            #expect(report.tenants.first?.conversions.first?.rows.map(\.originalAppliedAt).allSatisfy { $0 != nil } == true)
+            #expect(
+                report.tenants.first?.conversions.first?.rows.map(\.originalAppliedAt).allSatisfy { $0 != nil } == true)
         } else {
             #expect(after.map { $0[1] } == before.map { $0[1] }, "applied times survive")
         }
         // New rows still get ids after the converted ones: undo the last migration and apply it again.
-        try await db.exec("DROP VIEW t_p.open_tasks; DROP TABLE t_p.tasks; DELETE FROM t_p.__drizzle_migrations WHERE id = 3")
+        try await db.exec(
+            "DROP VIEW t_p.open_tasks; DROP TABLE t_p.tasks; DELETE FROM t_p.__drizzle_migrations WHERE id = 3")
         let apply = try await runApply(plan, db)
         #expect(apply.summary.migrationsApplied == 1)
         #expect(try await db.scalar("SELECT max(id) FROM t_p.__drizzle_migrations") == "4")
@@ -156,10 +182,13 @@ import TenantPlanSpec
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
-        let plan = try fixture.compile(Self.plan(["u1", "u2"], tracking: "tracking: { format: name, autoMigrateFormat: true }"), database: db)
+        let plan = try fixture.compile(
+            Self.plan(["u1", "u2"], tracking: "tracking: { format: name, autoMigrateFormat: true }"), database: db)
         let migrations = plan.actions[0].migrations
-        try await db.exec(Self.seed("u1", format: .hash, applied: 2, migrations: migrations) + Self.seed("u2", format: .hash, applied: 2, migrations: migrations)
-                          + "INSERT INTO t_u1.__drizzle_migrations (hash) VALUES ('deadbeef');")
+        try await db.exec(
+            Self.seed("u1", format: .hash, applied: 2, migrations: migrations)
+                + Self.seed("u2", format: .hash, applied: 2, migrations: migrations)
+                + "INSERT INTO t_u1.__drizzle_migrations (hash) VALUES ('deadbeef');")
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 1)
         #expect(report.tenant("u1")?.status == .failed)
@@ -175,7 +204,9 @@ import TenantPlanSpec
         #expect(convert.summary.failed == 1)
         #expect(convert.tenants.first { $0.id == "u1" }?.conversions.first?.unmatched == ["deadbeef"])
         #expect(convert.summary.otherFormat == 1)
-        let conflict = await #expect(throws: TenantPlanError.self) { _ = try await runner.convertTracking(to: .drizzleKit, from: nil) }
+        let conflict = await #expect(throws: TenantPlanError.self) {
+            _ = try await runner.convertTracking(to: .drizzleKit, from: nil)
+        }
         guard case .conversionTargetConflict(let target, _, _, _)? = conflict else {
             Issue.record("expected a conversion target conflict, got \(String(describing: conflict))")
             return
@@ -192,11 +223,15 @@ import TenantPlanSpec
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
         try fixture.write("later/0001_later.sql", "CREATE TABLE later (id int);")
         let ids = (0..<110).map { String(format: "m%03d", $0) }
-        let plan = try fixture.compile(Self.plan(ids, actions: """
-              - { name: tenant-schema, migrate: migrations/tenant }
-              - { name: later, after: [tenant-schema], migrate: later, tracking: { table: __later } }
-            """), database: db)
-        let upTo = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true, upTo: "0001_projects"))
+        let plan = try fixture.compile(
+            Self.plan(
+                ids,
+                actions: """
+                      - { name: tenant-schema, migrate: migrations/tenant }
+                      - { name: later, after: [tenant-schema], migrate: later, tracking: { table: __later } }
+                    """), database: db)
+        let upTo = PlanRunner(
+            plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true, upTo: "0001_projects"))
         let first = try await upTo.apply()
         #expect(first.exitCode == 0)
         #expect(first.summary.migrationsMarked == 220)
@@ -205,13 +240,16 @@ import TenantPlanSpec
         #expect(first.tenant("m005")?.actions.last?.status == .skipped)
         #expect(try await db.tableExists("t_m005", "users") == false, "marked migrations do not run")
         #expect(try await db.tableExists("t_m005", "__later") == false)
-        let all = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true)).apply()
+        let all = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true))
+            .apply()
         #expect(all.summary.migrationsMarked == 220)
         #expect(try await db.count("SELECT count(*) FROM t_m109.__later") == 1)
         let apply = try await runApply(plan, db)
         #expect(apply.summary.migrationsApplied == 0)
         let unknown = await #expect(throws: TenantPlanError.self) {
-            _ = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true, upTo: "0009_nope")).apply()
+            _ = try await PlanRunner(
+                plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true, upTo: "0009_nope")
+            ).apply()
         }
         guard case .unknownMigration("0009_nope", let known)? = unknown else {
             Issue.record("expected an unknown --up-to, got \(String(describing: unknown))")
@@ -226,27 +264,40 @@ import TenantPlanSpec
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
-        let plan = try fixture.compile(Self.plan(["k1", "k2"], actions: """
-              - { name: baseline, markApplied: migrations/tenant, upTo: 0000_users }
-              - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
-            """), database: db)
+        let plan = try fixture.compile(
+            Self.plan(
+                ["k1", "k2"],
+                actions: """
+                      - { name: baseline, markApplied: migrations/tenant, upTo: 0000_users }
+                      - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
+                    """), database: db)
         // Both tenants got their users table by hand, before tenantplan: the baseline records it.
-        try await db.exec("CREATE SCHEMA t_k1; CREATE TABLE t_k1.users (id serial PRIMARY KEY, email text NOT NULL); CREATE SCHEMA t_k2; CREATE TABLE t_k2.users (id serial PRIMARY KEY, email text NOT NULL);")
+        try await db.exec(
+            "CREATE SCHEMA t_k1; CREATE TABLE t_k1.users (id serial PRIMARY KEY, email text NOT NULL); CREATE SCHEMA t_k2; CREATE TABLE t_k2.users (id serial PRIMARY KEY, email text NOT NULL);"
+        )
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0, "\(report.tenants.compactMap { $0.actions.last?.error })")
         #expect(report.tenant("k1")?.actions.first?.marked == ["0000_users"])
         #expect(report.tenant("k1")?.actions.last?.applied.map(\.name) == ["0001_projects", "0002_tasks"])
         #expect(try await db.tableExists("t_k1", "tasks"))
 
-        let syncPlan = try fixture.compile(Self.plan(["k1", "k2"], actions: """
-              - { name: reconcile, sync: { folder: migrations/tenant, markMissing: true, cleanOrphans: true } }
-            """), database: db)
-        try await db.exec("INSERT INTO t_k2.__drizzle_migrations (name) VALUES ('0099_gone'); DELETE FROM t_k2.__drizzle_migrations WHERE name = '0002_tasks';")
+        let syncPlan = try fixture.compile(
+            Self.plan(
+                ["k1", "k2"],
+                actions: """
+                      - { name: reconcile, sync: { folder: migrations/tenant, markMissing: true, cleanOrphans: true } }
+                    """), database: db)
+        try await db.exec(
+            "INSERT INTO t_k2.__drizzle_migrations (name) VALUES ('0099_gone'); DELETE FROM t_k2.__drizzle_migrations WHERE name = '0002_tasks';"
+        )
         let synced = try await runApply(syncPlan, db)
         #expect(synced.tenant("k2")?.actions.first?.marked == ["0002_tasks"])
         #expect(synced.tenant("k2")?.actions.first?.deletedOrphans == ["0099_gone"])
         #expect(synced.tenant("k1")?.unchanged == true)
-        #expect(try await db.rows("SELECT name FROM t_k2.__drizzle_migrations ORDER BY name").map { $0[0]! } == ["0000_users", "0001_projects", "0002_tasks"])
+        #expect(
+            try await db.rows("SELECT name FROM t_k2.__drizzle_migrations ORDER BY name").map { $0[0]! } == [
+                "0000_users", "0001_projects", "0002_tasks",
+            ])
     }
 
     @Test("sync --status groups 120 tenants by state; --mark-missing and --clean-orphans fix them per tenant")
@@ -256,7 +307,8 @@ import TenantPlanSpec
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
         let ids = (0..<120).map { String(format: "y%03d", $0) }
-        let plan = try fixture.compile(Self.plan(ids, tracking: "tracking: { format: auto-detect, newTableFormat: drizzle-kit }"), database: db)
+        let plan = try fixture.compile(
+            Self.plan(ids, tracking: "tracking: { format: auto-detect, newTableFormat: drizzle-kit }"), database: db)
         let migrations = plan.actions[0].migrations
         var setup = ""
         for (index, id) in ids.enumerated() {
@@ -264,10 +316,12 @@ import TenantPlanSpec
         }
         // y000..y009: 0001_projects was edited after it was applied (its recorded hash matches no file).
         for index in 0..<10 {
-            setup += "UPDATE t_\(ids[index]).__drizzle_migrations SET hash = 'old-hash-of-projects' WHERE created_at = 1732000001000;"
+            setup +=
+                "UPDATE t_\(ids[index]).__drizzle_migrations SET hash = 'old-hash-of-projects' WHERE created_at = 1732000001000;"
         }
         try await db.exec(setup)
-        let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.status)
+        let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
+            .status)
         #expect(status.exitCode == 0)
         #expect(status.summary.tenants == 120)
         #expect(status.summary.inSync == 90)
@@ -278,25 +332,42 @@ import TenantPlanSpec
         let edited = try #require(status.groups.first { $0.count == 10 })
         #expect(edited.drift.missing == ["0001_projects"])
         #expect(edited.drift.orphans == ["old-hash-of-projects"])
-        #expect(edited.drift.likely == [Drift.Pair(kind: "edited", migration: "0001_projects", recorded: "old-hash-of-projects")])
+        #expect(
+            edited.drift.likely == [
+                Drift.Pair(kind: "edited", migration: "0001_projects", recorded: "old-hash-of-projects")
+            ])
 
         let refused = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
-        await #expect(throws: TenantPlanError.notConfirmed(tenants: 10)) { _ = try await refused.sync(.cleanOrphans, confirm: { _ in false }) }
-        #expect(try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations WHERE hash = 'old-hash-of-projects'") == 1)
+        await #expect(throws: TenantPlanError.notConfirmed(tenants: 10)) {
+            _ = try await refused.sync(.cleanOrphans, confirm: { _ in false })
+        }
+        #expect(
+            try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations WHERE hash = 'old-hash-of-projects'")
+                == 1)
 
-        let dry = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync", dryRun: true)).sync(.cleanOrphans)
+        let dry = try await PlanRunner(
+            plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync", dryRun: true)
+        ).sync(.cleanOrphans)
         #expect(dry.summary.changed == 10)
-        #expect(try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations WHERE hash = 'old-hash-of-projects'") == 1)
+        #expect(
+            try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations WHERE hash = 'old-hash-of-projects'")
+                == 1)
 
-        let cleaned = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.cleanOrphans)
+        let cleaned = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
+            .sync(.cleanOrphans)
         #expect(cleaned.summary.deleted == 10)
         #expect(try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations") == 2)
-        let marked = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.markMissing)
+        let marked = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
+            .markMissing)
         #expect(marked.summary.marked == 10 + 40)
         #expect(marked.summary.changed == 30)
-        let after = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.status)
+        let after = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
+            .status)
         #expect(after.summary.inSync == 120)
-        #expect(try await db.scalar("SELECT created_at FROM t_y110.__drizzle_migrations WHERE hash = '\(migrations[2].hash)'") == "1732000002000")
+        #expect(
+            try await db.scalar(
+                "SELECT created_at FROM t_y110.__drizzle_migrations WHERE hash = '\(migrations[2].hash)'")
+                == "1732000002000")
     }
 
     @Test("a dry run plans each action against what the actions before it would record")
@@ -305,10 +376,13 @@ import TenantPlanSpec
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
-        let plan = try fixture.compile(Self.plan(["d"], actions: """
-              - { name: baseline, markApplied: migrations/tenant, upTo: 0001_projects }
-              - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
-            """), database: db)
+        let plan = try fixture.compile(
+            Self.plan(
+                ["d"],
+                actions: """
+                      - { name: baseline, markApplied: migrations/tenant, upTo: 0001_projects }
+                      - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
+                    """), database: db)
         let dry = try await runApply(plan, db, dryRun: true)
         #expect(dry.tenant("d")?.actions.map(\.marked) == [["0000_users", "0001_projects"], nil])
         #expect(dry.tenant("d")?.actions.map(\.pending) == [nil, ["0002_tasks"]])
@@ -327,13 +401,17 @@ import TenantPlanSpec
         let migrations = plan.actions[0].migrations
         // a: 0000 recorded, 0001 recorded under an old name (renamed file), 0002 new (not applied yet).
         // b: an old row from a deleted migration (recorded first), and 0002 new.
-        try await db.exec(Self.seed("a", format: .name, applied: 2, migrations: migrations) + Self.seed("b", format: .name, applied: 2, migrations: migrations)
-                          + "UPDATE t_a.__drizzle_migrations SET name = '0001_old_projects' WHERE name = '0001_projects';"
-                          + "INSERT INTO t_b.__drizzle_migrations (id, name) VALUES (0, '0000_ancient');")
-        let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.status)
+        try await db.exec(
+            Self.seed("a", format: .name, applied: 2, migrations: migrations)
+                + Self.seed("b", format: .name, applied: 2, migrations: migrations)
+                + "UPDATE t_a.__drizzle_migrations SET name = '0001_old_projects' WHERE name = '0001_projects';"
+                + "INSERT INTO t_b.__drizzle_migrations (id, name) VALUES (0, '0000_ancient');")
+        let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
+            .status)
         let a = try #require(status.tenants.first { $0.id == "a" })
         #expect(a.drift.missing == ["0001_projects", "0002_tasks"])
-        #expect(a.drift.likely == [Drift.Pair(kind: "renamed", migration: "0001_projects", recorded: "0001_old_projects")])
+        #expect(
+            a.drift.likely == [Drift.Pair(kind: "renamed", migration: "0001_projects", recorded: "0001_old_projects")])
         let b = try #require(status.tenants.first { $0.id == "b" })
         #expect(b.drift.missing == ["0002_tasks"])
         #expect(b.drift.orphans == ["0000_ancient"])
@@ -346,9 +424,14 @@ import TenantPlanSpec
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write("shared/0001_a.sql", "CREATE TABLE public.a (id int);")
-        let plan = try fixture.compile(Self.plan(["x"], tracking: "tracking: { format: hash, autoMigrateFormat: true }",
-                                                 actions: "  - { name: shared, scope: shared, migrate: shared, tracking: { table: __shared } }"), database: db)
-        try await db.exec("CREATE TABLE public.a (id int); CREATE TABLE public.__shared (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp); INSERT INTO public.__shared (name, applied_at) VALUES ('0001_a', '2024-05-01 00:00:00+00');")
+        let plan = try fixture.compile(
+            Self.plan(
+                ["x"], tracking: "tracking: { format: hash, autoMigrateFormat: true }",
+                actions: "  - { name: shared, scope: shared, migrate: shared, tracking: { table: __shared } }"),
+            database: db)
+        try await db.exec(
+            "CREATE TABLE public.a (id int); CREATE TABLE public.__shared (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp); INSERT INTO public.__shared (name, applied_at) VALUES ('0001_a', '2024-05-01 00:00:00+00');"
+        )
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0)
         let conversion = try #require(report.sharedActions.first?.conversions?.first)
@@ -363,11 +446,15 @@ import TenantPlanSpec
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
-        let plan = try fixture.compile(Self.plan(["s1", "s2"], actions: """
-              - { name: baseline, markApplied: migrations/tenant, upTo: 0000_users }
-              - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
-            """), database: db)
-        let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true)).apply()
+        let plan = try fixture.compile(
+            Self.plan(
+                ["s1", "s2"],
+                actions: """
+                      - { name: baseline, markApplied: migrations/tenant, upTo: 0000_users }
+                      - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
+                    """), database: db)
+        let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true))
+            .apply()
         #expect(report.exitCode == 0, "\(report.tenants.map { ($0.error, $0.actions.map(\.error)) })")
         #expect(report.tenant("s1")?.actions.map(\.marked) == [["0000_users"], ["0001_projects", "0002_tasks"]])
         #expect(try await db.count("SELECT count(*) FROM t_s1.__drizzle_migrations") == 3)
@@ -379,8 +466,11 @@ import TenantPlanSpec
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
-        let plan = try fixture.compile(Self.plan(["gone"]).replacingOccurrences(of: "createSchemas: true", with: "createSchemas: false"), database: db)
-        let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.markMissing)
+        let plan = try fixture.compile(
+            Self.plan(["gone"]).replacingOccurrences(of: "createSchemas: true", with: "createSchemas: false"),
+            database: db)
+        let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
+            .markMissing)
         #expect(report.summary.failed == 1)
         #expect(report.tenants.first?.error?.message.contains("schema t_gone does not exist") == true)
         #expect(try await db.schemaExists("t_gone") == false)
@@ -393,16 +483,21 @@ import TenantPlanSpec
         defer { fixture.remove() }
         try fixture.writeJournaled("migrations/tenant", Self.journaled)
         let plan = try fixture.compile(Self.plan(["n"]), database: db)
-        try await db.exec("""
+        try await db.exec(
+            """
             CREATE SCHEMA t_n; CREATE TABLE t_n.__drizzle_migrations (name varchar(255) NOT NULL, applied_at timestamptz);
             INSERT INTO t_n.__drizzle_migrations VALUES ('0000_users', '2024-01-01'), ('0001_projects', '2024-01-02'), ('0005_gone', '2024-01-03');
             """)
-        let cleaned = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(.cleanOrphans)
+        let cleaned = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
+            .sync(.cleanOrphans)
         #expect(cleaned.summary.deleted == 1)
-        let converted = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking")).convertTracking(to: .hash, from: nil)
+        let converted = try await PlanRunner(
+            plan: plan, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking")
+        ).convertTracking(to: .hash, from: nil)
         #expect(converted.exitCode == 0)
         #expect(converted.summary.rowsConverted == 2)
-        #expect(try await db.rows("SELECT id::text, created_at::text FROM t_n.__drizzle_migrations ORDER BY id")
+        #expect(
+            try await db.rows("SELECT id::text, created_at::text FROM t_n.__drizzle_migrations ORDER BY id")
                 == [["1", "2024-01-01 00:00:00+00"], ["2", "2024-01-02 00:00:00+00"]])
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TenantPlanKit
 
 /// The scheduler's decisions, without a database.

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TenantPlanKit
 import TenantPlanOutput
+import Testing
 
 /// Human output is a pure function of a report: each renderer against a golden file, from reports
 /// recorded by scripts/record-output-fixtures.sh (times and paths normalised). Set
@@ -21,7 +21,8 @@ import TenantPlanOutput
             return
         }
         let expected = try String(contentsOf: url, encoding: .utf8)
-        #expect(text + "\n" == expected, "\(name).txt differs; rerun with TENANTPLAN_RECORD_GOLDEN=1 and review the diff")
+        #expect(
+            text + "\n" == expected, "\(name).txt differs; rerun with TENANTPLAN_RECORD_GOLDEN=1 and review the diff")
     }
 
     /// What `apply` prints to a log (not a terminal): shared actions, each tenant that changed or failed, the summary.
@@ -69,16 +70,22 @@ import TenantPlanOutput
         report.stopReason = .abortOnError
         #expect(RunText.summary(report).hasSuffix("(stopped: onError is abort and a tenant failed)"))
         report.error = Report.ErrorInfo(
-            sqlstate: "42P01", message: "plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist")
+            sqlstate: "42P01",
+            message: "plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist")
         #expect(
             RunText.fatal(report)
-                == "error: plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist (SQLSTATE 42P01)")
+                == "error: plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist (SQLSTATE 42P01)"
+        )
     }
 
     @Test("discovery counts say what each filter kept")
     func discovered() {
-        #expect(RunText.discovered(DiscoveryCounts(discovered: 19, afterPlanFilters: 19, selected: 1)) == "discovered 19 tenants, 1 after --tenant/--exclude")
-        #expect(RunText.discovered(DiscoveryCounts(discovered: 1, afterPlanFilters: 1, selected: 1)) == "discovered 1 tenant")
+        #expect(
+            RunText.discovered(DiscoveryCounts(discovered: 19, afterPlanFilters: 19, selected: 1))
+                == "discovered 19 tenants, 1 after --tenant/--exclude")
+        #expect(
+            RunText.discovered(DiscoveryCounts(discovered: 1, afterPlanFilters: 1, selected: 1))
+                == "discovered 1 tenant")
         #expect(
             RunText.discovered(DiscoveryCounts(discovered: 20, afterPlanFilters: 18, selected: 18))
                 == "discovered 20 tenants, 18 after the plan's include/exclude")

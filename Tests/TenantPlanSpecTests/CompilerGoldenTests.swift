@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TenantPlanSpec
 
 /// Each invalid plan under Fixtures/invalid has the exact diagnostics it must produce in

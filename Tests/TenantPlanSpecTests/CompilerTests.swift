@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TenantPlanSpec
 
 @Suite struct CompilerTests {
@@ -10,7 +11,11 @@ import Testing
         #expect(compiled.database.url == "${TENANTPLAN_TEST_UNSET_URL:-postgresql://localhost/app}")
         #expect(compiled.database.maxConnections == 8)
         #expect(compiled.database.lockTimeout == .milliseconds(10_000))
-        #expect(compiled.database.retry == RetrySettings(maxAttempts: 3, initialDelay: .milliseconds(100), maxDelay: .milliseconds(5000), backoffMultiplier: 2))
+        #expect(
+            compiled.database.retry
+                == RetrySettings(
+                    maxAttempts: 3, initialDelay: .milliseconds(100), maxDelay: .milliseconds(5000),
+                    backoffMultiplier: 2))
         #expect(compiled.tenants.discover == .sql("SELECT id FROM public.tenants WHERE active ORDER BY id"))
         #expect(compiled.tenants.schema.schema(for: "acme") == "tenant_acme")
         #expect(compiled.tenants.include.map(\.pattern) == ["acme*"])
@@ -34,7 +39,8 @@ import Testing
 
     @Test("defaults: concurrency 4, maxConnections 10, scope tenants, schema {id}, auto-detect, name tables")
     func defaults() throws {
-        let plan = try compile("""
+        let plan = try compile(
+            """
             version: 1
             tenants:
               discover: { list: [a] }
@@ -59,7 +65,8 @@ import Testing
 
     @Test("default concurrency stays within a small maxConnections")
     func defaultConcurrencyWithinCap() throws {
-        let plan = try compile("""
+        let plan = try compile(
+            """
             version: 1
             database: { maxConnections: 2 }
             tenants: { discover: { list: [a] } }
@@ -77,9 +84,13 @@ import Testing
             actions: [{ name: t, sql: { inline: SELECT 1 } }]
             """
         #expect(throws: PlanError.self) {
-            try PlanCompiler.compile(bytes: Array(text.utf8), path: "p.yaml", options: CompileOptions(environment: [:], overrides: RunOverrides(concurrency: 5)))
+            try PlanCompiler.compile(
+                bytes: Array(text.utf8), path: "p.yaml",
+                options: CompileOptions(environment: [:], overrides: RunOverrides(concurrency: 5)))
         }
-        let plan = try? PlanCompiler.compile(bytes: Array(text.utf8), path: "p.yaml", options: CompileOptions(environment: [:], overrides: RunOverrides(concurrency: 3)))
+        let plan = try? PlanCompiler.compile(
+            bytes: Array(text.utf8), path: "p.yaml",
+            options: CompileOptions(environment: [:], overrides: RunOverrides(concurrency: 3)))
         #expect(plan?.concurrency == 3)
     }
 
@@ -87,18 +98,24 @@ import Testing
     func unsetVariables() {
         let (plan, warnings) = Fixtures.diagnostics("valid/unset-variable.yaml", unsetIsError: false)
         #expect(plan != nil)
-        #expect(warnings == "valid/unset-variable.yaml:3:8: warning: environment variable 'TENANTPLAN_TEST_SURELY_UNSET' in database.url is not set (export TENANTPLAN_TEST_SURELY_UNSET=... or write ${TENANTPLAN_TEST_SURELY_UNSET:-default})")
+        #expect(
+            warnings
+                == "valid/unset-variable.yaml:3:8: warning: environment variable 'TENANTPLAN_TEST_SURELY_UNSET' in database.url is not set (export TENANTPLAN_TEST_SURELY_UNSET=... or write ${TENANTPLAN_TEST_SURELY_UNSET:-default})"
+        )
         let (refused, errors) = Fixtures.diagnostics("valid/unset-variable.yaml", unsetIsError: true)
         #expect(refused == nil)
         #expect(errors.contains(": error: environment variable 'TENANTPLAN_TEST_SURELY_UNSET'"))
-        let (set, none) = Fixtures.diagnostics("valid/unset-variable.yaml", environment: ["TENANTPLAN_TEST_SURELY_UNSET": "postgresql:///x"], unsetIsError: true)
+        let (set, none) = Fixtures.diagnostics(
+            "valid/unset-variable.yaml", environment: ["TENANTPLAN_TEST_SURELY_UNSET": "postgresql:///x"],
+            unsetIsError: true)
         #expect(set != nil)
         #expect(none.isEmpty)
     }
 
     @Test("${ is literal outside database.url")
     func dollarBraceLiteralElsewhere() throws {
-        let plan = try compile("""
+        let plan = try compile(
+            """
             version: 1
             tenants: { discover: { list: ["${HOME}"] } }
             actions: [{ name: t, sql: { inline: "SELECT '${HOME}'" } }]
@@ -109,7 +126,8 @@ import Testing
 
     @Test("actions come out in dependency order, file order where free")
     func topologicalOrder() throws {
-        let plan = try compile("""
+        let plan = try compile(
+            """
             version: 1
             tenants: { discover: { list: [a] } }
             actions:
@@ -123,7 +141,8 @@ import Testing
 
     @Test("a shared action after a tenant action lands in a later stage")
     func stages() throws {
-        let plan = try compile("""
+        let plan = try compile(
+            """
             version: 1
             tenants: { discover: { list: [a] } }
             actions:
@@ -142,7 +161,8 @@ import Testing
     func strictBooleans() {
         for word in ["yes", "on", "1", "True"] {
             #expect(throws: PlanError.self) {
-                try compile("""
+                try compile(
+                    """
                     version: 1
                     tenants: { discover: { list: [a] }, createSchemas: \(word) }
                     actions: [{ name: t, sql: { inline: SELECT 1 } }]
@@ -156,11 +176,14 @@ import Testing
         let folder = NSTemporaryDirectory() + "tp-journal-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder + "/meta", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try #"{"version":"7","dialect":"postgresql","entries":[{"idx":0,"version":"7","when":1700000000000,"tag":"0000_zeta","breakpoints":true},{"idx":1,"version":"7","when":1700000005000,"tag":"0001_alpha","breakpoints":true}]}"#
+        try
+            #"{"version":"7","dialect":"postgresql","entries":[{"idx":0,"version":"7","when":1700000000000,"tag":"0000_zeta","breakpoints":true},{"idx":1,"version":"7","when":1700000005000,"tag":"0001_alpha","breakpoints":true}]}"#
             .write(toFile: folder + "/meta/_journal.json", atomically: true, encoding: .utf8)
-        try "CREATE TABLE z (id int);\n--> statement-breakpoint\nCREATE TABLE y (id int);".write(toFile: folder + "/0000_zeta.sql", atomically: true, encoding: .utf8)
+        try "CREATE TABLE z (id int);\n--> statement-breakpoint\nCREATE TABLE y (id int);".write(
+            toFile: folder + "/0000_zeta.sql", atomically: true, encoding: .utf8)
         try "SELECT 1;".write(toFile: folder + "/0001_alpha.sql", atomically: true, encoding: .utf8)
-        let plan = try compile("""
+        let plan = try compile(
+            """
             version: 1
             tenants: { discover: { list: [a] } }
             actions: [{ name: t, migrate: "\(folder)" }]
@@ -180,11 +203,19 @@ import Testing
             switch round % 3 {
             case 0: bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
             case 1:
-                for _ in 0..<8 { bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
-            default: bytes = (0..<Int.random(in: 1..<600, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                for _ in 0..<8 {
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
+                }
+            default:
+                bytes = (0..<Int.random(in: 1..<600, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             }
             do {
-                _ = try PlanCompiler.compile(bytes: bytes, path: Fixtures.path("valid/noise.yaml"), options: CompileOptions(environment: [:], unsetVariablesAreErrors: false))
+                _ = try PlanCompiler.compile(
+                    bytes: bytes, path: Fixtures.path("valid/noise.yaml"),
+                    options: CompileOptions(environment: [:], unsetVariablesAreErrors: false))
             } catch {
                 #expect(!error.diagnostics.isEmpty)
                 #expect(error.diagnostics.allSatisfy { $0.location.line >= 1 && $0.location.column >= 1 })
@@ -193,7 +224,9 @@ import Testing
     }
 
     private func compile(_ text: String) throws -> Plan {
-        try PlanCompiler.compile(bytes: Array(text.utf8), path: Fixtures.path("valid/inline.yaml"), options: CompileOptions(environment: [:]))
+        try PlanCompiler.compile(
+            bytes: Array(text.utf8), path: Fixtures.path("valid/inline.yaml"), options: CompileOptions(environment: [:])
+        )
     }
 }
 

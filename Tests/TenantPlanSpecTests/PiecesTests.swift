@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TenantPlanSpec
 
 @Suite struct StatementSplitterTests {
@@ -23,13 +24,16 @@ import Testing
 
     @Test("blank pieces are dropped")
     func blanks() {
-        #expect(StatementSplitter.split("SELECT 1;--> statement-breakpoint\n\n--> statement-breakpoint\n") == ["SELECT 1;"])
+        #expect(
+            StatementSplitter.split("SELECT 1;--> statement-breakpoint\n\n--> statement-breakpoint\n") == ["SELECT 1;"])
         #expect(StatementSplitter.split("  \n") == [])
     }
 
     @Test("the no-transaction directive is read from the first line only")
     func directive() {
-        #expect(StatementSplitter.hasNoTransactionDirective("-- tenantplan: no-transaction\nCREATE INDEX CONCURRENTLY x ON y (z);"))
+        #expect(
+            StatementSplitter.hasNoTransactionDirective(
+                "-- tenantplan: no-transaction\nCREATE INDEX CONCURRENTLY x ON y (z);"))
         #expect(StatementSplitter.hasNoTransactionDirective("-- tenantplan: no-transaction\r\nSELECT 1"))
         #expect(!StatementSplitter.hasNoTransactionDirective("SELECT 1;\n-- tenantplan: no-transaction\n"))
     }
@@ -39,7 +43,8 @@ import Testing
     @Test("the hash is the lowercase hex SHA-256 of the exact bytes")
     func sha256() {
         #expect(Hashing.sha256Hex(Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(Hashing.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            Hashing.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let migration = Migration(name: "0001_x", bytes: Array("SELECT 1;\r\n".utf8), source: "x")
         #expect(migration.hash == Hashing.sha256Hex(Array("SELECT 1;\r\n".utf8)))
         #expect(migration.hash != Hashing.sha256Hex(Array("SELECT 1;\n".utf8)))
@@ -47,12 +52,14 @@ import Testing
 }
 
 @Suite struct GlobTests {
-    @Test("globs match tenant ids", arguments: [
-        ("acme*", "acme", true), ("acme*", "acme-eu", true), ("acme*", "xacme", false),
-        ("test-?", "test-1", true), ("test-?", "test-12", false), ("*-eu", "acme-eu", true),
-        ("[a-c]*", "beta", true), ("[!a-c]*", "beta", false), ("a\\*", "a*", true), ("a\\*", "ab", false),
-        ("*", "", true), ("a*b*c", "aXbYc", true), ("a*b*c", "aXbY", false),
-    ])
+    @Test(
+        "globs match tenant ids",
+        arguments: [
+            ("acme*", "acme", true), ("acme*", "acme-eu", true), ("acme*", "xacme", false),
+            ("test-?", "test-1", true), ("test-?", "test-12", false), ("*-eu", "acme-eu", true),
+            ("[a-c]*", "beta", true), ("[!a-c]*", "beta", false), ("a\\*", "a*", true), ("a\\*", "ab", false),
+            ("*", "", true), ("a*b*c", "aXbYc", true), ("a*b*c", "aXbY", false),
+        ])
     func matching(pattern: String, id: String, expected: Bool) {
         #expect(Glob(pattern).matches(id) == expected)
     }

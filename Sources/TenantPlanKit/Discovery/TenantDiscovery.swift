@@ -47,7 +47,9 @@ public enum TenantDiscovery {
         case .sql(let query):
             let result = try connection.exec(query)
             guard result.columnCount >= 1 else {
-                throw PostgresError(kind: .client, message: "tenants.discover.sql returned no columns; it must select the tenant id first")
+                throw PostgresError(
+                    kind: .client,
+                    message: "tenants.discover.sql returned no columns; it must select the tenant id first")
             }
             return (0..<result.rowCount).compactMap { result.value($0, 0) }
         case .schemaLike(let pattern):
@@ -87,13 +89,18 @@ public enum TenantDiscovery {
             let schema = settings.schema.schema(for: id)
             return Tenant(id: id, schema: schema, invalidReason: invalidReason(id: id, schema: schema))
         }
-        return (tenants, DiscoveryCounts(discovered: discovered, afterPlanFilters: afterPlanFilters, selected: tenants.count))
+        return (
+            tenants,
+            DiscoveryCounts(discovered: discovered, afterPlanFilters: afterPlanFilters, selected: tenants.count)
+        )
     }
 
     static func invalidReason(id: String, schema: String) -> String? {
         if id.isEmpty { return "tenant id is empty" }
         if id.contains("\0") || schema.contains("\0") { return "tenant id contains a NUL character" }
-        if schema.utf8.count > 63 { return "schema name '\(schema)' is \(schema.utf8.count) bytes; PostgreSQL allows 63" }
+        if schema.utf8.count > 63 {
+            return "schema name '\(schema)' is \(schema.utf8.count) bytes; PostgreSQL allows 63"
+        }
         return nil
     }
 }

@@ -87,7 +87,9 @@ struct MigrationExecutor {
 
     private func marks(_ results: [PGResult]) -> [Double] {
         results.compactMap { result in
-            guard result.columnCount == 1, result.rowCount == 1, result.columnName(0) == Self.markColumn else { return nil }
+            guard result.columnCount == 1, result.rowCount == 1, result.columnName(0) == Self.markColumn else {
+                return nil
+            }
             return result.value(0, 0).flatMap(Double.init)
         }
     }
@@ -103,7 +105,9 @@ struct MigrationExecutor {
         if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
     }
 
-    private func errorInfo(_ error: PostgresError, migration: Migration?, offset: Int?, length: Int?) -> Report.ErrorInfo {
+    private func errorInfo(_ error: PostgresError, migration: Migration?, offset: Int?, length: Int?)
+        -> Report.ErrorInfo
+    {
         var info = Report.ErrorInfo(error, migration: migration?.name)
         if let position = error.position, let offset, let length, position > offset, position <= offset + length {
             info.position = position - offset
@@ -130,7 +134,9 @@ struct MigrationExecutor {
         let result = connection.execAll(text)
         let marks = marks(result.results)
         func applied(_ count: Int) -> [Report.AppliedMigration] {
-            zip(migrations.prefix(count), durations(marks, count: count)).map { .init(name: $0.name, hash: $0.hash, durationMs: $1) }
+            zip(migrations.prefix(count), durations(marks, count: count)).map {
+                .init(name: $0.name, hash: $0.hash, durationMs: $1)
+            }
         }
         guard let error = result.error else { return ExecutionOutcome(applied: applied(migrations.count)) }
         rollbackIfNeeded()
@@ -147,8 +153,9 @@ struct MigrationExecutor {
         }
         var outcome = ExecutionOutcome(applied: applied(committed))
         let failed = failedIndex < migrations.count ? migrations[failedIndex] : nil
-        outcome.error = errorInfo(error, migration: failed, offset: failed.map { _ in offsets[failedIndex] },
-                                  length: failed.map { $0.batchText.unicodeScalars.count })
+        outcome.error = errorInfo(
+            error, migration: failed, offset: failed.map { _ in offsets[failedIndex] },
+            length: failed.map { $0.batchText.unicodeScalars.count })
         return outcome
     }
 
@@ -165,7 +172,8 @@ struct MigrationExecutor {
                 } catch {
                     var info = errorInfo(error, migration: migration, offset: nil, length: nil)
                     info.position = error.position.map { $0 + offset }
-                    info.message += " (no-transaction migration: statements before this one stay applied; no tracking row was written)"
+                    info.message +=
+                        " (no-transaction migration: statements before this one stay applied; no tracking row was written)"
                     return ExecutionOutcome(error: info)
                 }
             }

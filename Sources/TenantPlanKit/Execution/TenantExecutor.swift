@@ -52,7 +52,8 @@ struct TenantExecutor: Sendable {
         let existing: Set<String>
         do {
             let result = try AdvisoryLock.acquire(
-                lockName, then: "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY("
+                lockName,
+                then: "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY("
                     + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", on: connection)
             existing = Set((0..<result.rowCount).compactMap { result.value($0, 0) })
         } catch {
@@ -145,7 +146,9 @@ struct TenantExecutor: Sendable {
     }
 
     /// One action's step: run its migrations, or record and delete rows in one transaction.
-    private func carryOut(_ step: ActionStep, context: ExecutionContext, on connection: PGConnection) -> Report.ActionResult {
+    private func carryOut(_ step: ActionStep, context: ExecutionContext, on connection: PGConnection)
+        -> Report.ActionResult
+    {
         guard let change = step.change else { return .planned(step) }
         var result = Report.ActionResult.planned(step)
         result.pending = nil

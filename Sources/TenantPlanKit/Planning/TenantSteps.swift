@@ -14,7 +14,8 @@ public struct StepTarget: Sendable {
 
     public static func tenant(_ tenant: Tenant, plan: Plan) -> StepTarget {
         let path = plan.tenants.searchPath.map {
-            $0.replacingOccurrences(of: "{schema}", with: tenant.schema).replacingOccurrences(of: "{id}", with: tenant.id)
+            $0.replacingOccurrences(of: "{schema}", with: tenant.schema).replacingOccurrences(
+                of: "{id}", with: tenant.id)
         }
         return StepTarget(
             id: tenant.id, schema: tenant.schema, isShared: false, createsSchema: plan.tenants.createSchemas,
@@ -104,7 +105,8 @@ public struct StepPlanner: Sendable {
         if !existing.contains(target.schema) {
             guard target.createsSchema else {
                 return Report.ErrorInfo(
-                    message: "schema \(target.schema) does not exist", hint: "create it, or set tenants.createSchemas: true")
+                    message: "schema \(target.schema) does not exist",
+                    hint: "create it, or set tenants.createSchemas: true")
             }
             steps.createSchemas.append(target.schema)
             steps.createsOwnSchema = true

@@ -11,7 +11,10 @@ extension Report {
         /// 1-based character position within the migration file's text, when the server gave one.
         public var position: Int?
 
-        public init(migration: String? = nil, sqlstate: String? = nil, message: String, detail: String? = nil, hint: String? = nil, position: Int? = nil) {
+        public init(
+            migration: String? = nil, sqlstate: String? = nil, message: String, detail: String? = nil,
+            hint: String? = nil, position: Int? = nil
+        ) {
             self.migration = migration
             self.sqlstate = sqlstate
             self.message = message
@@ -22,8 +25,9 @@ extension Report {
 
         public init(_ error: Error, migration: String? = nil) {
             if let error = error as? PostgresError {
-                self.init(migration: migration, sqlstate: error.sqlstate, message: error.message,
-                          detail: error.detail, hint: error.hint, position: error.position)
+                self.init(
+                    migration: migration, sqlstate: error.sqlstate, message: error.message,
+                    detail: error.detail, hint: error.hint, position: error.position)
             } else {
                 self.init(migration: migration, message: "\(error)")
             }

@@ -131,12 +131,14 @@ public struct Report: Codable, Sendable {
     /// A dry run found something to change: migrations to run or mark, orphans to delete,
     /// schemas to create, tables to convert (`plan --detailed-exitcode` exits 3).
     public var hasPendingChanges: Bool {
-        sharedActions.contains { $0.status == .pending } || tenants.contains { $0.status == .succeeded && !$0.unchanged }
+        sharedActions.contains { $0.status == .pending }
+            || tenants.contains { $0.status == .succeeded && !$0.unchanged }
     }
 
     public func json(pretty: Bool = true) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting =
+            pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
     }
 }
@@ -178,7 +180,9 @@ extension Report {
         let converted = tenants.filter { $0.convertedTo != nil && $0.status == .succeeded }.count
         if converted > 0 { summary.tenantsConverted = converted }
         if options.dryRun {
-            summary.migrationsPending = allActions.reduce(0) { $0 + ($1.status == .pending ? ($1.pending?.count ?? 0) : 0) }
+            summary.migrationsPending = allActions.reduce(0) {
+                $0 + ($1.status == .pending ? ($1.pending?.count ?? 0) : 0)
+            }
         }
         self.summary = summary
     }

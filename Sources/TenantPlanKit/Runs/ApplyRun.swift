@@ -21,7 +21,8 @@ struct ApplyRun {
     }
 
     /// `--mark-applied [--up-to NAME]`: how far each action records. Throws when no action holds NAME.
-    static func markLimits(_ options: RunOptions, graph: ExecutionGraph) throws(TenantPlanError) -> [String: MarkLimit]? {
+    static func markLimits(_ options: RunOptions, graph: ExecutionGraph) throws(TenantPlanError) -> [String: MarkLimit]?
+    {
         guard options.markApplied else { return nil }
         let order = graph.stages.flatMap { $0.shared + $0.tenant }
         guard let upTo = options.upTo else {
@@ -99,7 +100,8 @@ struct ApplyRun {
                     var states = known
                     states.merge(try TrackingReader.read(missing, on: connection)) { first, _ in first }
                     return planner.steps(
-                        for: target, actions: [action], tables: tables, existingSchemas: [target.schema], states: states)
+                        for: target, actions: [action], tables: tables, existingSchemas: [target.schema], states: states
+                    )
                 }
                 progress.sharedStates.merge(steps.finalStates) { _, new in new }
                 return .plannedShared(steps, schema: target.schema)
@@ -109,7 +111,8 @@ struct ApplyRun {
             }
             return .executedShared(outcome, action: action, schema: target.schema)
         } catch {
-            return .failed(action, error: (error as? RunFailure)?.info ?? Report.ErrorInfo(error), schema: target.schema)
+            return .failed(
+                action, error: (error as? RunFailure)?.info ?? Report.ErrorInfo(error), schema: target.schema)
         }
     }
 
@@ -186,7 +189,8 @@ extension Report.ActionResult {
     /// A shared action's result from what the executor did.
     static func executedShared(_ outcome: TenantExecutor.Outcome, action: Action, schema: String) -> Self {
         guard outcome.error == nil, var result = outcome.actions.first else {
-            return .failed(action, error: outcome.error ?? Report.ErrorInfo(message: "the action did not run"), schema: schema)
+            return .failed(
+                action, error: outcome.error ?? Report.ErrorInfo(message: "the action did not run"), schema: schema)
         }
         result.schema = schema
         if !outcome.conversions.isEmpty { result.conversions = outcome.conversions }

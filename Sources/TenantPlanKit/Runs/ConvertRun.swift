@@ -48,7 +48,8 @@ struct ConvertRun {
     private func entry(
         _ tenant: Tenant, tables: TenantTables, states: [TrackingTableRef: TrackingState]
     ) -> ConvertReport.Tenant {
-        var entry = ConvertReport.Tenant(id: tenant.id, schema: tenant.schema, status: .alreadyInTarget, conversions: [])
+        var entry = ConvertReport.Tenant(
+            id: tenant.id, schema: tenant.schema, status: .alreadyInTarget, conversions: [])
         if let reason = tenant.invalidReason {
             entry.status = .failed
             entry.error = Report.ErrorInfo(message: reason)
@@ -77,13 +78,16 @@ struct ConvertRun {
         return entry
     }
 
-    private func write(_ work: [Int], snapshot: Snapshot, into report: inout ConvertReport) async -> SlidingWindow.StopReason? {
+    private func write(_ work: [Int], snapshot: Snapshot, into report: inout ConvertReport) async -> SlidingWindow
+        .StopReason?
+    {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (target, source) = (self.target, self.source)
         let window = await sweep.run(
             work,
             operation: { index, connection in
-                Self.convertTenant(snapshot.tenants[index], tables: snapshot.tables[index], to: target, from: source, on: connection)
+                Self.convertTenant(
+                    snapshot.tenants[index], tables: snapshot.tables[index], to: target, from: source, on: connection)
             },
             failure: { .failure(Report.ErrorInfo($0)) },
             succeeded: { if case .success = $0 { true } else { false } },

@@ -51,7 +51,8 @@ public final class PlanRunner: Sendable {
     }
 
     private func session() -> RunSession {
-        RunSession(plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events)
+        RunSession(
+            plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events)
     }
 
     /// Applies the plan (or, with `dryRun`, reports what would run without writing). Throws
@@ -70,7 +71,9 @@ public final class PlanRunner: Sendable {
 
     /// Drift between tracking rows and files; with `.markMissing` or `.cleanOrphans` (and not a
     /// dry run) fixes it. `confirm` is asked with the number of tenants that would change.
-    public func sync(_ mode: SyncReport.Mode, confirm: @escaping (Int) -> Bool = { _ in true }) async throws -> SyncReport {
+    public func sync(_ mode: SyncReport.Mode, confirm: @escaping (Int) -> Bool = { _ in true }) async throws
+        -> SyncReport
+    {
         try await SyncRun(session: session(), mode: mode, dryRun: options.dryRun, confirm: confirm).run()
     }
 

@@ -31,7 +31,8 @@ struct StatusRun {
             let state = snapshot.states[index]
             report.tenants.append(
                 StatusReport.Entry(
-                    id: tenant.id, schema: tenant.schema, schemaExists: state.schemaExists, tables: snapshot.tables[index],
+                    id: tenant.id, schema: tenant.schema, schemaExists: state.schemaExists,
+                    tables: snapshot.tables[index],
                     only: nil, states: state.tables, scripts: scripts))
         }
         report.sharedActions = try await sharedEntries(scripts: scripts)
@@ -67,7 +68,8 @@ extension StatusReport.Entry {
         id: String, schema: String, schemaExists: Bool, tables: TenantTables, only action: Action?,
         states: [TrackingTableRef: TrackingState], scripts: [Migration]
     ) {
-        self.init(id: id, schema: schema, schemaExists: schemaExists, format: nil, applied: 0, pending: [], orphaned: [])
+        self.init(
+            id: id, schema: schema, schemaExists: schemaExists, format: nil, applied: 0, pending: [], orphaned: [])
         var last: TrackingState.Row?
         for table in tables.tables {
             let state = states[table.ref] ?? .missing

@@ -39,7 +39,8 @@ struct SyncRun {
     private func entry(
         _ tenant: Tenant, tables: TenantTables, states: [TrackingTableRef: TrackingState]
     ) -> SyncReport.Tenant {
-        var entry = SyncReport.Tenant(id: tenant.id, schema: tenant.schema, format: nil, status: .inSync, drift: Drift())
+        var entry = SyncReport.Tenant(
+            id: tenant.id, schema: tenant.schema, format: nil, status: .inSync, drift: Drift())
         if let reason = tenant.invalidReason {
             entry.status = .failed
             entry.error = Report.ErrorInfo(message: reason)
@@ -59,7 +60,9 @@ struct SyncRun {
     }
 
     /// Writes the changes of the tenants at `work`.
-    private func write(_ work: [Int], snapshot: Snapshot, into report: inout SyncReport) async -> SlidingWindow.StopReason? {
+    private func write(_ work: [Int], snapshot: Snapshot, into report: inout SyncReport) async -> SlidingWindow
+        .StopReason?
+    {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let mode = self.mode
         let createSchemas = session.plan.tenants.createSchemas

@@ -14,7 +14,8 @@ enum AdvisoryLock {
     /// Takes the lock; `then` (a query) runs in the same round trip, after the lock is held,
     /// and its result is returned.
     @discardableResult
-    static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult {
+    static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult
+    {
         // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait
         // (RESET returns to the plan's value, set as a startup option).
         let outcome = connection.execAll(

@@ -76,6 +76,6 @@ public actor ConnectionPool {
         idle.removeAll()
         let pending = waiters
         waiters.removeAll()
-        pending.forEach { $0.resume() }
+        for waiter in pending { waiter.resume() }
     }
 }

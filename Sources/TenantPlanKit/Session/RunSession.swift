@@ -138,7 +138,10 @@ final class RunSession: Sendable {
         let states: [TrackingTableRef: TrackingState]
         do {
             (existing, states) = try await session.run { connection in
-                (try TrackingReader.existingSchemas(schemas, on: connection), try TrackingReader.read(refs, on: connection))
+                (
+                    try TrackingReader.existingSchemas(schemas, on: connection),
+                    try TrackingReader.read(refs, on: connection)
+                )
             }
             await pool.release(session, countsAsTenant: false)
         } catch {

@@ -16,7 +16,8 @@ public struct RunSetup: Sendable {
         path: String, overrides: RunOverrides = RunOverrides(),
         environment: [String: String] = ProcessInfo.processInfo.environment, ephemeral: Bool = false
     ) throws(TenantPlanError) -> Plan {
-        let options = CompileOptions(environment: environment, unsetVariablesAreErrors: !ephemeral, overrides: overrides)
+        let options = CompileOptions(
+            environment: environment, unsetVariablesAreErrors: !ephemeral, overrides: overrides)
         do {
             return try PlanCompiler.compile(path: path, options: options)
         } catch {

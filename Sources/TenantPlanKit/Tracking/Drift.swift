@@ -62,7 +62,8 @@ public struct Drift: Codable, Sendable, Hashable {
             guard let position = ordered.firstIndex(where: { $0.id == row.id }), position < folders.count,
                 missingNames.contains(folders[position].name)
             else { return nil }
-            return Pair(kind: format == .name ? "renamed" : "edited", migration: folders[position].name, recorded: row.key)
+            return Pair(
+                kind: format == .name ? "renamed" : "edited", migration: folders[position].name, recorded: row.key)
         }
     }
 

@@ -28,7 +28,8 @@ public enum FormatResolution {
                 Report.ErrorInfo(
                     message: "tracking table \(table.schema).\(table.table) is in \(found.rawValue) format; "
                         + "the plan says \(wanted.rawValue)",
-                    hint: "set tracking.autoMigrateFormat: true, run `tenantplan convert-tracking --to \(wanted.rawValue)`, "
+                    hint:
+                        "set tracking.autoMigrateFormat: true, run `tenantplan convert-tracking --to \(wanted.rawValue)`, "
                         + "or set tracking.format: auto-detect"))
         }
     }

@@ -37,19 +37,24 @@ public enum TrackingConverter {
 
         /// Why the conversion is refused (rows matching no migration); nothing was changed.
         public var refusal: Report.ErrorInfo {
-            Report.ErrorInfo(message: "cannot convert \(schema).\(table) from \(from.rawValue) to \(to.rawValue): \(unmatched.count) row(s) match no migration on disk: \(unmatched.joined(separator: ", "))",
-                             hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed")
+            Report.ErrorInfo(
+                message:
+                    "cannot convert \(schema).\(table) from \(from.rawValue) to \(to.rawValue): \(unmatched.count) row(s) match no migration on disk: \(unmatched.joined(separator: ", "))",
+                hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed")
         }
     }
 
-    public static func plan(_ state: TrackingState, table: TrackingTableRef, to target: TrackingFormat, known: [Migration]) -> Conversion? {
+    public static func plan(
+        _ state: TrackingState, table: TrackingTableRef, to target: TrackingFormat, known: [Migration]
+    ) -> Conversion? {
         guard let from = state.format, from != target else { return nil }
         var byKey: [String: Migration] = [:]
         for migration in known {
             let key = from.usesHash ? migration.hash : migration.name
             if byKey[key] == nil { byKey[key] = migration }
         }
-        var conversion = Conversion(schema: table.schema, table: table.table, from: from, to: target, rows: [], unmatched: [], duplicates: 0)
+        var conversion = Conversion(
+            schema: table.schema, table: table.table, from: from, to: target, rows: [], unmatched: [], duplicates: 0)
         var seen = Set<String>()
         let hasIDs = Set(state.rows.map(\.id)).count == state.rows.count && !state.rows.contains { $0.id <= 0 }
         for (place, read) in state.rows.sorted(by: { $0.id < $1.id }).enumerated() {
@@ -63,7 +68,8 @@ public enum TrackingConverter {
                 conversion.duplicates += 1
                 continue
             }
-            var converted = Row(id: row.id, migration: migration.name, hash: migration.hash, originalAppliedAt: row.applied)
+            var converted = Row(
+                id: row.id, migration: migration.name, hash: migration.hash, originalAppliedAt: row.applied)
             if target == .drizzleKit {
                 converted.createdAt = migration.when
             }
@@ -78,7 +84,8 @@ public enum TrackingConverter {
         var text = "DROP TABLE \(ref.qualified);" + TrackingSQL.createTable(ref, format: conversion.to) + ";"
         guard !conversion.rows.isEmpty else { return text }
         let values = conversion.rows.map { row -> String in
-            let time = timeExpression(row.originalAppliedAt, from: conversion.from, to: conversion.to, createdAt: row.createdAt)
+            let time = timeExpression(
+                row.originalAppliedAt, from: conversion.from, to: conversion.to, createdAt: row.createdAt)
             switch conversion.to {
             case .name: return "(\(row.id), \(SQL.quoteLiteral(row.migration)), \(time))"
             case .hash, .drizzleKit: return "(\(row.id), \(SQL.quoteLiteral(row.hash)), \(time))"
@@ -86,12 +93,15 @@ public enum TrackingConverter {
         }.joined(separator: ", ")
         let columns = conversion.to == .name ? "id, name, applied_at" : "id, hash, created_at"
         text += "INSERT INTO \(ref.qualified) (\(columns)) VALUES \(values);"
-        text += "SELECT setval(pg_get_serial_sequence(\(SQL.quoteLiteral(ref.qualified)), 'id'), (SELECT max(id) FROM \(ref.qualified)));"
+        text +=
+            "SELECT setval(pg_get_serial_sequence(\(SQL.quoteLiteral(ref.qualified)), 'id'), (SELECT max(id) FROM \(ref.qualified)));"
         return text
     }
 
     /// The target column's value for a row's original time.
-    static func timeExpression(_ original: String?, from: TrackingFormat, to: TrackingFormat, createdAt: Int64?) -> String {
+    static func timeExpression(_ original: String?, from: TrackingFormat, to: TrackingFormat, createdAt: Int64?)
+        -> String
+    {
         if to == .drizzleKit {
             if let createdAt { return String(createdAt) }
             guard let original else { return "NULL" }

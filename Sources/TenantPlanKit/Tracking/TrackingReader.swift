@@ -7,7 +7,9 @@ public enum TrackingReader {
     public static let batchSize = 250
 
     /// Reads the state of each table in `refs` (all with the same table name or not).
-    public static func read(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> [TrackingTableRef: TrackingState] {
+    public static func read(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> [TrackingTableRef:
+        TrackingState]
+    {
         var states: [TrackingTableRef: TrackingState] = [:]
         let byTable = Dictionary(grouping: Set(refs), by: \.table)
         var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
@@ -44,11 +46,13 @@ public enum TrackingReader {
                 // One unreadable table must not hide the others: read this batch table by table.
                 for entry in batch {
                     do {
-                        let single = try connection.exec(TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0))
+                        let single = try connection.exec(
+                            TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0))
                         collect(single, batch: [entry], into: &states)
                     } catch {
                         guard error.kind == .server else { throw error }
-                        states[entry.0]!.readError = "cannot read tracking table \(entry.0.schema).\(entry.0.table): \(error.message)"
+                        states[entry.0]!.readError =
+                            "cannot read tracking table \(entry.0.schema).\(entry.0.table): \(error.message)"
                     }
                 }
             }
@@ -56,12 +60,17 @@ public enum TrackingReader {
         return states
     }
 
-    private static func collect(_ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], into states: inout [TrackingTableRef: TrackingState]) {
+    private static func collect(
+        _ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)],
+        into states: inout [TrackingTableRef: TrackingState]
+    ) {
         for row in 0..<result.rowCount {
             guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count,
-                  let key = result.value(row, 2) else { continue }
+                let key = result.value(row, 2)
+            else { continue }
             let ref = batch[tag].0
-            states[ref]!.rows.append(TrackingState.Row(id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3)))
+            states[ref]!.rows.append(
+                TrackingState.Row(id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3)))
         }
     }
 

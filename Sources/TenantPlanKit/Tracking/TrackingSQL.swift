@@ -7,7 +7,8 @@ public enum TrackingSQL {
         let columns: String
         switch format {
         case .name:
-            columns = "id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp"
+            columns =
+                "id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp"
         case .hash:
             columns = "id serial PRIMARY KEY, hash text NOT NULL, created_at timestamptz DEFAULT current_timestamp"
         case .drizzleKit:
@@ -25,13 +26,16 @@ public enum TrackingSQL {
             return "INSERT INTO \(ref.qualified) (hash) VALUES (\(SQL.quoteLiteral(migration.hash)))"
         case .drizzleKit:
             let createdAt = migration.when.map(String.init) ?? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
-            return "INSERT INTO \(ref.qualified) (hash, created_at) VALUES (\(SQL.quoteLiteral(migration.hash)), \(createdAt))"
+            return
+                "INSERT INTO \(ref.qualified) (hash, created_at) VALUES (\(SQL.quoteLiteral(migration.hash)), \(createdAt))"
         }
     }
 
     /// A SELECT of `(tag, id, key, applied)` rows, all as text: `key` is the name or hash,
     /// `applied` the time. Columns a legacy table lacks read as NULL instead of failing the batch.
-    public static func selectRows(_ ref: TrackingTableRef, format: TrackingFormat, columns: Set<String>, tag: Int) -> String {
+    public static func selectRows(_ ref: TrackingTableRef, format: TrackingFormat, columns: Set<String>, tag: Int)
+        -> String
+    {
         let key = format == .name ? "name" : "hash"
         let time = format == .name ? "applied_at" : "created_at"
         let id = columns.contains("id") ? "\"id\"::text" : "NULL::text"
@@ -42,7 +46,8 @@ public enum TrackingSQL {
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).
     public static func deleteRows(withKeys keys: [String], in ref: TrackingTableRef, format: TrackingFormat) -> String {
         let column = format == .name ? "name" : "hash"
-        return "DELETE FROM \(ref.qualified) WHERE \(SQL.quoteIdentifier(column)) IN (\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
+        return
+            "DELETE FROM \(ref.qualified) WHERE \(SQL.quoteIdentifier(column)) IN (\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
     }
 
     /// Reads the columns of tracking tables named `table` in any of `schemas`.
@@ -69,8 +74,10 @@ public enum TrackingSQL {
 /// A PostgreSQL text[] literal for passing a list of strings as one parameter.
 enum PGArray {
     static func literal(_ values: [String]) -> String {
-        "{" + values.map { value in
-            "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }.joined(separator: ",") + "}"
+        "{"
+            + values.map { value in
+                "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                    + "\""
+            }.joined(separator: ",") + "}"
     }
 }

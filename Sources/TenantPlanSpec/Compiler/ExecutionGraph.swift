@@ -30,7 +30,11 @@ public struct ExecutionGraph: Sendable {
         var stages = [Stage](repeating: Stage(shared: [], tenant: []), count: count)
         for action in plan.actions {
             let stage = stageOf[action.name]!
-            if action.scope.isShared { stages[stage].shared.append(action) } else { stages[stage].tenant.append(action) }
+            if action.scope.isShared {
+                stages[stage].shared.append(action)
+            } else {
+                stages[stage].tenant.append(action)
+            }
         }
         self.stages = stages
     }

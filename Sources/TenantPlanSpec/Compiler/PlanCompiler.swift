@@ -11,9 +11,11 @@ public struct CompileOptions: Sendable {
     /// like the plan's own value.
     public var overrides: RunOverrides
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                unsetVariablesAreErrors: Bool = true,
-                overrides: RunOverrides = RunOverrides()) {
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        unsetVariablesAreErrors: Bool = true,
+        overrides: RunOverrides = RunOverrides()
+    ) {
         self.environment = environment
         self.unsetVariablesAreErrors = unsetVariablesAreErrors
         self.overrides = overrides
@@ -22,14 +24,20 @@ public struct CompileOptions: Sendable {
 
 /// Turns a plan file into a validated `Plan`, reporting every problem at once.
 public enum PlanCompiler {
-    static let topKeys = ["version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral"]
+    static let topKeys = [
+        "version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral",
+    ]
     static let ephemeralKeys = ["seed"]
-    static let databaseKeys = ["url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter"]
+    static let databaseKeys = [
+        "url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter",
+    ]
     static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier"]
     static let tenantKeys = ["discover", "schema", "createSchemas", "include", "exclude", "searchPath"]
     static let discoverKeys = ["sql", "list", "schemaLike"]
     static let trackingKeys = ["table", "schema", "format", "autoMigrateFormat", "newTableFormat"]
-    static let actionKeys = ["name", "scope", "schema", "after", "migrate", "sql", "markApplied", "upTo", "sync", "transaction", "tracking"]
+    static let actionKeys = [
+        "name", "scope", "schema", "after", "migrate", "sql", "markApplied", "upTo", "sync", "transaction", "tracking",
+    ]
     static let actionKindKeys = ["migrate", "sql", "markApplied", "sync"]
     static let syncKeys = ["folder", "markMissing", "cleanOrphans"]
     static let actionTrackingKeys = ["table", "schema", "format"]
@@ -41,17 +49,29 @@ public enum PlanCompiler {
         guard let data = FileManager.default.contents(atPath: path) else {
             var isDirectory: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            throw PlanError([Diagnostic(at: start, exists ? (isDirectory.boolValue ? "is a folder, not a plan file" : "cannot read plan file") : "plan file not found",
-                                        fix: exists ? nil : "check the path; plans are YAML files like plans/prod.yaml")])
+            throw PlanError([
+                Diagnostic(
+                    at: start,
+                    exists
+                        ? (isDirectory.boolValue ? "is a folder, not a plan file" : "cannot read plan file")
+                        : "plan file not found",
+                    fix: exists ? nil : "check the path; plans are YAML files like plans/prod.yaml")
+            ])
         }
         return try compile(bytes: [UInt8](data), path: path, options: options)
     }
 
     /// Compiles plan text. Folders and files named by the plan resolve relative to `path`'s folder.
-    public static func compile(bytes: [UInt8], path: String, options: CompileOptions = CompileOptions()) throws(PlanError) -> Plan {
+    public static func compile(bytes: [UInt8], path: String, options: CompileOptions = CompileOptions())
+        throws(PlanError) -> Plan
+    {
         var compiler = Compilation(path: path, options: options)
         let plan = compiler.run(bytes: bytes)
-        let sorted = compiler.sink.diagnostics.sorted { ($0.location.file == path ? 0 : 1, $0.location.line, $0.location.column) < ($1.location.file == path ? 0 : 1, $1.location.line, $1.location.column) }
+        let sorted = compiler.sink.diagnostics.sorted {
+            ($0.location.file == path ? 0 : 1, $0.location.line, $0.location.column) < (
+                $1.location.file == path ? 0 : 1, $1.location.line, $1.location.column
+            )
+        }
         guard let plan, !compiler.sink.hasErrors else {
             throw PlanError(sorted)
         }
@@ -108,8 +128,10 @@ private struct Compilation {
         guard let root = YAMLLoader.load(bytes: bytes, file: path, into: &sink) else { return nil }
         let start = SourceLocation(file: path, line: 1, column: 1)
         guard case .mapping = root else {
-            sink.error(reader.location(root), "a plan must be a mapping of keys (version, tenants, actions, ...), found \(reader.kindName(root))",
-                       fix: "start the file with `version: 1`")
+            sink.error(
+                reader.location(root),
+                "a plan must be a mapping of keys (version, tenants, actions, ...), found \(reader.kindName(root))",
+                fix: "start the file with `version: 1`")
             return nil
         }
         guard let entries = reader.mapping(root, path: "", known: PlanCompiler.topKeys, into: &sink) else { return nil }
@@ -120,8 +142,9 @@ private struct Compilation {
             if case .scalar(let scalar) = entry.value, scalar.style == .plain, scalar.string == "1" {
                 version = 1
             } else {
-                sink.error(reader.location(entry.value), "unsupported plan version \(reader.kindName(entry.value))",
-                           fix: "this tenantplan reads `version: 1`")
+                sink.error(
+                    reader.location(entry.value), "unsupported plan version \(reader.kindName(entry.value))",
+                    fix: "this tenantplan reads `version: 1`")
             }
         } else {
             sink.error(start, "missing required key 'version'", fix: "add `version: 1` as the first line")
@@ -129,7 +152,8 @@ private struct Compilation {
 
         let database = compileDatabase(byKey["database"]?.value)
         let tenants = compileTenants(byKey["tenants"])
-        let tracking = compileTracking(byKey["tracking"]?.value, path: "tracking", base: TrackingSettings(), planLevel: true)
+        let tracking = compileTracking(
+            byKey["tracking"]?.value, path: "tracking", base: TrackingSettings(), planLevel: true)
 
         // Default 4, never above maxConnections; a written value above it is an error below.
         var concurrency = min(4, database?.settings.maxConnections ?? 4)
@@ -140,7 +164,10 @@ private struct Compilation {
         }
         var onError = OnError.continue
         if let entry = byKey["onError"] {
-            onError = reader.oneOf(entry.value, path: "onError", choices: ["continue": OnError.continue, "abort": .abort], into: &sink) ?? onError
+            onError =
+                reader.oneOf(
+                    entry.value, path: "onError", choices: ["continue": OnError.continue, "abort": .abort], into: &sink)
+                ?? onError
         }
         var maxFailures = 0
         if let entry = byKey["maxFailures"] {
@@ -150,13 +177,17 @@ private struct Compilation {
         if let database {
             if let override = options.overrides.concurrency {
                 if override > database.settings.maxConnections {
-                    sink.error(database.maxConnectionsLocation, "--concurrency \(override) is above database.maxConnections \(database.settings.maxConnections)",
-                               fix: "lower --concurrency or raise maxConnections")
+                    sink.error(
+                        database.maxConnectionsLocation,
+                        "--concurrency \(override) is above database.maxConnections \(database.settings.maxConnections)",
+                        fix: "lower --concurrency or raise maxConnections")
                 }
                 concurrency = override
             } else if concurrencyNode != nil, concurrency > database.settings.maxConnections {
-                sink.error(reader.location(concurrencyNode), "concurrency \(concurrency) is above database.maxConnections \(database.settings.maxConnections)",
-                           fix: "lower concurrency to \(database.settings.maxConnections) or raise database.maxConnections")
+                sink.error(
+                    reader.location(concurrencyNode),
+                    "concurrency \(concurrency) is above database.maxConnections \(database.settings.maxConnections)",
+                    fix: "lower concurrency to \(database.settings.maxConnections) or raise database.maxConnections")
             }
         }
 
@@ -169,19 +200,23 @@ private struct Compilation {
         if let entry = byKey["actions"] {
             (actions, declared) = compileActions(entry.value, tracking: tracking ?? TrackingSettings())
         } else {
-            sink.error(start, "missing required key 'actions'", fix: "add at least one action, e.g. `actions: [{name: tenant-schema, migrate: migrations/tenant}]`")
+            sink.error(
+                start, "missing required key 'actions'",
+                fix: "add at least one action, e.g. `actions: [{name: tenant-schema, migrate: migrations/tenant}]`")
         }
         let ordered = order(actions, declared: declared)
 
         guard let version, let database, let tenants, let tracking, let ordered else { return nil }
-        return Plan(path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
-                    tenants: tenants, tracking: tracking, concurrency: concurrency, onError: onError,
-                    maxFailures: maxFailures, ephemeral: ephemeral, actions: ordered, warnings: [])
+        return Plan(
+            path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
+            tenants: tenants, tracking: tracking, concurrency: concurrency, onError: onError,
+            maxFailures: maxFailures, ephemeral: ephemeral, actions: ordered, warnings: [])
     }
 
     /// `ephemeral: { seed: [files] }`: files must exist; paths are relative to the plan.
     mutating func compileEphemeral(_ node: Node) -> EphemeralSettings {
-        guard let entries = reader.mapping(node, path: "ephemeral", known: PlanCompiler.ephemeralKeys, into: &sink) else {
+        guard let entries = reader.mapping(node, path: "ephemeral", known: PlanCompiler.ephemeralKeys, into: &sink)
+        else {
             return EphemeralSettings()
         }
         var settings = EphemeralSettings()
@@ -189,9 +224,12 @@ private struct Compilation {
             for (file, item) in reader.stringList(entry.value, path: "ephemeral.seed", into: &sink) ?? [] {
                 let absolute = resolve(file)
                 var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), !isDirectory.boolValue else {
-                    sink.error(reader.location(item), "seed file '\(display(file))' does not exist (looked at \(absolute))",
-                               fix: "paths are relative to the plan file")
+                guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory),
+                    !isDirectory.boolValue
+                else {
+                    sink.error(
+                        reader.location(item), "seed file '\(display(file))' does not exist (looked at \(absolute))",
+                        fix: "paths are relative to the plan file")
                     continue
                 }
                 settings.seed.append(absolute)
@@ -202,13 +240,18 @@ private struct Compilation {
 
     // MARK: database
 
-    mutating func compileDatabase(_ node: Node?) -> (settings: DatabaseSettings, maxConnectionsLocation: SourceLocation)? {
-        var settings = DatabaseSettings(url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
-                                        applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
-                                        retry: RetrySettings(), recycleAfter: 10)
+    mutating func compileDatabase(_ node: Node?) -> (
+        settings: DatabaseSettings, maxConnectionsLocation: SourceLocation
+    )? {
+        var settings = DatabaseSettings(
+            url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
+            applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
+            retry: RetrySettings(), recycleAfter: 10)
         var maxLocation = settings.urlLocation
         guard let node else { return (settings, maxLocation) }
-        guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else { return nil }
+        guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else {
+            return nil
+        }
         for entry in entries {
             let key = "database.\(entry.key)"
             switch entry.key {
@@ -227,16 +270,19 @@ private struct Compilation {
                     }
                 }
             case "maxConnections":
-                settings.maxConnections = reader.int(entry.value, path: key, range: 1...10_000, into: &sink) ?? settings.maxConnections
+                settings.maxConnections =
+                    reader.int(entry.value, path: key, range: 1...10_000, into: &sink) ?? settings.maxConnections
                 maxLocation = reader.location(entry.value)
             case "applicationName":
-                settings.applicationName = reader.string(entry.value, path: key, into: &sink) ?? settings.applicationName
+                settings.applicationName =
+                    reader.string(entry.value, path: key, into: &sink) ?? settings.applicationName
             case "statementTimeout":
                 settings.statementTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
             case "lockTimeout":
                 settings.lockTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
             case "recycleAfter":
-                settings.recycleAfter = reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter
+                settings.recycleAfter =
+                    reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter
             case "retry":
                 settings.retry = compileRetry(entry.value) ?? settings.retry
             default:
@@ -247,17 +293,22 @@ private struct Compilation {
     }
 
     mutating func compileRetry(_ node: Node) -> RetrySettings? {
-        guard let entries = reader.mapping(node, path: "database.retry", known: PlanCompiler.retryKeys, into: &sink) else { return nil }
+        guard let entries = reader.mapping(node, path: "database.retry", known: PlanCompiler.retryKeys, into: &sink)
+        else { return nil }
         var retry = RetrySettings()
         for entry in entries {
             let key = "database.retry.\(entry.key)"
             switch entry.key {
-            case "maxAttempts": retry.maxAttempts = reader.int(entry.value, path: key, range: 1...100, into: &sink) ?? retry.maxAttempts
-            case "initialDelay": retry.initialDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.initialDelay
+            case "maxAttempts":
+                retry.maxAttempts = reader.int(entry.value, path: key, range: 1...100, into: &sink) ?? retry.maxAttempts
+            case "initialDelay":
+                retry.initialDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.initialDelay
             case "maxDelay": retry.maxDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.maxDelay
             case "backoffMultiplier":
                 if let value = reader.double(entry.value, path: key, into: &sink) {
-                    if value >= 1 { retry.backoffMultiplier = value } else {
+                    if value >= 1 {
+                        retry.backoffMultiplier = value
+                    } else {
                         sink.error(reader.location(entry.value), "'\(key)' must be at least 1, found \(value)")
                     }
                 }
@@ -272,16 +323,20 @@ private struct Compilation {
     mutating func compileTenants(_ entry: (key: String, keyNode: Node, value: Node)?) -> TenantSettings? {
         let start = SourceLocation(file: path, line: 1, column: 1)
         guard let entry else {
-            sink.error(start, "missing required key 'tenants'", fix: "add `tenants: { discover: { schemaLike: \"tenant_%\" }, schema: \"tenant_{id}\" }`")
+            sink.error(
+                start, "missing required key 'tenants'",
+                fix: "add `tenants: { discover: { schemaLike: \"tenant_%\" }, schema: \"tenant_{id}\" }`")
             return nil
         }
-        guard let entries = reader.mapping(entry.value, path: "tenants", known: PlanCompiler.tenantKeys, into: &sink) else { return nil }
+        guard let entries = reader.mapping(entry.value, path: "tenants", known: PlanCompiler.tenantKeys, into: &sink)
+        else { return nil }
         var discover: Discovery?
         var discoverSeen = false
         var discoverNode: Node?
         var schema = SchemaTemplate("{id}")!
         var createSchemas = false
-        var include: [Glob] = [], exclude: [Glob] = []
+        var include: [Glob] = []
+        var exclude: [Glob] = []
         var searchPath = ["{schema}", "public"]
         var ok = true
         for item in entries {
@@ -293,10 +348,14 @@ private struct Compilation {
                 discover = compileDiscovery(item.value)
                 if discover == nil { ok = false }
             case "schema":
-                guard let text = reader.nonEmptyString(item.value, path: key, into: &sink) else { ok = false; continue }
+                guard let text = reader.nonEmptyString(item.value, path: key, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 guard let template = SchemaTemplate(text), text.components(separatedBy: "{id}").count == 2 else {
-                    sink.error(reader.location(item.value), "tenants.schema '\(text)' must contain {id} exactly once",
-                               fix: "write it like \"tenant_{id}\"")
+                    sink.error(
+                        reader.location(item.value), "tenants.schema '\(text)' must contain {id} exactly once",
+                        fix: "write it like \"tenant_{id}\"")
                     ok = false
                     continue
                 }
@@ -304,14 +363,21 @@ private struct Compilation {
             case "createSchemas":
                 createSchemas = reader.bool(item.value, path: key, into: &sink) ?? false
             case "include", "exclude":
-                guard let list = reader.stringList(item.value, path: key, into: &sink) else { ok = false; continue }
+                guard let list = reader.stringList(item.value, path: key, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 let globs = list.map { Glob($0.0) }
                 if item.key == "include" { include = globs } else { exclude = globs }
             case "searchPath":
-                guard let list = reader.stringList(item.value, path: key, into: &sink) else { ok = false; continue }
+                guard let list = reader.stringList(item.value, path: key, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 searchPath = list.map(\.0)
                 if list.isEmpty {
-                    sink.error(reader.location(item.value), "tenants.searchPath is empty", fix: "list at least \"{schema}\"")
+                    sink.error(
+                        reader.location(item.value), "tenants.searchPath is empty", fix: "list at least \"{schema}\"")
                     ok = false
                 }
                 for (value, node) in list where value.isEmpty {
@@ -322,22 +388,30 @@ private struct Compilation {
             }
         }
         if !discoverSeen {
-            sink.error(reader.location(entry.keyNode), "missing 'tenants.discover'",
-                       fix: "add exactly one of discover.sql, discover.list, discover.schemaLike")
+            sink.error(
+                reader.location(entry.keyNode), "missing 'tenants.discover'",
+                fix: "add exactly one of discover.sql, discover.list, discover.schemaLike")
             return nil
         }
         guard ok, let discover else { return nil }
-        return TenantSettings(discover: discover, schema: schema, createSchemas: createSchemas,
-                              include: include, exclude: exclude, searchPath: searchPath,
-                              discoverLocation: reader.location(discoverNode))
+        return TenantSettings(
+            discover: discover, schema: schema, createSchemas: createSchemas,
+            include: include, exclude: exclude, searchPath: searchPath,
+            discoverLocation: reader.location(discoverNode))
     }
 
     mutating func compileDiscovery(_ node: Node) -> Discovery? {
-        guard let entries = reader.mapping(node, path: "tenants.discover", known: PlanCompiler.discoverKeys, into: &sink) else { return nil }
+        guard
+            let entries = reader.mapping(node, path: "tenants.discover", known: PlanCompiler.discoverKeys, into: &sink)
+        else { return nil }
         guard entries.count == 1 else {
             let found = entries.map(\.key)
-            sink.error(reader.location(node), found.isEmpty ? "tenants.discover is empty" : "tenants.discover has \(found.joined(separator: " and ")); it takes exactly one",
-                       fix: "keep exactly one of sql, list, schemaLike")
+            sink.error(
+                reader.location(node),
+                found.isEmpty
+                    ? "tenants.discover is empty"
+                    : "tenants.discover has \(found.joined(separator: " and ")); it takes exactly one",
+                fix: "keep exactly one of sql, list, schemaLike")
             return nil
         }
         let entry = entries[0]
@@ -359,7 +433,9 @@ private struct Compilation {
 
     // MARK: tracking
 
-    mutating func compileTracking(_ node: Node?, path key: String, base: TrackingSettings, planLevel: Bool) -> TrackingSettings? {
+    mutating func compileTracking(_ node: Node?, path key: String, base: TrackingSettings, planLevel: Bool)
+        -> TrackingSettings?
+    {
         var settings = base
         guard let node else { return settings }
         let known = planLevel ? PlanCompiler.trackingKeys : PlanCompiler.actionTrackingKeys
@@ -370,21 +446,34 @@ private struct Compilation {
             let name = "\(key).\(entry.key)"
             switch entry.key {
             case "table":
-                guard let table = reader.nonEmptyString(entry.value, path: name, into: &sink) else { ok = false; continue }
+                guard let table = reader.nonEmptyString(entry.value, path: name, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 if table.utf8.count > 63 || table.contains("\0") {
-                    sink.error(reader.location(entry.value), "'\(name)' must be at most 63 bytes", fix: "PostgreSQL truncates longer names")
+                    sink.error(
+                        reader.location(entry.value), "'\(name)' must be at most 63 bytes",
+                        fix: "PostgreSQL truncates longer names")
                     ok = false
                 }
                 settings.table = table
             case "schema":
-                guard let schema = reader.nonEmptyString(entry.value, path: name, into: &sink) else { ok = false; continue }
+                guard let schema = reader.nonEmptyString(entry.value, path: name, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 settings.schema = schema
             case "format":
                 formatNode = entry.value
-                guard let text = reader.string(entry.value, path: name, into: &sink) else { ok = false; continue }
+                guard let text = reader.string(entry.value, path: name, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 guard let format = TrackingFormatChoice(text) else {
-                    sink.error(reader.location(entry.value), "unknown tracking format '\(text)'",
-                               fix: Suggestion.didYouMean(text, in: TrackingFormatChoice.names) ?? "use one of \(TrackingFormatChoice.names.joined(separator: ", "))")
+                    sink.error(
+                        reader.location(entry.value), "unknown tracking format '\(text)'",
+                        fix: Suggestion.didYouMean(text, in: TrackingFormatChoice.names)
+                            ?? "use one of \(TrackingFormatChoice.names.joined(separator: ", "))")
                     ok = false
                     continue
                 }
@@ -392,10 +481,15 @@ private struct Compilation {
             case "autoMigrateFormat":
                 settings.autoMigrateFormat = reader.bool(entry.value, path: name, into: &sink) ?? false
             case "newTableFormat":
-                guard let text = reader.string(entry.value, path: name, into: &sink) else { ok = false; continue }
+                guard let text = reader.string(entry.value, path: name, into: &sink) else {
+                    ok = false
+                    continue
+                }
                 guard let format = TrackingFormat(rawValue: text) else {
-                    sink.error(reader.location(entry.value), "unknown tracking format '\(text)' for newTableFormat",
-                               fix: Suggestion.didYouMean(text, in: TrackingFormat.allCases.map(\.rawValue)) ?? "use name, hash or drizzle-kit")
+                    sink.error(
+                        reader.location(entry.value), "unknown tracking format '\(text)' for newTableFormat",
+                        fix: Suggestion.didYouMean(text, in: TrackingFormat.allCases.map(\.rawValue))
+                            ?? "use name, hash or drizzle-kit")
                     ok = false
                     continue
                 }
@@ -404,8 +498,9 @@ private struct Compilation {
             }
         }
         if planLevel, settings.autoMigrateFormat, settings.format == .autoDetect {
-            sink.error(reader.location(formatNode ?? node), "tracking.autoMigrateFormat needs a concrete tracking.format",
-                       fix: "set tracking.format to name, hash or drizzle-kit")
+            sink.error(
+                reader.location(formatNode ?? node), "tracking.autoMigrateFormat needs a concrete tracking.format",
+                fix: "set tracking.format to name, hash or drizzle-kit")
             ok = false
         }
         return ok ? settings : nil
@@ -417,11 +512,15 @@ private struct Compilation {
     /// failed to compile does not also make every `after` naming it an error).
     mutating func compileActions(_ node: Node, tracking: TrackingSettings) -> ([Action], [String]) {
         guard case .sequence(let sequence) = node else {
-            sink.error(reader.location(node), "'actions' must be a list, found \(reader.kindName(node))", fix: "start each action with '- name: ...'")
+            sink.error(
+                reader.location(node), "'actions' must be a list, found \(reader.kindName(node))",
+                fix: "start each action with '- name: ...'")
             return ([], [])
         }
         let declared: [String] = sequence.compactMap { item in
-            guard case .mapping(let mapping) = item, let name = mapping["name"], case .scalar(let scalar) = name else { return nil }
+            guard case .mapping(let mapping) = item, let name = mapping["name"], case .scalar(let scalar) = name else {
+                return nil
+            }
             return scalar.string
         }
         if sequence.isEmpty {
@@ -432,8 +531,10 @@ private struct Compilation {
         for item in sequence {
             guard let action = compileAction(item, tracking: tracking) else { continue }
             if let first = names[action.name] {
-                sink.error(action.location, "duplicate action name '\(action.name)' (first defined at \(first.line):\(first.column))",
-                           fix: "action names must be unique")
+                sink.error(
+                    action.location,
+                    "duplicate action name '\(action.name)' (first defined at \(first.line):\(first.column))",
+                    fix: "action names must be unique")
                 continue
             }
             names[action.name] = action.location
@@ -443,7 +544,9 @@ private struct Compilation {
     }
 
     mutating func compileAction(_ node: Node, tracking: TrackingSettings) -> Action? {
-        guard let entries = reader.mapping(node, path: "actions[]", known: PlanCompiler.actionKeys, into: &sink) else { return nil }
+        guard let entries = reader.mapping(node, path: "actions[]", known: PlanCompiler.actionKeys, into: &sink) else {
+            return nil
+        }
         let location = reader.location(node)
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         guard let nameEntry = byKey["name"] else {
@@ -456,9 +559,13 @@ private struct Compilation {
 
         var scope = ActionScope.tenants
         if let entry = byKey["scope"] {
-            if let isShared = reader.oneOf(entry.value, path: "actions[\(name)].scope", choices: ["shared": true, "tenants": false], into: &sink) {
+            if let isShared = reader.oneOf(
+                entry.value, path: "actions[\(name)].scope", choices: ["shared": true, "tenants": false], into: &sink)
+            {
                 if isShared { scope = .shared(schema: "public") }
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
         if let entry = byKey["schema"] {
             if case .shared = scope {
@@ -468,10 +575,13 @@ private struct Compilation {
                         ok = false
                     }
                     scope = .shared(schema: schema)
-                } else { ok = false }
+                } else {
+                    ok = false
+                }
             } else {
-                sink.error(reader.location(entry.keyNode), "\(label): 'schema' is only for shared actions",
-                           fix: "add `scope: shared`, or remove `schema` (tenant actions run in each tenant's schema)")
+                sink.error(
+                    reader.location(entry.keyNode), "\(label): 'schema' is only for shared actions",
+                    fix: "add `scope: shared`, or remove `schema` (tenant actions run in each tenant's schema)")
                 ok = false
             }
         }
@@ -480,7 +590,9 @@ private struct Compilation {
         if let entry = byKey["after"] {
             if let list = reader.stringList(entry.value, path: "actions[\(name)].after", into: &sink) {
                 after = list.map(\.0)
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
 
         var transaction = TransactionMode.perMigration
@@ -488,37 +600,51 @@ private struct Compilation {
         if let entry = byKey["transaction"] {
             transactionNode = entry.value
             let choices = Dictionary(uniqueKeysWithValues: TransactionMode.allCases.map { ($0.rawValue, $0) })
-            if let mode = reader.oneOf(entry.value, path: "actions[\(name)].transaction", choices: choices, into: &sink) {
+            if let mode = reader.oneOf(entry.value, path: "actions[\(name)].transaction", choices: choices, into: &sink)
+            {
                 transaction = mode
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
 
         var actionTracking = tracking
         if let entry = byKey["tracking"] {
-            if let merged = compileTracking(entry.value, path: "actions[\(name)].tracking", base: tracking, planLevel: false) {
+            if let merged = compileTracking(
+                entry.value, path: "actions[\(name)].tracking", base: tracking, planLevel: false)
+            {
                 actionTracking = merged
                 if merged.autoMigrateFormat, merged.format == .autoDetect {
-                    sink.error(reader.location(entry.value), "\(label): tracking.autoMigrateFormat needs a concrete format",
-                               fix: "set format to name, hash or drizzle-kit")
+                    sink.error(
+                        reader.location(entry.value), "\(label): tracking.autoMigrateFormat needs a concrete format",
+                        fix: "set format to name, hash or drizzle-kit")
                     ok = false
                 }
-            } else { ok = false }
+            } else {
+                ok = false
+            }
         }
 
         let kinds = entries.filter { PlanCompiler.actionKindKeys.contains($0.key) }
         guard kinds.count == 1 else {
             if kinds.isEmpty {
-                sink.error(location, "\(label) has nothing to do", fix: "give it exactly one of: migrate: FOLDER, sql: {file|inline}, markApplied: FOLDER, sync: {folder: FOLDER, ...}")
+                sink.error(
+                    location, "\(label) has nothing to do",
+                    fix:
+                        "give it exactly one of: migrate: FOLDER, sql: {file|inline}, markApplied: FOLDER, sync: {folder: FOLDER, ...}"
+                )
             } else {
-                sink.error(reader.location(kinds[1].keyNode), "\(label) has both '\(kinds[0].key)' and '\(kinds[1].key)'",
-                           fix: "an action does one thing: split it into two actions")
+                sink.error(
+                    reader.location(kinds[1].keyNode), "\(label) has both '\(kinds[0].key)' and '\(kinds[1].key)'",
+                    fix: "an action does one thing: split it into two actions")
             }
             return nil
         }
         let kindEntry = kinds[0]
         if let upTo = byKey["upTo"], kindEntry.key != "markApplied" {
-            sink.error(reader.location(upTo.keyNode), "\(label): 'upTo' only goes with 'markApplied'",
-                       fix: "remove upTo, or make the action `markApplied: FOLDER`")
+            sink.error(
+                reader.location(upTo.keyNode), "\(label): 'upTo' only goes with 'markApplied'",
+                fix: "remove upTo, or make the action `markApplied: FOLDER`")
             ok = false
         }
         var kind: ActionKind?
@@ -527,10 +653,14 @@ private struct Compilation {
             guard let set = loadFolder(kindEntry.value, path: "actions[\(name)].markApplied") else { return nil }
             var upTo: String?
             if let entry = byKey["upTo"] {
-                guard let value = reader.nonEmptyString(entry.value, path: "actions[\(name)].upTo", into: &sink) else { return nil }
+                guard let value = reader.nonEmptyString(entry.value, path: "actions[\(name)].upTo", into: &sink) else {
+                    return nil
+                }
                 guard set.migrations.contains(where: { $0.name == value }) else {
-                    sink.error(reader.location(entry.value), "\(label): upTo '\(value)' is not a migration in '\(set.folder)'",
-                               fix: Suggestion.didYouMean(value, in: set.migrations.map(\.name)) ?? "name a migration of the folder, without .sql")
+                    sink.error(
+                        reader.location(entry.value), "\(label): upTo '\(value)' is not a migration in '\(set.folder)'",
+                        fix: Suggestion.didYouMean(value, in: set.migrations.map(\.name))
+                            ?? "name a migration of the folder, without .sql")
                     return nil
                 }
                 upTo = value
@@ -538,33 +668,41 @@ private struct Compilation {
             kind = .markApplied(set, upTo: upTo)
         case "sync":
             let path = "actions[\(name)].sync"
-            guard let entries = reader.mapping(kindEntry.value, path: path, known: PlanCompiler.syncKeys, into: &sink) else { return nil }
+            guard let entries = reader.mapping(kindEntry.value, path: path, known: PlanCompiler.syncKeys, into: &sink)
+            else { return nil }
             var folderNode: Node?
-            var markMissing = false, cleanOrphans = false
+            var markMissing = false
+            var cleanOrphans = false
             for entry in entries {
                 switch entry.key {
                 case "folder": folderNode = entry.value
-                case "markMissing": markMissing = reader.bool(entry.value, path: "\(path).markMissing", into: &sink) ?? false
+                case "markMissing":
+                    markMissing = reader.bool(entry.value, path: "\(path).markMissing", into: &sink) ?? false
                 default: cleanOrphans = reader.bool(entry.value, path: "\(path).cleanOrphans", into: &sink) ?? false
                 }
             }
             guard let folderNode else {
-                sink.error(reader.location(kindEntry.value), "\(label): sync needs 'folder'", fix: "write sync: { folder: migrations/tenant, markMissing: true }")
+                sink.error(
+                    reader.location(kindEntry.value), "\(label): sync needs 'folder'",
+                    fix: "write sync: { folder: migrations/tenant, markMissing: true }")
                 return nil
             }
             guard let set = loadFolder(folderNode, path: "\(path).folder") else { return nil }
             if !markMissing && !cleanOrphans {
-                sink.warning(reader.location(kindEntry.value), "\(label): sync with neither markMissing nor cleanOrphans changes nothing",
-                             fix: "set markMissing: true and/or cleanOrphans: true")
+                sink.warning(
+                    reader.location(kindEntry.value),
+                    "\(label): sync with neither markMissing nor cleanOrphans changes nothing",
+                    fix: "set markMissing: true and/or cleanOrphans: true")
             }
             kind = .sync(set, markMissing: markMissing, cleanOrphans: cleanOrphans)
         case "migrate":
             guard let set = loadFolder(kindEntry.value, path: "actions[\(name)].migrate") else { return nil }
             if transaction == .perAction {
                 for migration in set.migrations where migration.noTransaction {
-                    sink.error(reader.location(transactionNode ?? kindEntry.value),
-                               "\(label): migration '\(migration.name)' starts with `-- tenantplan: no-transaction`, which cannot run under `transaction: per-action`",
-                               fix: "use transaction: per-migration, or move that migration to its own action")
+                    sink.error(
+                        reader.location(transactionNode ?? kindEntry.value),
+                        "\(label): migration '\(migration.name)' starts with `-- tenantplan: no-transaction`, which cannot run under `transaction: per-action`",
+                        fix: "use transaction: per-migration, or move that migration to its own action")
                     ok = false
                 }
             }
@@ -574,32 +712,40 @@ private struct Compilation {
             kind = .sql(script)
         }
         guard ok, let kind else { return nil }
-        return Action(name: name, location: location, scope: scope, after: after, kind: kind,
-                      transaction: transaction, tracking: actionTracking)
+        return Action(
+            name: name, location: location, scope: scope, after: after, kind: kind,
+            transaction: transaction, tracking: actionTracking)
     }
 
     mutating func loadFolder(_ node: Node, path key: String) -> MigrationSet? {
         guard let folder = reader.nonEmptyString(node, path: key, into: &sink) else { return nil }
-        return MigrationLoader().load(folder: display(folder), absolutePath: resolve(folder), at: reader.location(node), into: &sink)
+        return MigrationLoader().load(
+            folder: display(folder), absolutePath: resolve(folder), at: reader.location(node), into: &sink)
     }
 
     mutating func compileScript(_ node: Node, actionName: String) -> Migration? {
         let key = "actions[\(actionName)].sql"
-        guard let entries = reader.mapping(node, path: key, known: PlanCompiler.scriptKeys, into: &sink) else { return nil }
+        guard let entries = reader.mapping(node, path: key, known: PlanCompiler.scriptKeys, into: &sink) else {
+            return nil
+        }
         guard entries.count == 1 else {
-            sink.error(reader.location(node), "'\(key)' needs exactly one of file, inline",
-                       fix: "write sql: { file: sql/x.sql } or sql: { inline: \"UPDATE ...\" }")
+            sink.error(
+                reader.location(node), "'\(key)' needs exactly one of file, inline",
+                fix: "write sql: { file: sql/x.sql } or sql: { inline: \"UPDATE ...\" }")
             return nil
         }
         let entry = entries[0]
-        guard let value = reader.nonEmptyString(entry.value, path: "\(key).\(entry.key)", into: &sink) else { return nil }
+        guard let value = reader.nonEmptyString(entry.value, path: "\(key).\(entry.key)", into: &sink) else {
+            return nil
+        }
         if entry.key == "inline" {
             return Migration(name: actionName, bytes: Array(value.utf8), source: "\(path) (action \(actionName))")
         }
         let absolute = resolve(value)
         guard let data = FileManager.default.contents(atPath: absolute) else {
-            sink.error(reader.location(entry.value), "sql file '\(display(value))' does not exist (looked at \(absolute))",
-                       fix: "paths are relative to the plan file")
+            sink.error(
+                reader.location(entry.value), "sql file '\(display(value))' does not exist (looked at \(absolute))",
+                fix: "paths are relative to the plan file")
             return nil
         }
         return Migration(name: actionName, bytes: [UInt8](data), source: absolute)
@@ -615,17 +761,21 @@ private struct Compilation {
         var ok = true
         for action in actions {
             for dependency in action.after where !declaredNames.contains(dependency) {
-                sink.error(action.location, "action '\(action.name)' is after '\(dependency)', which is not an action in this plan",
-                           fix: Suggestion.didYouMean(dependency, in: names) ?? "actions: \(names.joined(separator: ", "))")
+                sink.error(
+                    action.location,
+                    "action '\(action.name)' is after '\(dependency)', which is not an action in this plan",
+                    fix: Suggestion.didYouMean(dependency, in: names) ?? "actions: \(names.joined(separator: ", "))")
                 ok = false
             }
             if action.after.contains(action.name) {
-                sink.error(action.location, "dependency cycle: \(action.name) -> \(action.name)", fix: "an action cannot run after itself")
+                sink.error(
+                    action.location, "dependency cycle: \(action.name) -> \(action.name)",
+                    fix: "an action cannot run after itself")
                 ok = false
             }
         }
         // Cycle detection (DFS along `after` edges), reporting each cycle once.
-        var state = [Int](repeating: 0, count: actions.count) // 0 new, 1 on stack, 2 done
+        var state = [Int](repeating: 0, count: actions.count)  // 0 new, 1 on stack, 2 done
         var stack: [Int] = []
         var reported = Set<Set<Int>>()
         func visit(_ node: Int, _ sink: inout DiagnosticSink) {
@@ -637,8 +787,9 @@ private struct Compilation {
                     let cycle = Array(stack[stack.lastIndex(of: next)!...])
                     if reported.insert(Set(cycle)).inserted {
                         let path = (cycle + [next]).map { actions[$0].name }.joined(separator: " -> ")
-                        sink.error(actions[next].location, "dependency cycle: \(path)",
-                                   fix: "each arrow reads 'is after'; remove one of these `after` entries")
+                        sink.error(
+                            actions[next].location, "dependency cycle: \(path)",
+                            fix: "each arrow reads 'is after'; remove one of these `after` entries")
                     }
                 } else if state[next] == 0 {
                     visit(next, &sink)

@@ -21,7 +21,9 @@ struct NodeReader {
     }
 
     /// The entries of a mapping, with unknown keys reported (with a did-you-mean).
-    func mapping(_ node: Node, path: String, known: [String], into sink: inout DiagnosticSink) -> [(key: String, keyNode: Node, value: Node)]? {
+    func mapping(_ node: Node, path: String, known: [String], into sink: inout DiagnosticSink) -> [(
+        key: String, keyNode: Node, value: Node
+    )]? {
         guard case .mapping(let mapping) = node else {
             sink.error(location(node), "'\(path)' must be a mapping, found \(kindName(node))")
             return nil
@@ -34,8 +36,9 @@ struct NodeReader {
             }
             if !known.contains(key.string) {
                 let qualified = path.isEmpty ? key.string : "\(path).\(key.string)"
-                sink.error(location(keyNode), "unknown key '\(qualified)'",
-                           fix: Suggestion.didYouMean(key.string, in: known) ?? "known keys: \(known.joined(separator: ", "))")
+                sink.error(
+                    location(keyNode), "unknown key '\(qualified)'",
+                    fix: Suggestion.didYouMean(key.string, in: known) ?? "known keys: \(known.joined(separator: ", "))")
                 continue
             }
             entries.append((key.string, keyNode, value))
@@ -66,7 +69,9 @@ struct NodeReader {
             return nil
         }
         guard range.contains(value) else {
-            let bound = range.upperBound == Int.max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+            let bound =
+                range.upperBound == Int.max
+                ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
             sink.error(location(node), "'\(path)' must be \(bound), found \(value)")
             return nil
         }
@@ -74,7 +79,8 @@ struct NodeReader {
     }
 
     func double(_ node: Node, path: String, into sink: inout DiagnosticSink) -> Double? {
-        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Double(scalar.string), value.isFinite else {
+        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Double(scalar.string), value.isFinite
+        else {
             sink.error(location(node), "'\(path)' must be a number, found \(kindName(node))")
             return nil
         }
@@ -93,8 +99,9 @@ struct NodeReader {
 
     func duration(_ node: Node, path: String, into sink: inout DiagnosticSink) -> PlanDuration? {
         guard case .scalar(let scalar) = node, let value = PlanDuration(parsing: scalar.string) else {
-            sink.error(location(node), "'\(path)' is not a duration: \(kindName(node))",
-                       fix: "write 0 (off) or a whole number with a unit: 250ms, 10s, 5m, 1h; at most 596h")
+            sink.error(
+                location(node), "'\(path)' is not a duration: \(kindName(node))",
+                fix: "write 0 (off) or a whole number with a unit: 250ms, 10s, 5m, 1h; at most 596h")
             return nil
         }
         return value
@@ -102,14 +109,18 @@ struct NodeReader {
 
     func stringList(_ node: Node, path: String, into sink: inout DiagnosticSink) -> [(String, Node)]? {
         guard case .sequence(let sequence) = node else {
-            sink.error(location(node), "'\(path)' must be a list, found \(kindName(node))",
-                       fix: "write it as [a, b] or as lines starting with '- '")
+            sink.error(
+                location(node), "'\(path)' must be a list, found \(kindName(node))",
+                fix: "write it as [a, b] or as lines starting with '- '")
             return nil
         }
         var values: [(String, Node)] = []
         var ok = true
         for item in sequence {
-            guard let value = string(item, path: "\(path)[]", into: &sink) else { ok = false; continue }
+            guard let value = string(item, path: "\(path)[]", into: &sink) else {
+                ok = false
+                continue
+            }
             values.append((value, item))
         }
         return ok ? values : nil
@@ -119,8 +130,9 @@ struct NodeReader {
         guard let text = string(node, path: path, into: &sink) else { return nil }
         if let value = choices[text] { return value }
         let names = choices.keys.sorted()
-        sink.error(location(node), "'\(path)' must be one of \(names.joined(separator: ", ")), found '\(text)'",
-                   fix: Suggestion.didYouMean(text, in: names))
+        sink.error(
+            location(node), "'\(path)' must be one of \(names.joined(separator: ", ")), found '\(text)'",
+            fix: Suggestion.didYouMean(text, in: names))
         return nil
     }
 }

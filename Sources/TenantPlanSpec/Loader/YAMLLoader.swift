@@ -14,13 +14,15 @@ enum YAMLLoader {
     static func load(bytes: [UInt8], file: String, into sink: inout DiagnosticSink) -> Node? {
         let start = SourceLocation(file: file, line: 1, column: 1)
         guard bytes.count <= maxBytes else {
-            sink.error(start, "plan file is \(bytes.count) bytes; plans are limited to \(maxBytes) bytes",
-                       fix: "is this the right file?")
+            sink.error(
+                start, "plan file is \(bytes.count) bytes; plans are limited to \(maxBytes) bytes",
+                fix: "is this the right file?")
             return nil
         }
         guard let text = String(validatingUTF8Bytes: bytes) else {
-            sink.error(invalidUTF8Location(bytes, file: file), "plan file is not UTF-8 text",
-                       fix: "save it as UTF-8")
+            sink.error(
+                invalidUTF8Location(bytes, file: file), "plan file is not UTF-8 text",
+                fix: "save it as UTF-8")
             return nil
         }
         if let problem = structuralProblem(text, file: file) {
@@ -43,7 +45,9 @@ enum YAMLLoader {
     }
 
     private static func invalidUTF8Location(_ bytes: [UInt8], file: String) -> SourceLocation {
-        var line = 1, lineStart = 0, index = 0
+        var line = 1
+        var lineStart = 0
+        var index = 0
         var iterator = bytes.makeIterator()
         var decoder = UTF8()
         var offset = 0
@@ -52,7 +56,10 @@ enum YAMLLoader {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
                 offset += UTF8.width(scalar)
-                if scalar == "\n" { line += 1; lineStart = offset }
+                if scalar == "\n" {
+                    line += 1
+                    lineStart = offset
+                }
             case .emptyInput:
                 break loop
             case .error:
@@ -66,7 +73,8 @@ enum YAMLLoader {
 
     /// Finds NUL bytes, excessive flow nesting and excessive indentation without parsing.
     static func structuralProblem(_ text: String, file: String) -> Diagnostic? {
-        var line = 1, column = 0
+        var line = 1
+        var column = 0
         var flowDepth = 0
         var quote: Character?
         var inComment = false
@@ -75,11 +83,13 @@ enum YAMLLoader {
         for scalar in text.unicodeScalars {
             column += 1
             if scalar == "\0" {
-                return Diagnostic(at: SourceLocation(file: file, line: line, column: column),
-                                  "plan file contains a NUL byte (is it a binary file?)", fix: "remove it")
+                return Diagnostic(
+                    at: SourceLocation(file: file, line: line, column: column),
+                    "plan file contains a NUL byte (is it a binary file?)", fix: "remove it")
             }
             if scalar == "\n" {
-                line += 1; column = 0
+                line += 1
+                column = 0
                 inComment = false
                 atLineStart = true
                 indent = 0
@@ -90,9 +100,10 @@ enum YAMLLoader {
                 if scalar == " " || scalar == "\t" || scalar == "-" {
                     indent += 1
                     if indent > maxIndentColumns {
-                        return Diagnostic(at: SourceLocation(file: file, line: line, column: column),
-                                          "plan nests deeper than \(maxIndentColumns) columns of indentation",
-                                          fix: "plans are shallow; is this the right file?")
+                        return Diagnostic(
+                            at: SourceLocation(file: file, line: line, column: column),
+                            "plan nests deeper than \(maxIndentColumns) columns of indentation",
+                            fix: "plans are shallow; is this the right file?")
                     }
                     continue
                 }
@@ -110,9 +121,10 @@ enum YAMLLoader {
             case "[", "{":
                 flowDepth += 1
                 if flowDepth > maxFlowDepth {
-                    return Diagnostic(at: SourceLocation(file: file, line: line, column: column),
-                                      "plan nests brackets deeper than \(maxFlowDepth) levels",
-                                      fix: "plans are shallow; is this the right file?")
+                    return Diagnostic(
+                        at: SourceLocation(file: file, line: line, column: column),
+                        "plan nests brackets deeper than \(maxFlowDepth) levels",
+                        fix: "plans are shallow; is this the right file?")
                 }
             case "]", "}":
                 flowDepth = max(0, flowDepth - 1)
@@ -125,23 +137,29 @@ enum YAMLLoader {
     private static func diagnostic(for error: YamlError, file: String, text: String) -> Diagnostic {
         func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             var detail = context.map { "\(problem) \($0.text)" } ?? problem
             if let context, context.mark.line != mark.line || context.mark.column != mark.column {
                 detail += " (started at \(context.mark.line):\(context.mark.column))"
             }
             var fix = fixFor(problem)
-            let line = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(max(0, mark.line - 1)).first ?? ""
+            let line =
+                text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(max(0, mark.line - 1)).first
+                ?? ""
             if line.prefix(while: { $0 == " " || $0 == "\t" }).contains("\t") { fix = "indent with spaces, not tabs" }
             if problem.contains("end of stream"), detail.contains("quoted scalar") { fix = "close the quote" }
             return Diagnostic(at: at(mark), "invalid YAML: \(detail)", fix: fix)
-        case let .duplicatedKeysInMapping(duplicates, context):
-            return Diagnostic(at: at(context.mark), "duplicate key\(duplicates.count > 1 ? "s" : "") \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in one mapping",
-                              fix: "keep one of them")
-        case let .reader(problem, offset, _, yaml):
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return Diagnostic(
+                at: at(context.mark),
+                "duplicate key\(duplicates.count > 1 ? "s" : "") \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in one mapping",
+                fix: "keep one of them")
+        case .reader(let problem, let offset, _, let yaml):
             let prefix = offset.map { String(yaml.utf8.prefix($0)) ?? "" } ?? ""
             let lines = prefix.split(separator: "\n", omittingEmptySubsequences: false)
-            let location = SourceLocation(file: file, line: lines.count, column: (lines.last?.unicodeScalars.count ?? 0) + 1)
+            let location = SourceLocation(
+                file: file, line: lines.count, column: (lines.last?.unicodeScalars.count ?? 0) + 1)
             return Diagnostic(at: location, "invalid YAML: \(problem)")
         default:
             return Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "invalid YAML: \(error)")

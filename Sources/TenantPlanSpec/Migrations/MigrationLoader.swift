@@ -11,11 +11,14 @@ struct MigrationLoader {
         return digits.isEmpty ? nil : Int(digits.prefix(18))
     }
 
-    func load(folder: String, absolutePath: String, at location: SourceLocation, into sink: inout DiagnosticSink) -> MigrationSet? {
+    func load(folder: String, absolutePath: String, at location: SourceLocation, into sink: inout DiagnosticSink)
+        -> MigrationSet?
+    {
         var isDirectory: ObjCBool = false
         guard fileSystem.fileExists(atPath: absolutePath, isDirectory: &isDirectory), isDirectory.boolValue else {
-            sink.error(location, "migrations folder '\(folder)' does not exist (looked at \(absolutePath))",
-                       fix: "paths are relative to the plan file")
+            sink.error(
+                location, "migrations folder '\(folder)' does not exist (looked at \(absolutePath))",
+                fix: "paths are relative to the plan file")
             return nil
         }
         let entries: [String]
@@ -28,12 +31,16 @@ struct MigrationLoader {
         let sqlFiles = entries.filter { $0.hasSuffix(".sql") }.sorted()
         let journalPath = (absolutePath as NSString).appendingPathComponent("meta/_journal.json")
         if fileSystem.fileExists(atPath: journalPath) {
-            return loadJournaled(folder: folder, path: absolutePath, journalPath: journalPath, files: sqlFiles, at: location, into: &sink)
+            return loadJournaled(
+                folder: folder, path: absolutePath, journalPath: journalPath, files: sqlFiles, at: location, into: &sink
+            )
         }
         return loadNumbered(folder: folder, path: absolutePath, files: sqlFiles, at: location, into: &sink)
     }
 
-    private func readFile(_ path: String, folder: String, at location: SourceLocation, into sink: inout DiagnosticSink) -> [UInt8]? {
+    private func readFile(_ path: String, folder: String, at location: SourceLocation, into sink: inout DiagnosticSink)
+        -> [UInt8]?
+    {
         guard let data = fileSystem.contents(atPath: path) else {
             sink.error(location, "cannot read migration file \(path)")
             return nil
@@ -41,14 +48,17 @@ struct MigrationLoader {
         return [UInt8](data)
     }
 
-    private func loadNumbered(folder: String, path: String, files: [String], at location: SourceLocation, into sink: inout DiagnosticSink) -> MigrationSet? {
+    private func loadNumbered(
+        folder: String, path: String, files: [String], at location: SourceLocation, into sink: inout DiagnosticSink
+    ) -> MigrationSet? {
         var numbered: [(number: Int, name: String, file: String)] = []
         var ok = true
         for file in files {
             let name = String(file.dropLast(4))
             guard let number = MigrationLoader.leadingNumber(name) else {
-                sink.error(location, "migration '\(folder)/\(file)' has no leading number",
-                           fix: "rename it like 0001_\(name).sql, or list it in a drizzle-kit meta/_journal.json")
+                sink.error(
+                    location, "migration '\(folder)/\(file)' has no leading number",
+                    fix: "rename it like 0001_\(name).sql, or list it in a drizzle-kit meta/_journal.json")
                 ok = false
                 continue
             }
@@ -56,28 +66,39 @@ struct MigrationLoader {
         }
         numbered.sort { ($0.number, $0.name) < ($1.number, $1.name) }
         for (index, entry) in numbered.enumerated() where index > 0 && numbered[index - 1].number == entry.number {
-            sink.error(location, "migrations '\(numbered[index - 1].file)' and '\(entry.file)' in '\(folder)' share the number \(entry.number)",
-                       fix: "renumber one of them")
+            sink.error(
+                location,
+                "migrations '\(numbered[index - 1].file)' and '\(entry.file)' in '\(folder)' share the number \(entry.number)",
+                fix: "renumber one of them")
             ok = false
         }
         var migrations: [Migration] = []
         for entry in numbered {
             let filePath = (path as NSString).appendingPathComponent(entry.file)
-            guard let bytes = readFile(filePath, folder: folder, at: location, into: &sink) else { ok = false; continue }
+            guard let bytes = readFile(filePath, folder: folder, at: location, into: &sink) else {
+                ok = false
+                continue
+            }
             migrations.append(Migration(name: entry.name, bytes: bytes, source: filePath))
         }
         return ok ? MigrationSet(folder: folder, path: path, migrations: migrations, hasJournal: false) : nil
     }
 
-    private func loadJournaled(folder: String, path: String, journalPath: String, files: [String], at location: SourceLocation, into sink: inout DiagnosticSink) -> MigrationSet? {
+    private func loadJournaled(
+        folder: String, path: String, journalPath: String, files: [String], at location: SourceLocation,
+        into sink: inout DiagnosticSink
+    ) -> MigrationSet? {
         let journalLocation = SourceLocation(file: relativeJournal(folder), line: 1, column: 1)
         let journal: DrizzleJournal
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: journalPath))
             journal = try JSONDecoder().decode(DrizzleJournal.self, from: data)
         } catch {
-            sink.error(journalLocation, "cannot read drizzle-kit journal: \(Self.describe(error))",
-                       fix: "expected {\"version\", \"dialect\", \"entries\": [{\"idx\", \"version\", \"when\", \"tag\", \"breakpoints\"}]}")
+            sink.error(
+                journalLocation, "cannot read drizzle-kit journal: \(Self.describe(error))",
+                fix:
+                    "expected {\"version\", \"dialect\", \"entries\": [{\"idx\", \"version\", \"when\", \"tag\", \"breakpoints\"}]}"
+            )
             return nil
         }
         var ok = true
@@ -91,18 +112,24 @@ struct MigrationLoader {
                 continue
             }
             guard fileNames.contains(entry.tag) else {
-                sink.error(journalLocation, "journal entry '\(entry.tag)' (idx \(entry.idx)) has no file \(folder)/\(entry.tag).sql",
-                           fix: "restore the file or remove the entry from meta/_journal.json")
+                sink.error(
+                    journalLocation,
+                    "journal entry '\(entry.tag)' (idx \(entry.idx)) has no file \(folder)/\(entry.tag).sql",
+                    fix: "restore the file or remove the entry from meta/_journal.json")
                 ok = false
                 continue
             }
             let filePath = (path as NSString).appendingPathComponent(entry.tag + ".sql")
-            guard let bytes = readFile(filePath, folder: folder, at: location, into: &sink) else { ok = false; continue }
+            guard let bytes = readFile(filePath, folder: folder, at: location, into: &sink) else {
+                ok = false
+                continue
+            }
             migrations.append(Migration(name: entry.tag, bytes: bytes, when: entry.when, source: filePath))
         }
         for name in fileNames.subtracting(seen).sorted() {
-            sink.error(journalLocation, "file \(folder)/\(name).sql has no entry in the journal",
-                       fix: "add it to meta/_journal.json (drizzle-kit generate does) or delete the file")
+            sink.error(
+                journalLocation, "file \(folder)/\(name).sql has no entry in the journal",
+                fix: "add it to meta/_journal.json (drizzle-kit generate does) or delete the file")
             ok = false
         }
         return ok ? MigrationSet(folder: folder, path: path, migrations: migrations, hasJournal: true) : nil
@@ -119,14 +146,16 @@ struct MigrationLoader {
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
         case DecodingError.dataCorrupted(let context):
-            return "not valid JSON: \(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)"
+            return
+                "not valid JSON: \(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)"
         default:
             return error.localizedDescription
         }
     }
 
     private static func path(_ codingPath: [CodingKey]) -> String {
-        codingPath.isEmpty ? "top level" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        codingPath.isEmpty
+            ? "top level" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Splits migration text on drizzle-kit's `--> statement-breakpoint` marker.
 public enum StatementSplitter {
     public static let breakpoint = "--> statement-breakpoint"
@@ -46,4 +48,3 @@ extension Substring {
         String(self).trimmingCharacters(in: set)
     }
 }
-import Foundation

@@ -116,7 +116,8 @@ public struct SchemaTemplate: Sendable, Hashable, CustomStringConvertible {
     /// The id a schema name was made from, or nil when the name does not fit the template.
     public func id(fromSchema schema: String) -> String? {
         guard schema.count > prefix.count + suffix.count,
-              schema.hasPrefix(prefix), schema.hasSuffix(suffix) else { return nil }
+            schema.hasPrefix(prefix), schema.hasSuffix(suffix)
+        else { return nil }
         return String(schema.dropFirst(prefix.count).dropLast(suffix.count))
     }
 
@@ -156,7 +157,10 @@ public enum TrackingFormatChoice: Sendable, Equatable, CustomStringConvertible {
     case autoDetect
 
     public init?(_ text: String) {
-        if text == "auto-detect" { self = .autoDetect; return }
+        if text == "auto-detect" {
+            self = .autoDetect
+            return
+        }
         guard let format = TrackingFormat(rawValue: text) else { return nil }
         self = .fixed(format)
     }
@@ -213,7 +217,9 @@ public struct Action: Sendable, Identifiable {
 
     /// The migrations this action may record, in order: a `markApplied` action stops at `upTo`.
     public var recordable: [Migration] {
-        if case .markApplied(let set, let upTo?) = kind, let index = set.migrations.firstIndex(where: { $0.name == upTo }) {
+        if case .markApplied(let set, let upTo?) = kind,
+            let index = set.migrations.firstIndex(where: { $0.name == upTo })
+        {
             return Array(set.migrations[...index])
         }
         return migrations

@@ -12,12 +12,16 @@ public struct PlanDuration: Sendable, Hashable, Comparable, CustomStringConverti
     /// Parses `0`, `250ms`, `10s`, `5m`, `1h`. Returns nil for anything else, and for durations
     /// PostgreSQL cannot take (above 2147483647 ms, about 24 days).
     public init?(parsing text: String) {
-        if text == "0" { self.milliseconds = 0; return }
+        if text == "0" {
+            self.milliseconds = 0
+            return
+        }
         let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let digits = text.dropLast(suffix.count)
             guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
-                  let value = Int64(digits), value <= Int64(Int32.max) / factor else { continue }
+                let value = Int64(digits), value <= Int64(Int32.max) / factor
+            else { continue }
             self.milliseconds = value * factor
             return
         }

@@ -103,8 +103,8 @@ struct RunFlags: ParsableArguments {
         let printer = ProgressPrinter(toStderr: json, dryRun: options.dryRun)
         let report = try await CommandRun.with(
             plan: path, overrides: overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options,
-            events: { printer.handle($0) }
-        ) { runner, _ in try await runner.apply() }
+            events: { printer.handle($0) },
+            { runner, _ in try await runner.apply() })
         printer.finish()
         try show(report)
         if let path = self.report {

@@ -43,20 +43,24 @@ struct Demo: AsyncParsableCommand {
             Console.out("stopped and removed the cluster at \(database.cluster.directory)")
         }
         let control = RunControl()
-        let interrupts = InterruptHandler(control: control, second: {
-            database.stop()
-            try? FileManager.default.removeItem(atPath: project)
-            Console.error("\ninterrupted twice: stopped and removed the cluster at \(database.cluster.directory)")
-        })
+        let interrupts = InterruptHandler(
+            control: control,
+            second: {
+                database.stop()
+                try? FileManager.default.removeItem(atPath: project)
+                Console.error("\ninterrupted twice: stopped and removed the cluster at \(database.cluster.directory)")
+            })
         defer { interrupts.cancel() }
-        Console.out("cluster at \(database.cluster.directory), seeded with \(setup.plan.ephemeral.seed.count) file(s)\n")
+        Console.out(
+            "cluster at \(database.cluster.directory), seeded with \(setup.plan.ephemeral.seed.count) file(s)\n")
         try await applyTwice(setup, control: control)
         try await showStatus(setup, control: control)
     }
 
     /// The first run applies everything; the second must find nothing pending.
     private func applyTwice(_ setup: RunSetup, control: RunControl) async throws {
-        for (round, title) in ["first run: everything is pending", "second run: nothing should be pending"].enumerated() {
+        for (round, title) in ["first run: everything is pending", "second run: nothing should be pending"].enumerated()
+        {
             Console.out("== \(title)")
             let printer = ProgressPrinter(toStderr: false)
             let result = try await setup.runner(RunOptions(command: "apply"), control: control, events: printer.handle)

@@ -17,7 +17,9 @@ struct Status: AsyncParsableCommand {
 
     mutating func run() async throws {
         let options = RunOptions(command: "status", filter: selection.filter)
-        let report = try await CommandRun.with(plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options) {
+        let report = try await CommandRun.with(
+            plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options
+        ) {
             runner, _ in try await runner.status()
         }
         if json { try Console.json(report) } else { Console.out(StatusText.table(report)) }

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import TenantPlanKit
 @testable import TenantPlanSpec
 
@@ -11,7 +12,8 @@ enum Build {
     }
 
     static func folder(_ migrations: [Migration]) -> MigrationSet {
-        MigrationSet(folder: "m", path: "/m", migrations: migrations, hasJournal: migrations.contains { $0.when != nil })
+        MigrationSet(
+            folder: "m", path: "/m", migrations: migrations, hasJournal: migrations.contains { $0.when != nil })
     }
 
     static func tracking(
@@ -56,7 +58,8 @@ enum Build {
 
     static func plan(_ actions: [Action], createSchemas: Bool = true) -> Plan {
         let tenants = TenantSettings(
-            discover: .list(["acme"]), schema: SchemaTemplate("tenant_{id}")!, createSchemas: createSchemas, include: [],
+            discover: .list(["acme"]), schema: SchemaTemplate("tenant_{id}")!, createSchemas: createSchemas,
+            include: [],
             exclude: [], searchPath: ["{schema}", "public"], discoverLocation: location)
         let database = DatabaseSettings(
             url: "", urlLocation: location, maxConnections: 4, applicationName: "t", statementTimeout: .zero,

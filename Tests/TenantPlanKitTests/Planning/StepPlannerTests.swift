@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TenantPlanKit
 @testable import TenantPlanSpec
 
@@ -42,7 +43,9 @@ import Testing
         let change = try #require(decide(sync, Build.state(.name, [folder[0]], extra: ["0099_gone"])).change)
         #expect(change.mark.map(\.name) == ["0001_b", "0002_c"])
         #expect(change.deleteOrphans.map(\.key) == ["0099_gone"])
-        #expect(change.recordSQL.contains("DELETE FROM \"tenant_acme\".\"__drizzle_migrations\" WHERE \"name\" IN ('0099_gone')"))
+        #expect(
+            change.recordSQL.contains(
+                "DELETE FROM \"tenant_acme\".\"__drizzle_migrations\" WHERE \"name\" IN ('0099_gone')"))
     }
 
     @Test("--mark-applied: every action records (deferred to one transaction); --up-to stops, later actions skip")
@@ -151,7 +154,8 @@ import Testing
 
     @Test("sync writes in the table's own layout: missing rows, or orphan deletions; --status writes nothing")
     func syncChanges() throws {
-        let plan = Build.plan([Build.migrate("m", folder, tracking: Build.tracking(.autoDetect, newTableFormat: .name))])
+        let plan = Build.plan([Build.migrate("m", folder, tracking: Build.tracking(.autoDetect, newTableFormat: .name))]
+        )
         let tables = TenantTables(tenant: Build.tenant, graph: ExecutionGraph(plan: plan))
         let states = [Build.ref: Build.state(.hash, [folder[0]], extra: ["old"])]
         let mark = try #require(MaintenanceSteps.syncChanges(.markMissing, tables: tables, states: states).first)

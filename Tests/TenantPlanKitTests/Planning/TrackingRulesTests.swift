@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TenantPlanKit
 @testable import TenantPlanSpec
 
@@ -15,9 +16,11 @@ import Testing
 
     @Test("a fixed format refuses a table in another one, naming both and the ways out")
     func fixedMismatch() throws {
-        let result = FormatResolution.resolve(Build.tracking(.fixed(.name)), state: TrackingState(format: .hash), table: ref)
+        let result = FormatResolution.resolve(
+            Build.tracking(.fixed(.name)), state: TrackingState(format: .hash), table: ref)
         guard case .failure(let error) = result else { throw TestFailure("expected a refusal, got \(result)") }
-        #expect(error.message == "tracking table tenant_acme.__drizzle_migrations is in hash format; the plan says name")
+        #expect(
+            error.message == "tracking table tenant_acme.__drizzle_migrations is in hash format; the plan says name")
         #expect(error.hint?.contains("autoMigrateFormat: true") == true)
         #expect(error.hint?.contains("convert-tracking --to name") == true)
     }
@@ -25,7 +28,9 @@ import Testing
     @Test("with autoMigrateFormat a table in another format resolves to the plan's (it is converted first)")
     func autoMigrate() {
         let tracking = Build.tracking(.fixed(.drizzleKit), autoMigrate: true)
-        #expect(FormatResolution.resolve(tracking, state: TrackingState(format: .name), table: ref) == .success(.drizzleKit))
+        #expect(
+            FormatResolution.resolve(tracking, state: TrackingState(format: .name), table: ref) == .success(.drizzleKit)
+        )
     }
 
     @Test("an unreadable or unrecognised table is an error whatever the plan says")
@@ -45,7 +50,10 @@ import Testing
     @Test(
         "a table's columns tell its format",
         arguments: [
-            (["id": "integer", "name": "character varying(255)", "applied_at": "timestamp with time zone"], TrackingFormat?.some(.name)),
+            (
+                ["id": "integer", "name": "character varying(255)", "applied_at": "timestamp with time zone"],
+                TrackingFormat?.some(.name)
+            ),
             (["id": "integer", "hash": "text", "created_at": "bigint"], .some(.drizzleKit)),
             (["id": "integer", "hash": "text", "created_at": "timestamp with time zone"], .some(.hash)),
             (["hash": "text"], .some(.hash)),
@@ -77,7 +85,8 @@ import Testing
     @Test("into drizzle-kit, created_at takes the journal when")
     func intoDrizzleKit() throws {
         let conversion = try #require(
-            TrackingConverter.plan(Build.state(.name, migrations), table: Build.ref, to: .drizzleKit, known: migrations))
+            TrackingConverter.plan(Build.state(.name, migrations), table: Build.ref, to: .drizzleKit, known: migrations)
+        )
         #expect(conversion.rows.map(\.createdAt) == [1_700_000_000_000, 1_700_000_001_000])
         #expect(TrackingConverter.sql(conversion).contains("1700000001000"))
     }
@@ -89,7 +98,9 @@ import Testing
         #expect(!conversion.isPossible)
         #expect(conversion.unmatched == ["0099_gone"])
         #expect(conversion.refusal.message.contains("1 row(s) match no migration on disk: 0099_gone"))
-        #expect(TrackingConverter.plan(Build.state(.hash, migrations), table: Build.ref, to: .hash, known: migrations) == nil)
+        #expect(
+            TrackingConverter.plan(Build.state(.hash, migrations), table: Build.ref, to: .hash, known: migrations)
+                == nil)
         #expect(TrackingConverter.plan(.missing, table: Build.ref, to: .hash, known: migrations) == nil)
     }
 
@@ -153,7 +164,9 @@ import Testing
     func ownTable() {
         let actions = [
             Build.migrate("schema", [Build.migration("0000_a")]),
-            Build.migrate("audit", [Build.migration("0000_log")], tracking: Build.tracking(.fixed(.hash), autoMigrate: true, table: "__audit")),
+            Build.migrate(
+                "audit", [Build.migration("0000_log")],
+                tracking: Build.tracking(.fixed(.hash), autoMigrate: true, table: "__audit")),
         ]
         let tables = TenantTables(tenant: Build.tenant, graph: ExecutionGraph(plan: Build.plan(actions)))
         #expect(tables.refs.map(\.table) == ["__drizzle_migrations", "__audit"])

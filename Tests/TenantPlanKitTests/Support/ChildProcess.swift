@@ -6,9 +6,12 @@ import TenantPlanKit
 enum Executable {
     static var path: String {
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tenantplan").path,
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "tenantplan"
+            ).path,
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("tenantplan").path,
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent(".build/debug/tenantplan").path,
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[2]
@@ -23,7 +26,9 @@ final class ChildProcess: @unchecked Sendable {
     /// Standard error's own file, when asked for apart from standard output.
     let errorPath: String?
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], separateStderr: Bool = false) throws {
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], separateStderr: Bool = false)
+        throws
+    {
         outputPath = NSTemporaryDirectory() + "tenantplan-child-\(UUID().uuidString).log"
         errorPath = separateStderr ? outputPath + ".stderr" : nil
         var merged = ProcessInfo.processInfo.environment

@@ -34,7 +34,9 @@ enum TestServer {
         switch started {
         case .success(let server): return server
         case .failure(let error):
-            throw TestFailure("integration tests need PostgreSQL: could not start a throwaway cluster (\(error)); install the Debian package `postgresql` or set TENANTPLAN_TEST_DATABASE_URL")
+            throw TestFailure(
+                "integration tests need PostgreSQL: could not start a throwaway cluster (\(error)); install the Debian package `postgresql` or set TENANTPLAN_TEST_DATABASE_URL"
+            )
         }
     }
 }
@@ -61,7 +63,9 @@ final class TestDatabase: @unchecked Sendable {
         } else {
             conninfo = server.adminConninfo + (server.adminConninfo.contains("://") ? "" : " dbname=\(name)")
             guard !server.adminConninfo.contains("://") else {
-                throw TestFailure("TENANTPLAN_TEST_DATABASE_URL must be key=value conninfo (host=... user=...) so tests can pick databases")
+                throw TestFailure(
+                    "TENANTPLAN_TEST_DATABASE_URL must be key=value conninfo (host=... user=...) so tests can pick databases"
+                )
             }
         }
         let session = try await PGSession.open(conninfo)
@@ -96,7 +100,9 @@ final class TestDatabase: @unchecked Sendable {
     }
 
     func tableExists(_ schema: String, _ table: String) async throws -> Bool {
-        try await scalar("SELECT to_regclass(\(SQL.quoteLiteral(SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier(table)))) IS NOT NULL") == "t"
+        try await scalar(
+            "SELECT to_regclass(\(SQL.quoteLiteral(SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier(table)))) IS NOT NULL"
+        ) == "t"
     }
 }
 
@@ -111,12 +117,15 @@ struct PlanFixture {
 
     func write(_ relative: String, _ text: String) throws {
         let path = directory + "/" + relative
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// Writes a drizzle-kit folder: files plus meta/_journal.json with `when` = base + idx * 1000.
-    func writeJournaled(_ folder: String, _ migrations: [(tag: String, sql: String)], baseWhen: Int64 = 1_732_000_000_000) throws {
+    func writeJournaled(
+        _ folder: String, _ migrations: [(tag: String, sql: String)], baseWhen: Int64 = 1_732_000_000_000
+    ) throws {
         for migration in migrations { try write("\(folder)/\(migration.tag).sql", migration.sql) }
         let entries = migrations.enumerated().map { index, migration in
             #"{"idx":\#(index),"version":"7","when":\#(baseWhen + Int64(index) * 1000),"tag":"\#(migration.tag)","breakpoints":true}"#
@@ -130,7 +139,9 @@ struct PlanFixture {
         try write("plan.yaml", yaml)
         var environment = ProcessInfo.processInfo.environment
         environment["TEST_DATABASE_URL"] = database.conninfo
-        return try PlanCompiler.compile(path: planPath, options: CompileOptions(environment: environment, overrides: RunOverrides(concurrency: concurrency)))
+        return try PlanCompiler.compile(
+            path: planPath,
+            options: CompileOptions(environment: environment, overrides: RunOverrides(concurrency: concurrency)))
     }
 
     func remove() {
@@ -139,8 +150,12 @@ struct PlanFixture {
 }
 
 /// Runs a plan in-process, as `tenantplan apply` does.
-func runApply(_ plan: Plan, _ database: TestDatabase, dryRun: Bool = false, filter: TenantFilter = TenantFilter()) async throws -> Report {
-    let runner = PlanRunner(plan: plan, conninfo: database.conninfo, options: RunOptions(command: dryRun ? "plan" : "apply", dryRun: dryRun, filter: filter))
+func runApply(_ plan: Plan, _ database: TestDatabase, dryRun: Bool = false, filter: TenantFilter = TenantFilter())
+    async throws -> Report
+{
+    let runner = PlanRunner(
+        plan: plan, conninfo: database.conninfo,
+        options: RunOptions(command: dryRun ? "plan" : "apply", dryRun: dryRun, filter: filter))
     return try await runner.apply()
 }
 
