@@ -21,7 +21,8 @@ public final class EphemeralCluster: @unchecked Sendable {
         public var description: String
     }
 
-    /// Finds the server binaries: `$TENANTPLAN_PG_BINDIR`, the newest /usr/lib/postgresql/N/bin, or `pg_config --bindir`.
+    /// Finds the server binaries: `$TENANTPLAN_PG_BINDIR`, the newest /usr/lib/postgresql/N/bin, or
+    /// `pg_config --bindir`.
     public static func findBinDirectory() throws -> String {
         let fileManager = FileManager.default
         if let explicit = ProcessInfo.processInfo.environment["TENANTPLAN_PG_BINDIR"], !explicit.isEmpty {
@@ -39,7 +40,8 @@ public final class EphemeralCluster: @unchecked Sendable {
         }
         throw Failure(
             description:
-                "no PostgreSQL server binaries found (initdb); install the Debian package `postgresql` or set TENANTPLAN_PG_BINDIR"
+                "no PostgreSQL server binaries found (initdb); install the Debian package `postgresql` "
+                + "or set TENANTPLAN_PG_BINDIR"
         )
     }
 
@@ -60,7 +62,8 @@ public final class EphemeralCluster: @unchecked Sendable {
                     "-E", "UTF8", "--locale=C",
                 ])
             let options =
-                "-F -k \(directory) -p 5432 -c listen_addresses= -c max_connections=\(maxConnections) -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                "-F -k \(directory) -p 5432 -c listen_addresses= -c max_connections=\(maxConnections) "
+                + "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             try cluster.server(
                 "pg_ctl",
                 ["-D", directory + "/data", "-o", options, "-l", directory + "/server.log", "-w", "-t", "60", "start"])
@@ -119,7 +122,8 @@ public final class EphemeralCluster: @unchecked Sendable {
         guard exited, code == 0 else {
             throw Failure(
                 description:
-                    "\((executable as NSString).lastPathComponent) \(arguments.first ?? "") failed (\(exited ? "exit \(code)" : "signal \(status & 0x7f)")): \(text.suffix(2000))"
+                    "\((executable as NSString).lastPathComponent) \(arguments.first ?? "") failed "
+                    + "(\(exited ? "exit \(code)" : "signal \(status & 0x7f)")): \(text.suffix(2000))"
             )
         }
         return text

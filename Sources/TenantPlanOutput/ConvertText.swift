@@ -13,7 +13,8 @@ public enum ConvertText {
             let rows = tenant.conversions.reduce(0) { $0 + $1.rows.count }
             let tables = tenant.conversions.map { "\($0.table) \($0.from.rawValue) -> \($0.to.rawValue)" }
             lines.append(
-                "\(verb) \(tenant.id) (\(tenant.schema)): \(tables.joined(separator: ", ")), \(Plural.count(rows, "row"))"
+                "\(verb) \(tenant.id) (\(tenant.schema)): \(tables.joined(separator: ", ")), "
+                    + "\(Plural.count(rows, "row"))"
             )
         }
         let s = report.summary

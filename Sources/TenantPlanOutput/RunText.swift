@@ -87,8 +87,8 @@ public enum RunText {
         if let to = tenant.convertedTo, let conversions = tenant.conversions {
             let rows = conversions.reduce(0) { $0 + $1.rows.count }
             parts.append(
-                "\(dryRun ? "would convert" : "converted") tracking \(tenant.format?.rawValue ?? "?") -> \(to.rawValue) "
-                    + "(\(Plural.count(rows, "row")))")
+                "\(dryRun ? "would convert" : "converted") tracking \(tenant.format?.rawValue ?? "?") "
+                    + "-> \(to.rawValue) (\(Plural.count(rows, "row")))")
         }
         if let error = tenant.error { parts.append(describe(error: error)) }
         for action in tenant.actions where action.status != .unchanged {
@@ -106,7 +106,8 @@ public enum RunText {
             let changing = s.succeeded - s.unchanged
             text =
                 "dry run: \(Plural.count(s.tenants, "tenant")): \(changing) would change, \(s.unchanged) up to date, "
-                + "\(s.failed) failed, \(s.skipped) skipped; \(Plural.count(s.migrationsPending ?? 0, "migration")) would run"
+                + "\(s.failed) failed, \(s.skipped) skipped; "
+                + "\(Plural.count(s.migrationsPending ?? 0, "migration")) would run"
         } else {
             text =
                 "\(Plural.count(s.tenants, "tenant")): \(s.succeeded) succeeded (\(s.unchanged) unchanged), "

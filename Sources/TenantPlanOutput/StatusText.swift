@@ -25,8 +25,8 @@ public enum StatusText {
     /// `36 tenants: 30 up to date, ...`.
     public static func totals(_ s: StatusReport.Summary) -> String {
         "\(Plural.count(s.tenants, "tenant")): \(s.upToDate) up to date, \(s.withPending) with pending migrations "
-            + "(\(s.pendingMigrations) in all), \(s.missingSchema) without schema, \(s.withOrphans) with orphaned rows, "
-            + "\(Plural.count(s.errors, "error"))"
+            + "(\(s.pendingMigrations) in all), \(s.missingSchema) without schema, "
+            + "\(s.withOrphans) with orphaned rows, \(Plural.count(s.errors, "error"))"
     }
 
     private static func row(_ entry: StatusReport.Entry) -> [String] {

@@ -24,7 +24,8 @@ public enum SyncText {
         let s = report.summary
         var text =
             "\(report.dryRun ? "dry run: " : "")\(Plural.count(s.tenants, "tenant")): \(s.inSync) in sync, "
-            + "\(s.drifted) drifted (\(s.missing) missing, \(Plural.count(s.orphans, "orphan row"))), \(s.failed) failed"
+            + "\(s.drifted) drifted (\(s.missing) missing, \(Plural.count(s.orphans, "orphan row"))), "
+            + "\(s.failed) failed"
         let wouldChange = "; \(Plural.count(s.changed, "tenant")) would change"
         switch report.mode {
         case .status: break

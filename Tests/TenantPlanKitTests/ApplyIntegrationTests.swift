@@ -10,7 +10,8 @@ import Testing
     static let journaled: [(tag: String, sql: String)] = [
         (
             "0000_users",
-            "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);\n--> statement-breakpoint\nCREATE UNIQUE INDEX users_email ON users (email);"
+            "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);\n--> statement-breakpoint\n"
+                + "CREATE UNIQUE INDEX users_email ON users (email);"
         ),
         (
             "0001_projects",
@@ -18,7 +19,8 @@ import Testing
         ),
         (
             "0002_tasks",
-            "CREATE TABLE tasks (id serial PRIMARY KEY, project_id int REFERENCES projects (id));--> statement-breakpoint\nCREATE VIEW open_tasks AS SELECT * FROM tasks;"
+            "CREATE TABLE tasks (id serial PRIMARY KEY, project_id int REFERENCES projects (id));"
+                + "--> statement-breakpoint\nCREATE VIEW open_tasks AS SELECT * FROM tasks;"
         ),
     ]
 
@@ -41,7 +43,10 @@ import Testing
     }
 
     @Test(
-        "130 tenants in name, hash and drizzle-kit formats (and none) each get exactly their pending migrations; a rerun applies nothing"
+        """
+        130 tenants in name, hash and drizzle-kit formats (and none) each get exactly their pending migrations; \
+        a rerun applies nothing
+        """
     )
     func mixedFormats() async throws {
         let db = try await TestDatabase.create("mixed")
@@ -182,7 +187,8 @@ import Testing
             "CREATE TABLE settings (tenant text, schema_name text, currency text REFERENCES currencies (code));")
         try fixture.write(
             "seed.sql",
-            "INSERT INTO settings SELECT current_setting('tenantplan.tenant_id'), current_setting('tenantplan.schema'), code FROM currencies;"
+            "INSERT INTO settings SELECT current_setting('tenantplan.tenant_id'), "
+                + "current_setting('tenantplan.schema'), code FROM currencies;"
         )
         let ids = ["o'brien", "acme"]
         let plan = try fixture.compile(
@@ -207,7 +213,10 @@ import Testing
     }
 
     @Test(
-        "shared actions run once; tenant actions wait for them; a shared action after a tenant action waits for every tenant"
+        """
+        shared actions run once; tenant actions wait for them; \
+        a shared action after a tenant action waits for every tenant
+        """
     )
     func sharedActions() async throws {
         let db = try await TestDatabase.create("shared")
@@ -216,16 +225,19 @@ import Testing
         try fixture.write("shared/0001_log.sql", "CREATE TABLE public.event_log (seq serial, what text);")
         try fixture.write(
             "tenant/0001_t.sql",
-            "CREATE TABLE t (id int); INSERT INTO public.event_log (what) VALUES ('tenant ' || current_setting('tenantplan.tenant_id'));"
+            "CREATE TABLE t (id int); "
+                + "INSERT INTO public.event_log (what) VALUES ('tenant ' || current_setting('tenantplan.tenant_id'));"
         )
         let ids = (0..<12).map { "s\($0)" }
         let plan = try fixture.compile(
             Self.listPlan(
                 ids,
                 actions: """
-                      - { name: shared-schema, scope: shared, migrate: shared, tracking: { table: __shared_migrations, format: name } }
+                      - { name: shared-schema, scope: shared, migrate: shared, \
+                    tracking: { table: __shared_migrations, format: name } }
                       - { name: tenant-schema, after: [shared-schema], migrate: tenant }
-                      - { name: after-all, scope: shared, after: [tenant-schema], sql: { inline: "INSERT INTO public.event_log (what) VALUES ('after-all')" } }
+                      - { name: after-all, scope: shared, after: [tenant-schema], \
+                    sql: { inline: "INSERT INTO public.event_log (what) VALUES ('after-all')" } }
                     """), database: db)
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0)
@@ -272,7 +284,9 @@ import Testing
         let plan = try fixture.compile(
             Self.listPlan(["a", "b"], actions: "  - { name: tenant-schema, migrate: migrations/tenant }"), database: db)
         try await db.exec(
-            "CREATE SCHEMA t_b; CREATE TABLE t_b.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp); INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_users');"
+            "CREATE SCHEMA t_b; CREATE TABLE t_b.__drizzle_migrations (id serial PRIMARY KEY, "
+                + "name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp); "
+                + "INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_users');"
         )
         let report = try await runApply(plan, db, dryRun: true)
         #expect(report.exitCode == 0)
@@ -292,7 +306,8 @@ import Testing
         defer { fixture.remove() }
         try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
         try await db.exec(
-            "CREATE SCHEMA tenant_acme; CREATE SCHEMA tenant_acme_eu; CREATE SCHEMA tenant_test_1; CREATE SCHEMA tenant_globex; CREATE SCHEMA other;"
+            "CREATE SCHEMA tenant_acme; CREATE SCHEMA tenant_acme_eu; CREATE SCHEMA tenant_test_1; "
+                + "CREATE SCHEMA tenant_globex; CREATE SCHEMA other;"
         )
         let plan = try fixture.compile(
             """
@@ -406,7 +421,8 @@ import Testing
             database: db)
         _ = try await runApply(plan, db, filter: TenantFilter(only: ["a", "b"]))
         try await db.exec(
-            "INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0009_deleted_file'); DELETE FROM t_a.__drizzle_migrations WHERE name = '0002_tasks';"
+            "INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0009_deleted_file'); "
+                + "DELETE FROM t_a.__drizzle_migrations WHERE name = '0002_tasks';"
         )
         let runner = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "status"))
         let status = try await runner.status()
@@ -431,7 +447,8 @@ import Testing
         defer { fixture.remove() }
         try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
         try await db.exec(
-            "CREATE SCHEMA t_a; CREATE TABLE t_a.__drizzle_migrations (id serial PRIMARY KEY, hash text NOT NULL, created_at bigint);"
+            "CREATE SCHEMA t_a; CREATE TABLE t_a.__drizzle_migrations "
+                + "(id serial PRIMARY KEY, hash text NOT NULL, created_at bigint);"
         )
         let plan = try fixture.compile(
             Self.listPlan(["a", "b"], extra: "tracking: { format: name }", actions: "  - { name: m, migrate: m }"),
@@ -477,13 +494,15 @@ import Testing
         defer { fixture.remove() }
         try fixture.write(
             "m/0001_x.sql",
-            "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, current_setting('application_name') AS app;"
+            "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock, "
+                + "current_setting('statement_timeout') AS statement, current_setting('application_name') AS app;"
         )
         let plan = try fixture.compile(
             Self.listPlan(["a"], extra: "", actions: "  - { name: m, migrate: m }")
                 .replacingOccurrences(
                     of: "  maxConnections: 8",
-                    with: "  maxConnections: 8\n  lockTimeout: 10s\n  statementTimeout: 5m\n  applicationName: tp-test"),
+                    with: "  maxConnections: 8\n  lockTimeout: 10s\n  statementTimeout: 5m\n"
+                        + "  applicationName: tp-test"),
             database: db)
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0)
@@ -496,7 +515,8 @@ import Testing
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         let text =
-            "CREATE TABLE a (id int);--> statement-breakpoint\nCREATE TABLE b (id int);--> statement-breakpoint\nSELECT nope FROM a;"
+            "CREATE TABLE a (id int);--> statement-breakpoint\nCREATE TABLE b (id int);--> statement-breakpoint\n"
+            + "SELECT nope FROM a;"
         try fixture.write("m/0001_x.sql", text)
         try fixture.write(
             "n/0001_y.sql",
@@ -526,7 +546,8 @@ import Testing
         try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
         try await db.exec(
             """
-            CREATE SCHEMA t_noapplied; CREATE TABLE t_noapplied.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE);
+            CREATE SCHEMA t_noapplied; \
+            CREATE TABLE t_noapplied.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE);
             INSERT INTO t_noapplied.__drizzle_migrations (name) VALUES ('0001_x');
             CREATE SCHEMA t_view; CREATE VIEW t_view.__drizzle_migrations AS SELECT 1 AS one;
             """)

@@ -10,7 +10,8 @@ import Testing
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
-    /// Validates a JSON file against one of docs/schemas with python3's jsonschema (a real validator).
+    /// Validates a JSON file against one of docs/schemas with jsonschema (a real validator), run by
+    /// Debian's /usr/bin/python3 (scripts/setup.sh installs python3-jsonschema and python3-yaml).
     static func validate(json path: String, schema: String, yaml: Bool = false) throws -> String? {
         let script = """
             import json, sys, jsonschema, yaml
@@ -21,8 +22,8 @@ import Testing
             sys.exit(1 if errors else 0)
             """
         let child = try ChildProcess(
-            "/usr/bin/env",
-            ["python3", "-c", script, repositoryRoot + "/docs/schemas/" + schema, path, yaml ? "yaml" : "json"])
+            "/usr/bin/python3",
+            ["-c", script, repositoryRoot + "/docs/schemas/" + schema, path, yaml ? "yaml" : "json"])
         var status: Int32 = 0
         waitpid(child.pid, &status, 0)
         return status == 0 ? nil : "schema violations: \(child.output)"
@@ -35,7 +36,8 @@ import Testing
                 """
                 SELECT pg_sleep(\(sleep));
                 CREATE TABLE m\(index) (id int);
-                INSERT INTO public.applied_log (tenant, migration) VALUES (current_setting('tenantplan.tenant_id'), 'm\(index)');
+                INSERT INTO public.applied_log (tenant, migration) \
+                VALUES (current_setting('tenantplan.tenant_id'), 'm\(index)');
                 """)
         }
         try fixture.write(
@@ -79,7 +81,8 @@ import Testing
         #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 180)
         #expect(
             try await db.count(
-                "SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log GROUP BY 1, 2 HAVING count(*) > 1) d"
+                "SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log "
+                    + "GROUP BY 1, 2 HAVING count(*) > 1) d"
             ) == 0)
         let reports = try [fixture.directory + "/r1.json", fixture.directory + "/r2.json"].map {
             try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
@@ -124,7 +127,8 @@ import Testing
                 #expect(try await db.tableExists(schema, "m\(index)") == recorded, "\(schema) m\(index)")
                 #expect(
                     try await db.count(
-                        "SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id)) AND migration = 'm\(index)'"
+                        "SELECT count(*) FROM public.applied_log WHERE tenant = \(SQL.quoteLiteral(id)) "
+                            + "AND migration = 'm\(index)'"
                     ) == (recorded ? 1 : 0))
             }
         }
@@ -135,7 +139,10 @@ import Testing
     }
 
     @Test(
-        "exit codes: 0 success, 1 tenant failure, 2 invalid plan or unknown --tenant, 3 pending with plan --detailed-exitcode"
+        """
+        exit codes: 0 success, 1 tenant failure, 2 invalid plan or unknown --tenant, \
+        3 pending with plan --detailed-exitcode
+        """
     )
     func exitCodes() async throws {
         let db = try await TestDatabase.create("exits")
@@ -186,7 +193,8 @@ import Testing
         )
 
         try await db.exec(
-            "INSERT INTO t_a.__drizzle_migrations (name) VALUES ('0000_renamed'); INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_renamed');"
+            "INSERT INTO t_a.__drizzle_migrations (name) VALUES ('0000_renamed'); "
+                + "INSERT INTO t_b.__drizzle_migrations (name) VALUES ('0000_renamed');"
         )
         let status = try await run(["sync", fixture.planPath, "--status"], database: db)
         #expect(status.code == 0, "\(status.output)")
@@ -205,7 +213,8 @@ import Testing
         #expect(try await run(["convert-tracking", fixture.planPath, "--to", "hash"], database: db).code == 0)
         #expect(
             try await db.count(
-                "SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_c' AND table_name = '__drizzle_migrations' AND column_name = 'hash'"
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_c' "
+                    + "AND table_name = '__drizzle_migrations' AND column_name = 'hash'"
             ) == 1)
 
         // A plan that wants name tables with autoMigrateFormat: only conversions are pending.
@@ -215,7 +224,8 @@ import Testing
             text.replacingOccurrences(
                 of: "concurrency: 4", with: "concurrency: 4\ntracking: { format: name, autoMigrateFormat: true }"))
         try await db.exec(
-            "DELETE FROM t_a.__drizzle_migrations; DELETE FROM t_b.__drizzle_migrations; DELETE FROM t_c.__drizzle_migrations;"
+            "DELETE FROM t_a.__drizzle_migrations; DELETE FROM t_b.__drizzle_migrations; "
+                + "DELETE FROM t_c.__drizzle_migrations;"
         )
         let marking = try await run(["apply", fixture.planPath, "--mark-applied"], database: db)
         #expect(marking.code == 0, "\(marking.output)")
@@ -241,7 +251,8 @@ import Testing
     func reportSchema() async throws {
         let db = try await TestDatabase.create("schema")
         try await db.exec(
-            "CREATE TABLE public.applied_log (tenant text, migration text); CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int);"
+            "CREATE TABLE public.applied_log (tenant text, migration text); "
+                + "CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int);"
         )
         let fixture = try PlanFixture()
         defer { fixture.remove() }

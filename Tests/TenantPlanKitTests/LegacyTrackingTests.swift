@@ -53,7 +53,8 @@ import Testing
     /// The applied migrations of a tenant, by name, read through the table's own format.
     static func appliedNames(_ db: TestDatabase, _ id: String, migrations: [Migration]) async throws -> [String] {
         let columns = try await db.rows(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations'"
+            "SELECT column_name FROM information_schema.columns "
+                + "WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations'"
         ).map { $0[0]! }
         if columns.contains("name") {
             return try await db.rows("SELECT name FROM t_\(id).__drizzle_migrations ORDER BY id").map { $0[0]! }
@@ -64,14 +65,18 @@ import Testing
 
     static func format(_ db: TestDatabase, _ id: String) async throws -> String {
         let columns = try await db.rows(
-            "SELECT column_name || ':' || data_type FROM information_schema.columns WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations' ORDER BY 1"
+            "SELECT column_name || ':' || data_type FROM information_schema.columns "
+                + "WHERE table_schema = 't_\(id)' AND table_name = '__drizzle_migrations' ORDER BY 1"
         ).map { $0[0]! }
         if columns.contains(where: { $0.hasPrefix("name:") }) { return "name" }
         return columns.contains("created_at:bigint") ? "drizzle-kit" : "hash"
     }
 
     @Test(
-        "autoMigrateFormat converts 120 tenants in three formats (and creates tables for the rest) to the target; a rerun changes nothing"
+        """
+        autoMigrateFormat converts 120 tenants in three formats (and creates tables for the rest) to the target; \
+        a rerun changes nothing
+        """
     )
     func autoMigrateFormat() async throws {
         let db = try await TestDatabase.create("automig")
@@ -132,7 +137,12 @@ import Testing
         let migrations = plan.actions[0].migrations
         try await db.exec(Self.seed("p", format: from, applied: 3, migrations: migrations))
         let before = try await db.rows(
-            "SELECT id, \(from == .drizzleKit ? "to_timestamp(created_at::numeric / 1000)" : from == .name ? "applied_at" : "created_at")::text FROM t_p.__drizzle_migrations ORDER BY id"
+            """
+            SELECT id, \(
+                from == .drizzleKit
+                    ? "to_timestamp(created_at::numeric / 1000)" : from == .name ? "applied_at" : "created_at"
+            )::text FROM t_p.__drizzle_migrations ORDER BY id
+            """
         )
         let runner = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking"))
         let report = try await runner.convertTracking(to: to, from: nil)
@@ -273,7 +283,8 @@ import Testing
                     """), database: db)
         // Both tenants got their users table by hand, before tenantplan: the baseline records it.
         try await db.exec(
-            "CREATE SCHEMA t_k1; CREATE TABLE t_k1.users (id serial PRIMARY KEY, email text NOT NULL); CREATE SCHEMA t_k2; CREATE TABLE t_k2.users (id serial PRIMARY KEY, email text NOT NULL);"
+            "CREATE SCHEMA t_k1; CREATE TABLE t_k1.users (id serial PRIMARY KEY, email text NOT NULL); "
+                + "CREATE SCHEMA t_k2; CREATE TABLE t_k2.users (id serial PRIMARY KEY, email text NOT NULL);"
         )
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0, "\(report.tenants.compactMap { $0.actions.last?.error })")
@@ -288,7 +299,8 @@ import Testing
                       - { name: reconcile, sync: { folder: migrations/tenant, markMissing: true, cleanOrphans: true } }
                     """), database: db)
         try await db.exec(
-            "INSERT INTO t_k2.__drizzle_migrations (name) VALUES ('0099_gone'); DELETE FROM t_k2.__drizzle_migrations WHERE name = '0002_tasks';"
+            "INSERT INTO t_k2.__drizzle_migrations (name) VALUES ('0099_gone'); "
+                + "DELETE FROM t_k2.__drizzle_migrations WHERE name = '0002_tasks';"
         )
         let synced = try await runApply(syncPlan, db)
         #expect(synced.tenant("k2")?.actions.first?.marked == ["0002_tasks"])
@@ -317,7 +329,8 @@ import Testing
         // y000..y009: 0001_projects was edited after it was applied (its recorded hash matches no file).
         for index in 0..<10 {
             setup +=
-                "UPDATE t_\(ids[index]).__drizzle_migrations SET hash = 'old-hash-of-projects' WHERE created_at = 1732000001000;"
+                "UPDATE t_\(ids[index]).__drizzle_migrations SET hash = 'old-hash-of-projects' "
+                + "WHERE created_at = 1732000001000;"
         }
         try await db.exec(setup)
         let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
@@ -430,7 +443,10 @@ import Testing
                 actions: "  - { name: shared, scope: shared, migrate: shared, tracking: { table: __shared } }"),
             database: db)
         try await db.exec(
-            "CREATE TABLE public.a (id int); CREATE TABLE public.__shared (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp); INSERT INTO public.__shared (name, applied_at) VALUES ('0001_a', '2024-05-01 00:00:00+00');"
+            "CREATE TABLE public.a (id int); "
+                + "CREATE TABLE public.__shared (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, "
+                + "applied_at timestamptz DEFAULT current_timestamp); "
+                + "INSERT INTO public.__shared (name, applied_at) VALUES ('0001_a', '2024-05-01 00:00:00+00');"
         )
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0)
@@ -485,8 +501,10 @@ import Testing
         let plan = try fixture.compile(Self.plan(["n"]), database: db)
         try await db.exec(
             """
-            CREATE SCHEMA t_n; CREATE TABLE t_n.__drizzle_migrations (name varchar(255) NOT NULL, applied_at timestamptz);
-            INSERT INTO t_n.__drizzle_migrations VALUES ('0000_users', '2024-01-01'), ('0001_projects', '2024-01-02'), ('0005_gone', '2024-01-03');
+            CREATE SCHEMA t_n; \
+            CREATE TABLE t_n.__drizzle_migrations (name varchar(255) NOT NULL, applied_at timestamptz);
+            INSERT INTO t_n.__drizzle_migrations VALUES \
+            ('0000_users', '2024-01-01'), ('0001_projects', '2024-01-02'), ('0005_gone', '2024-01-03');
             """)
         let cleaned = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
             .sync(.cleanOrphans)

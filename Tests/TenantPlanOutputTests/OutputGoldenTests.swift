@@ -74,7 +74,8 @@ import Testing
             message: "plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist")
         #expect(
             RunText.fatal(report)
-                == "error: plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist (SQLSTATE 42P01)"
+                == "error: plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist "
+                + "(SQLSTATE 42P01)"
         )
     }
 

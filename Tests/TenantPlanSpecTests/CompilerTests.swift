@@ -100,7 +100,9 @@ import Testing
         #expect(plan != nil)
         #expect(
             warnings
-                == "valid/unset-variable.yaml:3:8: warning: environment variable 'TENANTPLAN_TEST_SURELY_UNSET' in database.url is not set (export TENANTPLAN_TEST_SURELY_UNSET=... or write ${TENANTPLAN_TEST_SURELY_UNSET:-default})"
+                == "valid/unset-variable.yaml:3:8: warning: environment variable 'TENANTPLAN_TEST_SURELY_UNSET' "
+                + "in database.url is not set "
+                + "(export TENANTPLAN_TEST_SURELY_UNSET=... or write ${TENANTPLAN_TEST_SURELY_UNSET:-default})"
         )
         let (refused, errors) = Fixtures.diagnostics("valid/unset-variable.yaml", unsetIsError: true)
         #expect(refused == nil)
@@ -177,7 +179,9 @@ import Testing
         try FileManager.default.createDirectory(atPath: folder + "/meta", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try
-            #"{"version":"7","dialect":"postgresql","entries":[{"idx":0,"version":"7","when":1700000000000,"tag":"0000_zeta","breakpoints":true},{"idx":1,"version":"7","when":1700000005000,"tag":"0001_alpha","breakpoints":true}]}"#
+            (#"{"version":"7","dialect":"postgresql","entries":["#
+            + #"{"idx":0,"version":"7","when":1700000000000,"tag":"0000_zeta","breakpoints":true},"#
+            + #"{"idx":1,"version":"7","when":1700000005000,"tag":"0001_alpha","breakpoints":true}]}"#)
             .write(toFile: folder + "/meta/_journal.json", atomically: true, encoding: .utf8)
         try "CREATE TABLE z (id int);\n--> statement-breakpoint\nCREATE TABLE y (id int);".write(
             toFile: folder + "/0000_zeta.sql", atomically: true, encoding: .utf8)

@@ -17,7 +17,9 @@ struct ExecutionContext: Sendable {
         let scope = local ? "SET LOCAL" : "SET"
         let path = searchPath.map(SQL.quoteIdentifier).joined(separator: ", ")
         return
-            "\(scope) search_path TO \(path);\(scope) tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));\(scope) tenantplan.schema = \(SQL.quoteLiteral(schema));"
+            "\(scope) search_path TO \(path);"
+            + "\(scope) tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));"
+            + "\(scope) tenantplan.schema = \(SQL.quoteLiteral(schema));"
     }
 
     static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"

@@ -173,7 +173,8 @@ struct MigrationExecutor {
                     var info = errorInfo(error, migration: migration, offset: nil, length: nil)
                     info.position = error.position.map { $0 + offset }
                     info.message +=
-                        " (no-transaction migration: statements before this one stay applied; no tracking row was written)"
+                        " (no-transaction migration: statements before this one stay applied; "
+                        + "no tracking row was written)"
                     return ExecutionOutcome(error: info)
                 }
             }

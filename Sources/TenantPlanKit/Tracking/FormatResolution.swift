@@ -29,7 +29,8 @@ public enum FormatResolution {
                     message: "tracking table \(table.schema).\(table.table) is in \(found.rawValue) format; "
                         + "the plan says \(wanted.rawValue)",
                     hint:
-                        "set tracking.autoMigrateFormat: true, run `tenantplan convert-tracking --to \(wanted.rawValue)`, "
+                        "set tracking.autoMigrateFormat: true, "
+                        + "run `tenantplan convert-tracking --to \(wanted.rawValue)`, "
                         + "or set tracking.format: auto-detect"))
         }
     }

@@ -39,7 +39,8 @@ public enum TrackingConverter {
         public var refusal: Report.ErrorInfo {
             Report.ErrorInfo(
                 message:
-                    "cannot convert \(schema).\(table) from \(from.rawValue) to \(to.rawValue): \(unmatched.count) row(s) match no migration on disk: \(unmatched.joined(separator: ", "))",
+                    "cannot convert \(schema).\(table) from \(from.rawValue) to \(to.rawValue): "
+                    + "\(unmatched.count) row(s) match no migration on disk: \(unmatched.joined(separator: ", "))",
                 hint: "restore the files, or delete those rows (tenantplan sync --clean-orphans); nothing was changed")
         }
     }
@@ -94,7 +95,8 @@ public enum TrackingConverter {
         let columns = conversion.to == .name ? "id, name, applied_at" : "id, hash, created_at"
         text += "INSERT INTO \(ref.qualified) (\(columns)) VALUES \(values);"
         text +=
-            "SELECT setval(pg_get_serial_sequence(\(SQL.quoteLiteral(ref.qualified)), 'id'), (SELECT max(id) FROM \(ref.qualified)));"
+            "SELECT setval(pg_get_serial_sequence(\(SQL.quoteLiteral(ref.qualified)), 'id'), "
+            + "(SELECT max(id) FROM \(ref.qualified)));"
         return text
     }
 

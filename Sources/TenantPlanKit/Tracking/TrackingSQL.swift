@@ -8,7 +8,8 @@ public enum TrackingSQL {
         switch format {
         case .name:
             columns =
-                "id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, applied_at timestamptz DEFAULT current_timestamp"
+                "id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, "
+                + "applied_at timestamptz DEFAULT current_timestamp"
         case .hash:
             columns = "id serial PRIMARY KEY, hash text NOT NULL, created_at timestamptz DEFAULT current_timestamp"
         case .drizzleKit:
@@ -27,7 +28,8 @@ public enum TrackingSQL {
         case .drizzleKit:
             let createdAt = migration.when.map(String.init) ?? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
             return
-                "INSERT INTO \(ref.qualified) (hash, created_at) VALUES (\(SQL.quoteLiteral(migration.hash)), \(createdAt))"
+                "INSERT INTO \(ref.qualified) (hash, created_at) "
+                + "VALUES (\(SQL.quoteLiteral(migration.hash)), \(createdAt))"
         }
     }
 
@@ -47,7 +49,8 @@ public enum TrackingSQL {
     public static func deleteRows(withKeys keys: [String], in ref: TrackingTableRef, format: TrackingFormat) -> String {
         let column = format == .name ? "name" : "hash"
         return
-            "DELETE FROM \(ref.qualified) WHERE \(SQL.quoteIdentifier(column)) IN (\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
+            "DELETE FROM \(ref.qualified) WHERE \(SQL.quoteIdentifier(column)) IN "
+            + "(\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
     }
 
     /// Reads the columns of tracking tables named `table` in any of `schemas`.

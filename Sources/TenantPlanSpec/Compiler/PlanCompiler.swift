@@ -126,7 +126,6 @@ private struct Compilation {
 
     mutating func run(bytes: [UInt8]) -> Plan? {
         guard let root = YAMLLoader.load(bytes: bytes, file: path, into: &sink) else { return nil }
-        let start = SourceLocation(file: path, line: 1, column: 1)
         guard case .mapping = root else {
             sink.error(
                 reader.location(root),
@@ -136,81 +135,88 @@ private struct Compilation {
         }
         guard let entries = reader.mapping(root, path: "", known: PlanCompiler.topKeys, into: &sink) else { return nil }
         let byKey = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-
-        var version: Int?
-        if let entry = byKey["version"] {
-            if case .scalar(let scalar) = entry.value, scalar.style == .plain, scalar.string == "1" {
-                version = 1
-            } else {
-                sink.error(
-                    reader.location(entry.value), "unsupported plan version \(reader.kindName(entry.value))",
-                    fix: "this tenantplan reads `version: 1`")
-            }
-        } else {
-            sink.error(start, "missing required key 'version'", fix: "add `version: 1` as the first line")
-        }
-
+        let version = compileVersion(byKey["version"]?.value)
         let database = compileDatabase(byKey["database"]?.value)
         let tenants = compileTenants(byKey["tenants"])
         let tracking = compileTracking(
             byKey["tracking"]?.value, path: "tracking", base: TrackingSettings(), planLevel: true)
+        let limits = compileLimits(byKey, database: database)
+        let ephemeral = byKey["ephemeral"].map { compileEphemeral($0.value) } ?? EphemeralSettings()
+        let actions = compileActionList(byKey["actions"]?.value, tracking: tracking ?? TrackingSettings())
+        guard let version, let database, let tenants, let tracking, let actions else { return nil }
+        return Plan(
+            path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
+            tenants: tenants, tracking: tracking, concurrency: limits.concurrency, onError: limits.onError,
+            maxFailures: limits.maxFailures, ephemeral: ephemeral, actions: actions, warnings: [])
+    }
 
+    /// `version: 1`, the only version there is.
+    mutating func compileVersion(_ node: Node?) -> Int? {
+        guard let node else {
+            sink.error(
+                SourceLocation(file: path, line: 1, column: 1), "missing required key 'version'",
+                fix: "add `version: 1` as the first line")
+            return nil
+        }
+        if case .scalar(let scalar) = node, scalar.style == .plain, scalar.string == "1" { return 1 }
+        sink.error(
+            reader.location(node), "unsupported plan version \(reader.kindName(node))",
+            fix: "this tenantplan reads `version: 1`")
+        return nil
+    }
+
+    /// `concurrency`, `onError` and `maxFailures`, with the command line's overrides; concurrency
+    /// (written or overridden) never above `database.maxConnections`.
+    mutating func compileLimits(
+        _ byKey: [String: (key: String, keyNode: Node, value: Node)],
+        database: (settings: DatabaseSettings, maxConnectionsLocation: SourceLocation)?
+    ) -> (concurrency: Int, onError: OnError, maxFailures: Int) {
         // Default 4, never above maxConnections; a written value above it is an error below.
         var concurrency = min(4, database?.settings.maxConnections ?? 4)
-        var concurrencyNode: Node?
-        if let entry = byKey["concurrency"] {
-            concurrencyNode = entry.value
-            concurrency = reader.int(entry.value, path: "concurrency", range: 1...10_000, into: &sink) ?? concurrency
+        let concurrencyNode = byKey["concurrency"]?.value
+        if let concurrencyNode {
+            concurrency =
+                reader.int(concurrencyNode, path: "concurrency", range: 1...10_000, into: &sink) ?? concurrency
         }
-        var onError = OnError.continue
-        if let entry = byKey["onError"] {
-            onError =
-                reader.oneOf(
-                    entry.value, path: "onError", choices: ["continue": OnError.continue, "abort": .abort], into: &sink)
-                ?? onError
+        var onError = byKey["onError"].flatMap { entry in
+            reader.oneOf(
+                entry.value, path: "onError", choices: ["continue": OnError.continue, "abort": .abort], into: &sink)
         }
-        var maxFailures = 0
-        if let entry = byKey["maxFailures"] {
-            maxFailures = reader.int(entry.value, path: "maxFailures", range: 0...Int.max, into: &sink) ?? 0
+        var maxFailures = byKey["maxFailures"].flatMap { entry in
+            reader.int(entry.value, path: "maxFailures", range: 0...Int.max, into: &sink)
         }
-
         if let database {
+            let limit = database.settings.maxConnections
             if let override = options.overrides.concurrency {
-                if override > database.settings.maxConnections {
+                if override > limit {
                     sink.error(
                         database.maxConnectionsLocation,
-                        "--concurrency \(override) is above database.maxConnections \(database.settings.maxConnections)",
+                        "--concurrency \(override) is above database.maxConnections \(limit)",
                         fix: "lower --concurrency or raise maxConnections")
                 }
                 concurrency = override
-            } else if concurrencyNode != nil, concurrency > database.settings.maxConnections {
+            } else if concurrencyNode != nil, concurrency > limit {
                 sink.error(
                     reader.location(concurrencyNode),
-                    "concurrency \(concurrency) is above database.maxConnections \(database.settings.maxConnections)",
-                    fix: "lower concurrency to \(database.settings.maxConnections) or raise database.maxConnections")
+                    "concurrency \(concurrency) is above database.maxConnections \(limit)",
+                    fix: "lower concurrency to \(limit) or raise database.maxConnections")
             }
         }
-
         if let override = options.overrides.onError { onError = override }
         if let override = options.overrides.maxFailures { maxFailures = override }
-        let ephemeral = byKey["ephemeral"].map { compileEphemeral($0.value) } ?? EphemeralSettings()
+        return (concurrency, onError ?? .continue, maxFailures ?? 0)
+    }
 
-        var actions: [Action] = []
-        var declared: [String] = []
-        if let entry = byKey["actions"] {
-            (actions, declared) = compileActions(entry.value, tracking: tracking ?? TrackingSettings())
-        } else {
+    /// `actions:`, compiled and put in a topological order of their `after` edges.
+    mutating func compileActionList(_ node: Node?, tracking: TrackingSettings) -> [Action]? {
+        guard let node else {
             sink.error(
-                start, "missing required key 'actions'",
+                SourceLocation(file: path, line: 1, column: 1), "missing required key 'actions'",
                 fix: "add at least one action, e.g. `actions: [{name: tenant-schema, migrate: migrations/tenant}]`")
+            return nil
         }
-        let ordered = order(actions, declared: declared)
-
-        guard let version, let database, let tenants, let tracking, let ordered else { return nil }
-        return Plan(
-            path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
-            tenants: tenants, tracking: tracking, concurrency: concurrency, onError: onError,
-            maxFailures: maxFailures, ephemeral: ephemeral, actions: ordered, warnings: [])
+        let (actions, declared) = compileActions(node, tracking: tracking)
+        return order(actions, declared: declared)
     }
 
     /// `ephemeral: { seed: [files] }`: files must exist; paths are relative to the plan.
@@ -321,83 +327,80 @@ private struct Compilation {
     // MARK: tenants
 
     mutating func compileTenants(_ entry: (key: String, keyNode: Node, value: Node)?) -> TenantSettings? {
-        let start = SourceLocation(file: path, line: 1, column: 1)
         guard let entry else {
             sink.error(
-                start, "missing required key 'tenants'",
+                SourceLocation(file: path, line: 1, column: 1), "missing required key 'tenants'",
                 fix: "add `tenants: { discover: { schemaLike: \"tenant_%\" }, schema: \"tenant_{id}\" }`")
             return nil
         }
         guard let entries = reader.mapping(entry.value, path: "tenants", known: PlanCompiler.tenantKeys, into: &sink)
         else { return nil }
-        var discover: Discovery?
-        var discoverSeen = false
-        var discoverNode: Node?
-        var schema = SchemaTemplate("{id}")!
-        var createSchemas = false
-        var include: [Glob] = []
-        var exclude: [Glob] = []
-        var searchPath = ["{schema}", "public"]
+        var settings = TenantSettings(
+            discover: .list([]), schema: SchemaTemplate("{id}")!, createSchemas: false, include: [], exclude: [],
+            searchPath: ["{schema}", "public"], discoverLocation: reader.location(entry.keyNode))
         var ok = true
+        var discovered = false
         for item in entries {
             let key = "tenants.\(item.key)"
             switch item.key {
             case "discover":
-                discoverSeen = true
-                discoverNode = item.value
-                discover = compileDiscovery(item.value)
-                if discover == nil { ok = false }
+                discovered = true
+                settings.discoverLocation = reader.location(item.value)
+                if let discover = compileDiscovery(item.value) { settings.discover = discover } else { ok = false }
             case "schema":
-                guard let text = reader.nonEmptyString(item.value, path: key, into: &sink) else {
-                    ok = false
-                    continue
-                }
-                guard let template = SchemaTemplate(text), text.components(separatedBy: "{id}").count == 2 else {
-                    sink.error(
-                        reader.location(item.value), "tenants.schema '\(text)' must contain {id} exactly once",
-                        fix: "write it like \"tenant_{id}\"")
-                    ok = false
-                    continue
-                }
-                schema = template
+                if let template = compileSchemaTemplate(item.value) { settings.schema = template } else { ok = false }
             case "createSchemas":
-                createSchemas = reader.bool(item.value, path: key, into: &sink) ?? false
+                settings.createSchemas = reader.bool(item.value, path: key, into: &sink) ?? false
             case "include", "exclude":
                 guard let list = reader.stringList(item.value, path: key, into: &sink) else {
                     ok = false
                     continue
                 }
                 let globs = list.map { Glob($0.0) }
-                if item.key == "include" { include = globs } else { exclude = globs }
+                if item.key == "include" { settings.include = globs } else { settings.exclude = globs }
             case "searchPath":
-                guard let list = reader.stringList(item.value, path: key, into: &sink) else {
-                    ok = false
-                    continue
-                }
-                searchPath = list.map(\.0)
-                if list.isEmpty {
-                    sink.error(
-                        reader.location(item.value), "tenants.searchPath is empty", fix: "list at least \"{schema}\"")
-                    ok = false
-                }
-                for (value, node) in list where value.isEmpty {
-                    sink.error(reader.location(node), "tenants.searchPath entries must not be empty")
+                if let searchPath = compileSearchPath(item.value) {
+                    settings.searchPath = searchPath
+                } else {
                     ok = false
                 }
             default: break
             }
         }
-        if !discoverSeen {
+        guard discovered else {
             sink.error(
                 reader.location(entry.keyNode), "missing 'tenants.discover'",
                 fix: "add exactly one of discover.sql, discover.list, discover.schemaLike")
             return nil
         }
-        guard ok, let discover else { return nil }
-        return TenantSettings(
-            discover: discover, schema: schema, createSchemas: createSchemas,
-            include: include, exclude: exclude, searchPath: searchPath,
-            discoverLocation: reader.location(discoverNode))
+        return ok ? settings : nil
+    }
+
+    /// `tenants.schema`: a template holding `{id}` exactly once.
+    mutating func compileSchemaTemplate(_ node: Node) -> SchemaTemplate? {
+        guard let text = reader.nonEmptyString(node, path: "tenants.schema", into: &sink) else { return nil }
+        guard let template = SchemaTemplate(text), text.components(separatedBy: "{id}").count == 2 else {
+            sink.error(
+                reader.location(node), "tenants.schema '\(text)' must contain {id} exactly once",
+                fix: "write it like \"tenant_{id}\"")
+            return nil
+        }
+        return template
+    }
+
+    /// `tenants.searchPath`: a non-empty list of non-empty templates.
+    mutating func compileSearchPath(_ node: Node) -> [String]? {
+        guard let list = reader.stringList(node, path: "tenants.searchPath", into: &sink) else { return nil }
+        var ok = true
+        if list.isEmpty {
+            sink.error(reader.location(node), "tenants.searchPath is empty", fix: "list at least \"{schema}\"")
+            ok = false
+        }
+        for (value, item) in list where value.isEmpty {
+            sink.error(reader.location(item), "tenants.searchPath entries must not be empty")
+            ok = false
+        }
+        return ok ? list.map(\.0) : nil
     }
 
     mutating func compileDiscovery(_ node: Node) -> Discovery? {
@@ -465,35 +468,19 @@ private struct Compilation {
                 settings.schema = schema
             case "format":
                 formatNode = entry.value
-                guard let text = reader.string(entry.value, path: name, into: &sink) else {
+                if let format = compileFormatChoice(entry.value, path: name) {
+                    settings.format = format
+                } else {
                     ok = false
-                    continue
                 }
-                guard let format = TrackingFormatChoice(text) else {
-                    sink.error(
-                        reader.location(entry.value), "unknown tracking format '\(text)'",
-                        fix: Suggestion.didYouMean(text, in: TrackingFormatChoice.names)
-                            ?? "use one of \(TrackingFormatChoice.names.joined(separator: ", "))")
-                    ok = false
-                    continue
-                }
-                settings.format = format
             case "autoMigrateFormat":
                 settings.autoMigrateFormat = reader.bool(entry.value, path: name, into: &sink) ?? false
             case "newTableFormat":
-                guard let text = reader.string(entry.value, path: name, into: &sink) else {
+                if let format = compileNewTableFormat(entry.value, path: name) {
+                    settings.newTableFormat = format
+                } else {
                     ok = false
-                    continue
                 }
-                guard let format = TrackingFormat(rawValue: text) else {
-                    sink.error(
-                        reader.location(entry.value), "unknown tracking format '\(text)' for newTableFormat",
-                        fix: Suggestion.didYouMean(text, in: TrackingFormat.allCases.map(\.rawValue))
-                            ?? "use name, hash or drizzle-kit")
-                    ok = false
-                    continue
-                }
-                settings.newTableFormat = format
             default: break
             }
         }
@@ -504,6 +491,32 @@ private struct Compilation {
             ok = false
         }
         return ok ? settings : nil
+    }
+
+    /// `tracking.format`: name, hash, drizzle-kit or auto-detect.
+    mutating func compileFormatChoice(_ node: Node, path name: String) -> TrackingFormatChoice? {
+        guard let text = reader.string(node, path: name, into: &sink) else { return nil }
+        guard let format = TrackingFormatChoice(text) else {
+            sink.error(
+                reader.location(node), "unknown tracking format '\(text)'",
+                fix: Suggestion.didYouMean(text, in: TrackingFormatChoice.names)
+                    ?? "use one of \(TrackingFormatChoice.names.joined(separator: ", "))")
+            return nil
+        }
+        return format
+    }
+
+    /// `tracking.newTableFormat`: a concrete format.
+    mutating func compileNewTableFormat(_ node: Node, path name: String) -> TrackingFormat? {
+        guard let text = reader.string(node, path: name, into: &sink) else { return nil }
+        guard let format = TrackingFormat(rawValue: text) else {
+            sink.error(
+                reader.location(node), "unknown tracking format '\(text)' for newTableFormat",
+                fix: Suggestion.didYouMean(text, in: TrackingFormat.allCases.map(\.rawValue))
+                    ?? "use name, hash or drizzle-kit")
+            return nil
+        }
+        return format
     }
 
     // MARK: actions
@@ -543,6 +556,8 @@ private struct Compilation {
         return (actions, declared)
     }
 
+    typealias Entry = (key: String, keyNode: Node, value: Node)
+
     mutating func compileAction(_ node: Node, tracking: TrackingSettings) -> Action? {
         guard let entries = reader.mapping(node, path: "actions[]", known: PlanCompiler.actionKeys, into: &sink) else {
             return nil
@@ -554,38 +569,8 @@ private struct Compilation {
             return nil
         }
         guard let name = reader.nonEmptyString(nameEntry.value, path: "actions[].name", into: &sink) else { return nil }
-        let label = "action '\(name)'"
         var ok = true
-
-        var scope = ActionScope.tenants
-        if let entry = byKey["scope"] {
-            if let isShared = reader.oneOf(
-                entry.value, path: "actions[\(name)].scope", choices: ["shared": true, "tenants": false], into: &sink)
-            {
-                if isShared { scope = .shared(schema: "public") }
-            } else {
-                ok = false
-            }
-        }
-        if let entry = byKey["schema"] {
-            if case .shared = scope {
-                if let schema = reader.nonEmptyString(entry.value, path: "actions[\(name)].schema", into: &sink) {
-                    if schema.utf8.count > 63 {
-                        sink.error(reader.location(entry.value), "\(label): schema '\(schema)' is longer than 63 bytes")
-                        ok = false
-                    }
-                    scope = .shared(schema: schema)
-                } else {
-                    ok = false
-                }
-            } else {
-                sink.error(
-                    reader.location(entry.keyNode), "\(label): 'schema' is only for shared actions",
-                    fix: "add `scope: shared`, or remove `schema` (tenant actions run in each tenant's schema)")
-                ok = false
-            }
-        }
-
+        let scope = compileScope(byKey, name: name, ok: &ok)
         var after: [String] = []
         if let entry = byKey["after"] {
             if let list = reader.stringList(entry.value, path: "actions[\(name)].after", into: &sink) {
@@ -594,127 +579,178 @@ private struct Compilation {
                 ok = false
             }
         }
-
-        var transaction = TransactionMode.perMigration
-        var transactionNode: Node?
-        if let entry = byKey["transaction"] {
-            transactionNode = entry.value
-            let choices = Dictionary(uniqueKeysWithValues: TransactionMode.allCases.map { ($0.rawValue, $0) })
-            if let mode = reader.oneOf(entry.value, path: "actions[\(name)].transaction", choices: choices, into: &sink)
-            {
-                transaction = mode
-            } else {
-                ok = false
-            }
-        }
-
-        var actionTracking = tracking
-        if let entry = byKey["tracking"] {
-            if let merged = compileTracking(
-                entry.value, path: "actions[\(name)].tracking", base: tracking, planLevel: false)
-            {
-                actionTracking = merged
-                if merged.autoMigrateFormat, merged.format == .autoDetect {
-                    sink.error(
-                        reader.location(entry.value), "\(label): tracking.autoMigrateFormat needs a concrete format",
-                        fix: "set format to name, hash or drizzle-kit")
-                    ok = false
-                }
-            } else {
-                ok = false
-            }
-        }
-
-        let kinds = entries.filter { PlanCompiler.actionKindKeys.contains($0.key) }
-        guard kinds.count == 1 else {
-            if kinds.isEmpty {
-                sink.error(
-                    location, "\(label) has nothing to do",
-                    fix:
-                        "give it exactly one of: migrate: FOLDER, sql: {file|inline}, markApplied: FOLDER, sync: {folder: FOLDER, ...}"
-                )
-            } else {
-                sink.error(
-                    reader.location(kinds[1].keyNode), "\(label) has both '\(kinds[0].key)' and '\(kinds[1].key)'",
-                    fix: "an action does one thing: split it into two actions")
-            }
-            return nil
-        }
-        let kindEntry = kinds[0]
+        let transaction = compileTransactionMode(byKey["transaction"], name: name, ok: &ok)
+        let actionTracking = compileActionTracking(byKey["tracking"], base: tracking, name: name, ok: &ok)
+        guard let kindEntry = singleKind(entries, location: location, name: name) else { return nil }
         if let upTo = byKey["upTo"], kindEntry.key != "markApplied" {
             sink.error(
-                reader.location(upTo.keyNode), "\(label): 'upTo' only goes with 'markApplied'",
+                reader.location(upTo.keyNode), "action '\(name)': 'upTo' only goes with 'markApplied'",
                 fix: "remove upTo, or make the action `markApplied: FOLDER`")
             ok = false
         }
-        var kind: ActionKind?
-        switch kindEntry.key {
+        let transactionNode = byKey["transaction"]?.value
+        guard
+            let kind = compileKind(
+                kindEntry, upTo: byKey["upTo"], name: name, transaction: transaction, transactionNode: transactionNode,
+                ok: &ok),
+            ok
+        else { return nil }
+        return Action(
+            name: name, location: location, scope: scope, after: after, kind: kind,
+            transaction: transaction, tracking: actionTracking)
+    }
+
+    /// `scope` and `schema`: tenants by default; `schema` only for shared actions.
+    mutating func compileScope(_ byKey: [String: Entry], name: String, ok: inout Bool) -> ActionScope {
+        var scope = ActionScope.tenants
+        if let entry = byKey["scope"] {
+            let choices = ["shared": true, "tenants": false]
+            if let isShared = reader.oneOf(entry.value, path: "actions[\(name)].scope", choices: choices, into: &sink) {
+                if isShared { scope = .shared(schema: "public") }
+            } else {
+                ok = false
+            }
+        }
+        guard let entry = byKey["schema"] else { return scope }
+        guard case .shared = scope else {
+            sink.error(
+                reader.location(entry.keyNode), "action '\(name)': 'schema' is only for shared actions",
+                fix: "add `scope: shared`, or remove `schema` (tenant actions run in each tenant's schema)")
+            ok = false
+            return scope
+        }
+        guard let schema = reader.nonEmptyString(entry.value, path: "actions[\(name)].schema", into: &sink) else {
+            ok = false
+            return scope
+        }
+        if schema.utf8.count > 63 {
+            sink.error(reader.location(entry.value), "action '\(name)': schema '\(schema)' is longer than 63 bytes")
+            ok = false
+        }
+        return .shared(schema: schema)
+    }
+
+    mutating func compileTransactionMode(_ entry: Entry?, name: String, ok: inout Bool) -> TransactionMode {
+        guard let entry else { return .perMigration }
+        let choices = Dictionary(uniqueKeysWithValues: TransactionMode.allCases.map { ($0.rawValue, $0) })
+        if let mode = reader.oneOf(entry.value, path: "actions[\(name)].transaction", choices: choices, into: &sink) {
+            return mode
+        }
+        ok = false
+        return .perMigration
+    }
+
+    /// An action's `tracking` override, merged over the plan's.
+    mutating func compileActionTracking(
+        _ entry: Entry?, base: TrackingSettings, name: String, ok: inout Bool
+    ) -> TrackingSettings {
+        guard let entry else { return base }
+        guard
+            let merged = compileTracking(entry.value, path: "actions[\(name)].tracking", base: base, planLevel: false)
+        else {
+            ok = false
+            return base
+        }
+        if merged.autoMigrateFormat, merged.format == .autoDetect {
+            sink.error(
+                reader.location(entry.value), "action '\(name)': tracking.autoMigrateFormat needs a concrete format",
+                fix: "set format to name, hash or drizzle-kit")
+            ok = false
+        }
+        return merged
+    }
+
+    /// The one key saying what the action does (migrate, sql, markApplied, sync).
+    mutating func singleKind(_ entries: [Entry], location: SourceLocation, name: String) -> Entry? {
+        let kinds = entries.filter { PlanCompiler.actionKindKeys.contains($0.key) }
+        if kinds.count == 1 { return kinds[0] }
+        if kinds.isEmpty {
+            sink.error(
+                location, "action '\(name)' has nothing to do",
+                fix: "give it exactly one of: migrate: FOLDER, sql: {file|inline}, markApplied: FOLDER, "
+                    + "sync: {folder: FOLDER, ...}")
+        } else {
+            sink.error(
+                reader.location(kinds[1].keyNode), "action '\(name)' has both '\(kinds[0].key)' and '\(kinds[1].key)'",
+                fix: "an action does one thing: split it into two actions")
+        }
+        return nil
+    }
+
+    mutating func compileKind(
+        _ entry: Entry, upTo: Entry?, name: String, transaction: TransactionMode, transactionNode: Node?,
+        ok: inout Bool
+    ) -> ActionKind? {
+        switch entry.key {
         case "markApplied":
-            guard let set = loadFolder(kindEntry.value, path: "actions[\(name)].markApplied") else { return nil }
-            var upTo: String?
-            if let entry = byKey["upTo"] {
-                guard let value = reader.nonEmptyString(entry.value, path: "actions[\(name)].upTo", into: &sink) else {
-                    return nil
-                }
-                guard set.migrations.contains(where: { $0.name == value }) else {
-                    sink.error(
-                        reader.location(entry.value), "\(label): upTo '\(value)' is not a migration in '\(set.folder)'",
-                        fix: Suggestion.didYouMean(value, in: set.migrations.map(\.name))
-                            ?? "name a migration of the folder, without .sql")
-                    return nil
-                }
-                upTo = value
-            }
-            kind = .markApplied(set, upTo: upTo)
+            return compileMarkApplied(entry, upTo: upTo, name: name)
         case "sync":
-            let path = "actions[\(name)].sync"
-            guard let entries = reader.mapping(kindEntry.value, path: path, known: PlanCompiler.syncKeys, into: &sink)
-            else { return nil }
-            var folderNode: Node?
-            var markMissing = false
-            var cleanOrphans = false
-            for entry in entries {
-                switch entry.key {
-                case "folder": folderNode = entry.value
-                case "markMissing":
-                    markMissing = reader.bool(entry.value, path: "\(path).markMissing", into: &sink) ?? false
-                default: cleanOrphans = reader.bool(entry.value, path: "\(path).cleanOrphans", into: &sink) ?? false
-                }
-            }
-            guard let folderNode else {
-                sink.error(
-                    reader.location(kindEntry.value), "\(label): sync needs 'folder'",
-                    fix: "write sync: { folder: migrations/tenant, markMissing: true }")
-                return nil
-            }
-            guard let set = loadFolder(folderNode, path: "\(path).folder") else { return nil }
-            if !markMissing && !cleanOrphans {
-                sink.warning(
-                    reader.location(kindEntry.value),
-                    "\(label): sync with neither markMissing nor cleanOrphans changes nothing",
-                    fix: "set markMissing: true and/or cleanOrphans: true")
-            }
-            kind = .sync(set, markMissing: markMissing, cleanOrphans: cleanOrphans)
+            return compileSync(entry, name: name)
         case "migrate":
-            guard let set = loadFolder(kindEntry.value, path: "actions[\(name)].migrate") else { return nil }
+            guard let set = loadFolder(entry.value, path: "actions[\(name)].migrate") else { return nil }
             if transaction == .perAction {
                 for migration in set.migrations where migration.noTransaction {
                     sink.error(
-                        reader.location(transactionNode ?? kindEntry.value),
-                        "\(label): migration '\(migration.name)' starts with `-- tenantplan: no-transaction`, which cannot run under `transaction: per-action`",
+                        reader.location(transactionNode ?? entry.value),
+                        "action '\(name)': migration '\(migration.name)' starts with `-- tenantplan: no-transaction`, "
+                            + "which cannot run under `transaction: per-action`",
                         fix: "use transaction: per-migration, or move that migration to its own action")
                     ok = false
                 }
             }
-            kind = .migrate(set)
+            return .migrate(set)
         default:
-            guard let script = compileScript(kindEntry.value, actionName: name) else { return nil }
-            kind = .sql(script)
+            return compileScript(entry.value, actionName: name).map(ActionKind.sql)
         }
-        guard ok, let kind else { return nil }
-        return Action(
-            name: name, location: location, scope: scope, after: after, kind: kind,
-            transaction: transaction, tracking: actionTracking)
+    }
+
+    /// `markApplied: FOLDER` with an optional `upTo`, which must name a migration of the folder.
+    mutating func compileMarkApplied(_ entry: Entry, upTo: Entry?, name: String) -> ActionKind? {
+        guard let set = loadFolder(entry.value, path: "actions[\(name)].markApplied") else { return nil }
+        guard let upTo else { return .markApplied(set, upTo: nil) }
+        guard let value = reader.nonEmptyString(upTo.value, path: "actions[\(name)].upTo", into: &sink) else {
+            return nil
+        }
+        guard set.migrations.contains(where: { $0.name == value }) else {
+            sink.error(
+                reader.location(upTo.value), "action '\(name)': upTo '\(value)' is not a migration in '\(set.folder)'",
+                fix: Suggestion.didYouMean(value, in: set.migrations.map(\.name))
+                    ?? "name a migration of the folder, without .sql")
+            return nil
+        }
+        return .markApplied(set, upTo: value)
+    }
+
+    /// `sync: { folder, markMissing, cleanOrphans }`.
+    mutating func compileSync(_ entry: Entry, name: String) -> ActionKind? {
+        let path = "actions[\(name)].sync"
+        guard let entries = reader.mapping(entry.value, path: path, known: PlanCompiler.syncKeys, into: &sink) else {
+            return nil
+        }
+        var folderNode: Node?
+        var markMissing = false
+        var cleanOrphans = false
+        for item in entries {
+            switch item.key {
+            case "folder": folderNode = item.value
+            case "markMissing": markMissing = reader.bool(item.value, path: "\(path).markMissing", into: &sink) ?? false
+            default: cleanOrphans = reader.bool(item.value, path: "\(path).cleanOrphans", into: &sink) ?? false
+            }
+        }
+        guard let folderNode else {
+            sink.error(
+                reader.location(entry.value), "action '\(name)': sync needs 'folder'",
+                fix: "write sync: { folder: migrations/tenant, markMissing: true }")
+            return nil
+        }
+        guard let set = loadFolder(folderNode, path: "\(path).folder") else { return nil }
+        if !markMissing && !cleanOrphans {
+            sink.warning(
+                reader.location(entry.value),
+                "action '\(name)': sync with neither markMissing nor cleanOrphans changes nothing",
+                fix: "set markMissing: true and/or cleanOrphans: true")
+        }
+        return .sync(set, markMissing: markMissing, cleanOrphans: cleanOrphans)
     }
 
     mutating func loadFolder(_ node: Node, path key: String) -> MigrationSet? {

@@ -93,7 +93,6 @@ enum YAMLLoader {
                 inComment = false
                 atLineStart = true
                 indent = 0
-                if quote == "\"" || quote == "'" { continue }
                 continue
             }
             if atLineStart {
@@ -153,7 +152,8 @@ enum YAMLLoader {
         case .duplicatedKeysInMapping(let duplicates, let context):
             return Diagnostic(
                 at: at(context.mark),
-                "duplicate key\(duplicates.count > 1 ? "s" : "") \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in one mapping",
+                "duplicate key\(duplicates.count > 1 ? "s" : "") "
+                    + "\(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in one mapping",
                 fix: "keep one of them")
         case .reader(let problem, let offset, _, let yaml):
             let prefix = offset.map { String(yaml.utf8.prefix($0)) ?? "" } ?? ""

@@ -68,7 +68,8 @@ struct MigrationLoader {
         for (index, entry) in numbered.enumerated() where index > 0 && numbered[index - 1].number == entry.number {
             sink.error(
                 location,
-                "migrations '\(numbered[index - 1].file)' and '\(entry.file)' in '\(folder)' share the number \(entry.number)",
+                "migrations '\(numbered[index - 1].file)' and '\(entry.file)' in '\(folder)' "
+                    + "share the number \(entry.number)",
                 fix: "renumber one of them")
             ok = false
         }
@@ -97,7 +98,8 @@ struct MigrationLoader {
             sink.error(
                 journalLocation, "cannot read drizzle-kit journal: \(Self.describe(error))",
                 fix:
-                    "expected {\"version\", \"dialect\", \"entries\": [{\"idx\", \"version\", \"when\", \"tag\", \"breakpoints\"}]}"
+                    "expected {\"version\", \"dialect\", \"entries\": "
+                    + "[{\"idx\", \"version\", \"when\", \"tag\", \"breakpoints\"}]}"
             )
             return nil
         }
@@ -147,7 +149,8 @@ struct MigrationLoader {
             return "wrong type at \(path(context.codingPath)): \(context.debugDescription)"
         case DecodingError.dataCorrupted(let context):
             return
-                "not valid JSON: \(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)"
+                "not valid JSON: "
+                + "\(context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)"
         default:
             return error.localizedDescription
         }

@@ -24,7 +24,10 @@ struct Sync: AsyncParsableCommand {
         static func help(for value: Mode) -> ArgumentHelp? {
             switch value {
             case .status:
-                "Show, per group of tenants in the same state, migrations on disk not recorded (missing) and recorded rows matching no file (orphans)."
+                """
+                Show, per group of tenants in the same state, migrations on disk not recorded (missing) and recorded \
+                rows matching no file (orphans).
+                """
             case .markMissing: "Record the missing migrations as applied, without running them."
             case .cleanOrphans: "Delete the orphan rows."
             }

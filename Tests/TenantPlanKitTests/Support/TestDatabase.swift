@@ -35,7 +35,8 @@ enum TestServer {
         case .success(let server): return server
         case .failure(let error):
             throw TestFailure(
-                "integration tests need PostgreSQL: could not start a throwaway cluster (\(error)); install the Debian package `postgresql` or set TENANTPLAN_TEST_DATABASE_URL"
+                "integration tests need PostgreSQL: could not start a throwaway cluster (\(error)); "
+                    + "install the Debian package `postgresql` or set TENANTPLAN_TEST_DATABASE_URL"
             )
         }
     }
@@ -64,7 +65,8 @@ final class TestDatabase: @unchecked Sendable {
             conninfo = server.adminConninfo + (server.adminConninfo.contains("://") ? "" : " dbname=\(name)")
             guard !server.adminConninfo.contains("://") else {
                 throw TestFailure(
-                    "TENANTPLAN_TEST_DATABASE_URL must be key=value conninfo (host=... user=...) so tests can pick databases"
+                    "TENANTPLAN_TEST_DATABASE_URL must be key=value conninfo (host=... user=...) "
+                        + "so tests can pick databases"
                 )
             }
         }
@@ -101,7 +103,8 @@ final class TestDatabase: @unchecked Sendable {
 
     func tableExists(_ schema: String, _ table: String) async throws -> Bool {
         try await scalar(
-            "SELECT to_regclass(\(SQL.quoteLiteral(SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier(table)))) IS NOT NULL"
+            "SELECT to_regclass("
+                + "\(SQL.quoteLiteral(SQL.quoteIdentifier(schema) + "." + SQL.quoteIdentifier(table)))) IS NOT NULL"
         ) == "t"
     }
 }
@@ -128,7 +131,10 @@ struct PlanFixture {
     ) throws {
         for migration in migrations { try write("\(folder)/\(migration.tag).sql", migration.sql) }
         let entries = migrations.enumerated().map { index, migration in
-            #"{"idx":\#(index),"version":"7","when":\#(baseWhen + Int64(index) * 1000),"tag":"\#(migration.tag)","breakpoints":true}"#
+            #"""
+            {"idx":\#(index),"version":"7","when":\#(baseWhen + Int64(index) * 1000),\#
+            "tag":"\#(migration.tag)","breakpoints":true}
+            """#
         }.joined(separator: ",")
         try write("\(folder)/meta/_journal.json", #"{"version":"7","dialect":"postgresql","entries":[\#(entries)]}"#)
     }
