@@ -105,3 +105,22 @@ struct ApplyProgress {
         }
     }
 }
+
+extension Report.TenantResult {
+    /// Adds what the executor did on the tenant.
+    mutating func add(_ outcome: TenantExecutor.Outcome, durationMs: Int) {
+        actions += outcome.actions
+        self.durationMs += durationMs
+        if outcome.createdSchema { createdSchema = true }
+        if !outcome.conversions.isEmpty {
+            conversions = outcome.conversions
+            convertedTo = outcome.conversions.first?.to
+        }
+        if let error = outcome.error { self.error = error }
+        let changed =
+            outcome.createdSchema || !outcome.conversions.isEmpty
+            || outcome.actions.contains { !$0.applied.isEmpty || $0.marked != nil || $0.deletedOrphans != nil }
+        if changed || outcome.failed { unchanged = false }
+        if outcome.failed { status = .failed }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Yams
+
+/// Compiling a plan, database: connection settings and the run's limits.
+extension Compilation {
+
+    mutating func compileDatabase(_ node: Node?) -> (
+        settings: DatabaseSettings, maxConnectionsLocation: SourceLocation
+    )? {
+        var settings = DatabaseSettings(
+            url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
+            applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
+            retry: RetrySettings(), recycleAfter: 10)
+        var maxLocation = settings.urlLocation
+        guard let node else { return (settings, maxLocation) }
+        guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else {
+            return nil
+        }
+        for entry in entries {
+            let key = "database.\(entry.key)"
+            switch entry.key {
+            case "url":
+                guard let url = reader.string(entry.value, path: key, into: &sink) else { continue }
+                settings.url = url
+                settings.urlLocation = reader.location(entry.value)
+                let expanded = EnvironmentExpander(environment: options.environment).expand(url)
+                for name in expanded.unset {
+                    let message = "environment variable '\(name)' in database.url is not set"
+                    let fix = "export \(name)=... or write ${\(name):-default}"
+                    if options.unsetVariablesAreErrors {
+                        sink.error(settings.urlLocation, message, fix: fix)
+                    } else {
+                        sink.warning(settings.urlLocation, message, fix: fix)
+                    }
+                }
+            case "maxConnections":
+                settings.maxConnections =
+                    reader.int(entry.value, path: key, range: 1...10_000, into: &sink) ?? settings.maxConnections
+                maxLocation = reader.location(entry.value)
+            case "applicationName":
+                settings.applicationName =
+                    reader.string(entry.value, path: key, into: &sink) ?? settings.applicationName
+            case "statementTimeout":
+                settings.statementTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
+            case "lockTimeout":
+                settings.lockTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
+            case "recycleAfter":
+                settings.recycleAfter =
+                    reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter
+            case "retry":
+                settings.retry = compileRetry(entry.value) ?? settings.retry
+            default:
+                break
+            }
+        }
+        return (settings, maxLocation)
+    }
+
+    mutating func compileRetry(_ node: Node) -> RetrySettings? {
+        guard let entries = reader.mapping(node, path: "database.retry", known: PlanCompiler.retryKeys, into: &sink)
+        else { return nil }
+        var retry = RetrySettings()
+        for entry in entries {
+            let key = "database.retry.\(entry.key)"
+            switch entry.key {
+            case "maxAttempts":
+                retry.maxAttempts = reader.int(entry.value, path: key, range: 1...100, into: &sink) ?? retry.maxAttempts
+            case "initialDelay":
+                retry.initialDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.initialDelay
+            case "maxDelay": retry.maxDelay = reader.duration(entry.value, path: key, into: &sink) ?? retry.maxDelay
+            case "backoffMultiplier":
+                if let value = reader.double(entry.value, path: key, into: &sink) {
+                    if value >= 1 {
+                        retry.backoffMultiplier = value
+                    } else {
+                        sink.error(reader.location(entry.value), "'\(key)' must be at least 1, found \(value)")
+                    }
+                }
+            default: break
+            }
+        }
+        return retry
+    }
+}
