@@ -22,9 +22,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .systemLibrary(
+            name: "CPgQuery",
+            providers: [.apt(["libpg-query-dev"])]
+        ),
         .target(
             name: "TenantPlanSpec",
             dependencies: [
+                "CPgQuery",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -51,6 +56,7 @@ let package = Package(
             dependencies: [
                 "TenantPlanKit",
                 "TenantPlanOutput",
+                "TenantPlanSpec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

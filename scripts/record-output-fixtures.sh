@@ -4,7 +4,7 @@
 # files are stable. Then `TENANTPLAN_RECORD_GOLDEN=1 swift test --filter TenantPlanOutputTests`
 # rewrites the expected text (*.txt); review the diff before committing.
 #
-# The scenario: 36 demo tenants (33 active), globex with a conflicting table;
+# The scenario: 36 demo tenants (33 active), globex with a conflicting table, initech populated by hand;
 #   plan.json     plan --json                      (everything pending)
 #   apply.json    apply --json                     (globex fails with 42P07)
 #   then: an orphan row in acme's tracking table, hooli's last row deleted

@@ -53,6 +53,7 @@ public final class EphemeralCluster: @unchecked Sendable {
         let directory = String(cString: made)
         let asPostgres = geteuid() == 0
         let cluster = EphemeralCluster(directory: directory, binDirectory: binDirectory, asPostgresUser: asPostgres)
+        Registry.shared.add(cluster)
         do {
             if asPostgres { _ = try run("/bin/chown", ["postgres:postgres", directory]) }
             try cluster.server(
@@ -100,10 +101,43 @@ public final class EphemeralCluster: @unchecked Sendable {
         let wasRunning = running
         running = false
         lock.unlock()
-        if wasRunning {
+        // Also while it was starting (a server may be up before pg_ctl returns).
+        if wasRunning || FileManager.default.fileExists(atPath: directory + "/data/postmaster.pid") {
             try? server("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "stop"])
         }
         try? FileManager.default.removeItem(atPath: directory)
+        Registry.shared.remove(self)
+    }
+
+    /// Stops every cluster this process started and has not stopped yet, even one still
+    /// starting: for a second Ctrl-C, which exits at once.
+    public static func stopAll() {
+        for cluster in Registry.shared.all() { cluster.stop() }
+    }
+
+    /// The clusters started and not stopped yet.
+    private final class Registry: @unchecked Sendable {
+        static let shared = Registry()
+        private let lock = NSLock()
+        private var clusters: [ObjectIdentifier: EphemeralCluster] = [:]
+
+        func add(_ cluster: EphemeralCluster) {
+            lock.lock()
+            defer { lock.unlock() }
+            clusters[ObjectIdentifier(cluster)] = cluster
+        }
+
+        func remove(_ cluster: EphemeralCluster) {
+            lock.lock()
+            defer { lock.unlock() }
+            clusters[ObjectIdentifier(cluster)] = nil
+        }
+
+        func all() -> [EphemeralCluster] {
+            lock.lock()
+            defer { lock.unlock() }
+            return Array(clusters.values)
+        }
     }
 
     /// Runs a program to completion. Output goes to a temporary file, not a pipe: a server

@@ -4,7 +4,7 @@ import TenantPlanSpec
 /// `status` as a table: one row per shared action and tenant, then the totals.
 public enum StatusText {
     public static func table(_ report: StatusReport) -> String {
-        let header = ["TENANT", "SCHEMA", "FORMAT", "APPLIED", "PENDING", "ORPHANED", "LAST APPLIED"]
+        let header = ["TENANT", "SCHEMA", "FORMAT", "APPLIED", "PENDING", "ORPHANED", "EDITED", "LAST APPLIED"]
         var rows = [header]
         rows += report.sharedActions.map { entry in
             var cells = row(entry)
@@ -26,7 +26,8 @@ public enum StatusText {
     public static func totals(_ s: StatusReport.Summary) -> String {
         "\(Plural.count(s.tenants, "tenant")): \(s.upToDate) up to date, \(s.withPending) with pending migrations "
             + "(\(s.pendingMigrations) in all), \(s.missingSchema) without schema, "
-            + "\(s.withOrphans) with orphaned rows, \(Plural.count(s.errors, "error"))"
+            + "\(s.withOrphans) with orphaned rows, \(s.withEdited) with edited migrations, "
+            + Plural.count(s.errors, "error")
     }
 
     private static func row(_ entry: StatusReport.Entry) -> [String] {
@@ -36,7 +37,7 @@ public enum StatusText {
         if let error = entry.error { last = "error: \(error)" } else if !entry.schemaExists { last = "schema missing" }
         return [
             entry.id, entry.schema, entry.format?.rawValue ?? "-", "\(entry.applied)", "\(entry.pending.count)",
-            "\(entry.orphaned.count)", last ?? "-",
+            "\(entry.orphaned.count)", "\(entry.edited?.count ?? 0)", last ?? "-",
         ]
     }
 

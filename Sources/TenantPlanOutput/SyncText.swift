@@ -8,7 +8,13 @@ public enum SyncText {
             lines.append("\(Plural.tenants(group.sample, total: group.count)):")
             if !group.drift.missing.isEmpty { lines.append("  missing: " + Plural.list(group.drift.missing)) }
             if !group.drift.orphans.isEmpty { lines.append("  orphans: " + Plural.list(group.drift.orphans)) }
-            for pair in group.drift.likely {
+            for edit in group.drift.edited {
+                lines.append(
+                    "  edited since applied: \(edit.migration) (recorded sha256 \(edit.recorded.prefix(12))..., "
+                        + "file now \(edit.now.prefix(12))...)")
+            }
+            let edited = Set(group.drift.edited.map(\.migration))
+            for pair in group.drift.likely where !edited.contains(pair.migration) {
                 lines.append("  likely \(pair.kind): \(pair.migration) (recorded as \(pair.recorded.prefix(16)))")
             }
         }
@@ -39,6 +45,15 @@ public enum SyncText {
                 report.dryRun
                 ? wouldChange
                 : "; \(Plural.count(s.deleted, "orphan row")) deleted on \(Plural.count(s.changed, "tenant"))"
+        case .acceptEdits:
+            text +=
+                report.dryRun
+                ? wouldChange
+                : "; new hashes of \(Plural.count(s.accepted, "edited migration")) recorded on "
+                    + Plural.count(s.changed, "tenant")
+        }
+        if s.edited > 0, report.mode != .acceptEdits {
+            text += "; \(Plural.count(s.edited, "applied migration")) edited since (see sync --accept-edits)"
         }
         if let reason = report.stopReason { text += " (stopped: \(reason.description))" }
         return text

@@ -91,9 +91,11 @@ public final class PGConnection: @unchecked Sendable {
                 PQclear(raw)
                 if outcome.error == nil {
                     outcome.error = PostgresError(
-                        kind: .client, message: "COPY ... FROM STDIN / TO STDOUT is not supported in migrations")
+                        kind: .client,
+                        message: "COPY ... FROM STDIN / TO STDOUT streams data through the client, which tenantplan "
+                            + "does not do")
                 }
-                if status == PGRES_COPY_IN { PQputCopyEnd(handle, "COPY is not supported by tenantplan") }
+                endCopy(status)
             default:
                 if outcome.error == nil { outcome.error = PostgresError(result: raw, connection: handle) }
                 PQclear(raw)
@@ -103,6 +105,20 @@ public final class PGConnection: @unchecked Sendable {
             outcome.error = PostgresError(result: nil, connection: handle)
         }
         return outcome
+    }
+
+    /// Leaves a COPY state without hanging: COPY FROM STDIN is ended with an error (the server
+    /// aborts the statement); the data of COPY TO STDOUT is read and dropped until it ends.
+    private func endCopy(_ status: ExecStatusType) {
+        if status == PGRES_COPY_IN {
+            PQputCopyEnd(handle, "tenantplan does not stream COPY data")
+            return
+        }
+        var buffer: UnsafeMutablePointer<CChar>?
+        while PQgetCopyData(handle, &buffer, 0) > 0 {
+            PQfreemem(buffer)
+            buffer = nil
+        }
     }
 
     private func check(_ raw: OpaquePointer?) throws(PostgresError) -> PGResult {

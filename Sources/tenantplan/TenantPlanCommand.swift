@@ -21,13 +21,23 @@ struct TenantPlanCommand: AsyncParsableCommand {
 @main
 enum Main {
     static func main() async {
+        var command: ParsableCommand
         do {
-            var command = try TenantPlanCommand.parseAsRoot()
+            command = try TenantPlanCommand.parseAsRoot()
+        } catch {
+            // Usage errors: the contract's exit code 2, not ArgumentParser's 64 (help and --version exit 0).
+            if TenantPlanCommand.exitCode(for: error) == .success { TenantPlanCommand.exit(withError: error) }
+            Console.error(TenantPlanCommand.fullMessage(for: error))
+            exit(2)
+        }
+        do {
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
+        } catch let error as ExitCode {
+            exit(error.rawValue)
         } catch let error as TenantPlanError {
             // Diagnostics carry their own `FILE:LINE:COL: error:`; every other error gets `error:`.
             switch error {
@@ -35,14 +45,13 @@ enum Main {
             default: Console.error("error: \(error)")
             }
             exit(error.exitCode)
+        } catch let error as ValidationError {
+            Console.error("error: \(error)")
+            exit(2)
         } catch {
-            let code = TenantPlanCommand.exitCode(for: error)
-            if code != .success, !(error is ExitCode) {
-                // Usage errors: the contract's exit code 2, not ArgumentParser's 64.
-                Console.error(TenantPlanCommand.fullMessage(for: error))
-                exit(2)
-            }
-            TenantPlanCommand.exit(withError: error)
+            // The database or discovery failed (exit 1), as the contract says.
+            Console.error("error: \(error)")
+            exit(1)
         }
     }
 }

@@ -118,7 +118,12 @@ import Testing
         let ids = (0..<20).map { "f\($0)" }
         let plan = try fixture.compile(
             Self.listPlan(ids, actions: "  - { name: tenant-schema, migrate: migrations/tenant }"), database: db)
-        try await db.exec("CREATE SCHEMA t_f7; CREATE TABLE t_f7.projects (id int);")
+        // A table in the way of 0001 (a schema with objects but no tracking table at all would be
+        // refused before anything runs: see SQLSafetyTests.adoption).
+        try await db.exec(
+            "CREATE SCHEMA t_f7; CREATE TABLE t_f7.projects (id int);"
+                + TrackingSQL.createTable(
+                    TrackingTableRef(schema: "t_f7", table: "__drizzle_migrations"), format: .name))
 
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 1)

@@ -201,7 +201,11 @@ import Testing
         #expect(status.output.contains("2 tenants (a, b):"))
         #expect(status.output.contains("likely renamed: 0003_m3 (recorded as 0000_renamed)"))
         #expect(status.output.contains("3 tenants: 0 in sync, 3 drifted (3 missing, 2 orphan rows), 0 failed"))
-        let clean = try await run(["sync", fixture.planPath, "--clean-orphans", "--json"], database: db)
+        let unconfirmed = try await run(["sync", fixture.planPath, "--clean-orphans"], database: db)
+        #expect(unconfirmed.code == 2, "writing without --yes is refused, terminal or not")
+        #expect(unconfirmed.output.contains("run it again with --yes"))
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations WHERE name = '0000_renamed'") == 1)
+        let clean = try await run(["sync", fixture.planPath, "--clean-orphans", "--json", "--yes"], database: db)
         #expect(clean.code == 0)
         #expect(clean.output.contains("\"deleted\" : 2"))
         #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations WHERE name = '0000_renamed'") == 0)
@@ -252,7 +256,9 @@ import Testing
         let db = try await TestDatabase.create("schema")
         try await db.exec(
             "CREATE TABLE public.applied_log (tenant text, migration text); "
-                + "CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int);"
+                + "CREATE SCHEMA t_b; CREATE TABLE t_b.m2 (id int); "
+                + "CREATE TABLE t_b.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, "
+                + "applied_at timestamptz DEFAULT current_timestamp);"
         )
         let fixture = try PlanFixture()
         defer { fixture.remove() }

@@ -45,6 +45,10 @@ import Testing
             case .drizzleKit:
                 sql +=
                     "INSERT INTO \(ref.qualified) (hash, created_at) VALUES ('\(migration.hash)', \(migration.when!));"
+            case .tenantplan:
+                sql +=
+                    "INSERT INTO \(ref.qualified) (name, sha256, applied_at) "
+                    + "VALUES ('\(migration.name)', '\(migration.hash)', '\(time)');"
             }
         }
         return sql + "RESET search_path;"
@@ -370,8 +374,9 @@ import Testing
             .sync(.cleanOrphans)
         #expect(cleaned.summary.deleted == 10)
         #expect(try await db.count("SELECT count(*) FROM t_y000.__drizzle_migrations") == 2)
+        // --all: the new migrations too (by default only gaps are marked).
         let marked = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
-            .markMissing)
+            .markMissing, scope: .all)
         #expect(marked.summary.marked == 10 + 40)
         #expect(marked.summary.changed == 30)
         let after = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
@@ -486,7 +491,7 @@ import Testing
             Self.plan(["gone"]).replacingOccurrences(of: "createSchemas: true", with: "createSchemas: false"),
             database: db)
         let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync")).sync(
-            .markMissing)
+            .markMissing, scope: .all)
         #expect(report.summary.failed == 1)
         #expect(report.tenants.first?.error?.message.contains("schema t_gone does not exist") == true)
         #expect(try await db.schemaExists("t_gone") == false)

@@ -60,4 +60,9 @@ public final class EphemeralDatabase: Sendable {
     public func stop() {
         cluster.stop()
     }
+
+    /// Stops every throwaway database of this process, even one still starting (a second Ctrl-C).
+    public static func stopAll() {
+        EphemeralCluster.stopAll()
+    }
 }

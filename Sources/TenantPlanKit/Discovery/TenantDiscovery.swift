@@ -63,8 +63,10 @@ public enum TenantDiscovery {
 
     /// Applies the plan's include/exclude and the command line's filter; de-duplicates ids.
     /// Throws `TenantPlanError.unknownTenants` for a `--tenant` id not discovered.
+    /// `templates`: other names made from a tenant (tracking schemas, search path entries), each
+    /// checked like its schema.
     public static func tenants(
-        ids: [String], settings: TenantSettings, filter: TenantFilter
+        ids: [String], settings: TenantSettings, filter: TenantFilter, templates: [String] = []
     ) throws(TenantPlanError) -> (tenants: [Tenant], counts: DiscoveryCounts) {
         var seen = Set<String>()
         var kept: [String] = []
@@ -87,7 +89,10 @@ public enum TenantDiscovery {
         kept = kept.filter { id in !excludes.contains { $0.matches(id) } }
         let tenants = kept.map { id in
             let schema = settings.schema.schema(for: id)
-            return Tenant(id: id, schema: schema, invalidReason: invalidReason(id: id, schema: schema))
+            let names = templates.map {
+                $0.replacingOccurrences(of: "{schema}", with: schema).replacingOccurrences(of: "{id}", with: id)
+            }
+            return Tenant(id: id, schema: schema, invalidReason: invalidReason(id: id, schema: schema, names: names))
         }
         return (
             tenants,
@@ -95,11 +100,17 @@ public enum TenantDiscovery {
         )
     }
 
-    static func invalidReason(id: String, schema: String) -> String? {
+    /// Why a tenant cannot run: its id, or a name made from it (`names`: tracking schemas, search
+    /// path entries) that PostgreSQL would refuse or truncate.
+    static func invalidReason(id: String, schema: String, names: [String] = []) -> String? {
         if id.isEmpty { return "tenant id is empty" }
         if id.contains("\0") || schema.contains("\0") { return "tenant id contains a NUL character" }
         if schema.utf8.count > 63 {
             return "schema name '\(schema)' is \(schema.utf8.count) bytes; PostgreSQL allows 63"
+        }
+        if let long = names.first(where: { $0.utf8.count > 63 }) {
+            return "name '\(long)' (a tracking schema or search path entry) is \(long.utf8.count) bytes; "
+                + "PostgreSQL allows 63 and would truncate it"
         }
         return nil
     }

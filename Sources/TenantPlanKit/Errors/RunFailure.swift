@@ -2,7 +2,7 @@ import TenantPlanPostgres
 import TenantPlanSpec
 
 /// A failure of the whole run (connecting, discovery), named after the plan key it comes from:
-/// `plans/prod.yaml:9:5: tenants.discover: relation "public.tenant" does not exist`.
+/// `plans/prod.yaml:9:5: tenants.discover.sql: relation "public.tenant" does not exist`.
 struct RunFailure: Error, CustomStringConvertible {
     var location: SourceLocation
     var key: String

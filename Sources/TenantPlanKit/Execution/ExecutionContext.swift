@@ -13,11 +13,13 @@ struct ExecutionContext: Sendable {
     }
 
     /// `SET LOCAL` (inside a transaction) or `SET` (session) statements for this context.
+    /// Inside a transaction (`local`), also sets the guard that `TrackingSQL.guardedRecord` checks.
     func settings(local: Bool) -> String {
         let scope = local ? "SET LOCAL" : "SET"
         let path = searchPath.map(SQL.quoteIdentifier).joined(separator: ", ")
         return
-            "\(scope) search_path TO \(path);"
+            (local ? "SET LOCAL \(TrackingSQL.guardSetting) = 'on';" : "")
+            + "\(scope) search_path TO \(path);"
             + "\(scope) tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));"
             + "\(scope) tenantplan.schema = \(SQL.quoteLiteral(schema));"
     }

@@ -44,6 +44,19 @@ struct MigrationExecutor {
                 outcome.error = Self.interruptedError(batch.first?.name ?? migration.name)
                 return outcome
             }
+            if mode == .perMigration, migration.skipsParser {
+                // Not checked by the parser: sent alone (a syntax error in it holds back no other
+                // migration), and committed only once its results are seen (a COPY through the
+                // client, which the parser would have refused, then rolls back).
+                guard flush() else { return outcome }
+                let result = runBatch([migration], perMigration: true, holdCommit: true)
+                outcome.applied += result.applied
+                if let error = result.error {
+                    outcome.error = error
+                    return outcome
+                }
+                continue
+            }
             if mode == .none || migration.noTransaction {
                 guard flush() else { return outcome }
                 let result = runAutocommit(migration)
@@ -65,7 +78,9 @@ struct MigrationExecutor {
     }
 
     /// Builds the text and remembers where each migration's SQL starts (in characters).
-    private func script(_ migrations: [Migration], perMigration: Bool) -> (text: String, offsets: [Int]) {
+    private func script(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false)
+        -> (text: String, offsets: [Int])
+    {
         var text = Self.mark
         var length = text.unicodeScalars.count
         var offsets: [Int] = []
@@ -76,12 +91,13 @@ struct MigrationExecutor {
         if !perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
         for migration in migrations {
             if perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
+            if format == .tenantplan { append(TrackingSQL.markStart) }
             offsets.append(length)
             append(migration.batchText)
-            append("\n;\n" + TrackingSQL.record(migration, in: table, format: format) + ";" + Self.mark)
-            if perMigration { append("COMMIT;") }
+            append("\n;\n" + TrackingSQL.guardedRecord(migration, in: table, format: format) + ";" + Self.mark)
+            if perMigration, !holdCommit { append("COMMIT;") }
         }
-        if !perMigration { append("COMMIT;") }
+        if !perMigration, !holdCommit { append("COMMIT;") }
         return (text, offsets)
     }
 
@@ -122,6 +138,22 @@ struct MigrationExecutor {
         runBatch(migrations, perMigration: true)
     }
 
+    /// Each migration in its own round trip, in order, until one fails: for a batch the server
+    /// refused whole (a syntax error anywhere stops it before anything runs), so that the
+    /// migrations before the broken one commit and the broken one is named.
+    private func runOneByOne(_ migrations: [Migration]) -> ExecutionOutcome {
+        var outcome = ExecutionOutcome()
+        for migration in migrations {
+            let single = runBatch([migration], perMigration: true)
+            outcome.applied += single.applied
+            if let error = single.error {
+                outcome.error = error
+                break
+            }
+        }
+        return outcome
+    }
+
     private func runSingleTransaction(_ migrations: [Migration]) -> ExecutionOutcome {
         runBatch(migrations, perMigration: false)
     }
@@ -129,9 +161,17 @@ struct MigrationExecutor {
     /// Sends the batch in one round trip. On failure, finds what committed and which migration failed:
     /// per-migration, by reading the tracking rows back (not guessing); per-action, nothing committed
     /// and the timing marks received tell how far it got.
-    private func runBatch(_ migrations: [Migration], perMigration: Bool) -> ExecutionOutcome {
-        let (text, offsets) = script(migrations, perMigration: perMigration)
-        let result = connection.execAll(text)
+    private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
+        let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
+        var result = connection.execAll(text)
+        if holdCommit {
+            if result.error == nil {
+                let commit = connection.execAll("COMMIT")
+                result.error = commit.error
+            } else if !connection.isHealthy {
+                _ = connection.execAll("ROLLBACK")
+            }
+        }
         let marks = marks(result.results)
         func applied(_ count: Int) -> [Report.AppliedMigration] {
             zip(migrations.prefix(count), durations(marks, count: count)).map {
@@ -139,6 +179,9 @@ struct MigrationExecutor {
             }
         }
         guard let error = result.error else { return ExecutionOutcome(applied: applied(migrations.count)) }
+        if marks.isEmpty, perMigration, migrations.count > 1, error.kind == .server { return runOneByOne(migrations) }
+        // The guard fails outside the transaction it guards: the migration ended it.
+        let endedItsTransaction = error.sqlstate == "22012" && connection.isHealthy
         rollbackIfNeeded()
         var committed = 0
         var failedIndex = min(max(0, marks.count - 1), migrations.count - 1)
@@ -156,7 +199,18 @@ struct MigrationExecutor {
         outcome.error = errorInfo(
             error, migration: failed, offset: failed.map { _ in offsets[failedIndex] },
             length: failed.map { $0.batchText.unicodeScalars.count })
+        if endedItsTransaction { outcome.error = Self.endedTransactionError(failed?.name) }
         return outcome
+    }
+
+    static func endedTransactionError(_ migration: String?) -> Report.ErrorInfo {
+        Report.ErrorInfo(
+            migration: migration, sqlstate: "2D000",
+            message: "the migration ended the transaction it runs in (a COMMIT or ROLLBACK inside it, in a procedure "
+                + "or a DO block): what it did before that may be committed, the rest did not run, and no tracking "
+                + "row was written",
+            hint: "remove the transaction control; run statements that need their own transactions in a migration "
+                + "starting with `-- tenantplan: no-transaction`, then fix this tenant by hand")
     }
 
     /// Statement by statement, outside any transaction; the row is recorded after the last one.

@@ -28,11 +28,12 @@ struct TenantExecutor: Sendable {
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
         on connection: PGConnection
     ) -> Outcome {
-        let refs = Array(Set(actions.map { tables.ref(for: $0) } + FormatResolution.conversionTargets(tables).map(\.0)))
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
-        let locked = Self.underLock(lockName, schema: target.schema, refs: refs, on: connection) { existing, states in
+        let locked = Self.underLock(lockName, schema: target.schema, refs: tables.refs, on: connection) {
+            schemas, states in
             let steps = planner.steps(
-                for: target, actions: actions, tables: tables, existingSchemas: existing, states: states, skip: skip)
+                for: target, actions: actions, tables: tables, existingSchemas: Set(schemas.keys),
+                populated: schemas[target.schema] == true, states: states, skip: skip)
             return carryOut(steps, target: target, on: connection)
         }
         switch locked {
@@ -42,20 +43,21 @@ struct TenantExecutor: Sendable {
     }
 
     /// Under the advisory lock `lockName`, finds which of the schemas (`schema` and those of
-    /// `refs`) exist and reads the tables of `refs` again, then runs `body` with them. The lock
-    /// and the schema check take one round trip. Any error becomes the failure.
+    /// `refs`) exist, each with whether it holds objects, and reads the tables of `refs` again,
+    /// then runs `body` with them. The lock and the schema check take one round trip. Any error
+    /// becomes the failure.
     static func underLock<T>(
         _ lockName: String, schema: String, refs: [TrackingTableRef], on connection: PGConnection,
-        body: (Set<String>, [TrackingTableRef: TrackingState]) throws -> T
+        body: ([String: Bool], [TrackingTableRef: TrackingState]) throws -> T
     ) -> Result<T, Report.ErrorInfo> {
         let schemas = Array(Set([schema] + refs.map(\.schema)))
-        let existing: Set<String>
+        var existing: [String: Bool] = [:]
         do {
             let result = try AdvisoryLock.acquire(
                 lockName,
-                then: "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY("
+                then: "SELECT nspname, \(TrackingSQL.populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY("
                     + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", on: connection)
-            existing = Set((0..<result.rowCount).compactMap { result.value($0, 0) })
+            for row in 0..<result.rowCount { existing[result.value(row, 0) ?? ""] = result.value(row, 1) == "t" }
         } catch {
             return .failure(Report.ErrorInfo(error))
         }

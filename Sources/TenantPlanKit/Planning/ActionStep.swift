@@ -36,6 +36,8 @@ public struct TableChange: Sendable {
     public var run: [Migration] = []
     public var mark: [Migration] = []
     public var deleteOrphans: [TrackingState.Row] = []
+    /// Applied migrations edited since, whose new hash is recorded (`sync --accept-edits`).
+    public var acceptEdits: [HistoryCheck.Edited] = []
 
     public init(
         table: TrackingTableRef, format: TrackingFormat, createTable: Bool, run: [Migration] = [],
@@ -49,7 +51,7 @@ public struct TableChange: Sendable {
         self.deleteOrphans = deleteOrphans
     }
 
-    public var isEmpty: Bool { run.isEmpty && mark.isEmpty && deleteOrphans.isEmpty }
+    public var isEmpty: Bool { run.isEmpty && mark.isEmpty && deleteOrphans.isEmpty && acceptEdits.isEmpty }
 
     /// The table as it reads once the change is made (planning later actions on the same table).
     public func applied(to state: TrackingState) -> TrackingState {
@@ -68,6 +70,7 @@ public struct TableChange: Sendable {
         if !deleteOrphans.isEmpty {
             sql += TrackingSQL.deleteRows(withKeys: deleteOrphans.map(\.key), in: table, format: format)
         }
+        sql += acceptEdits.map { TrackingSQL.acceptEdit($0, in: table, format: format) }.joined()
         return sql
     }
 }

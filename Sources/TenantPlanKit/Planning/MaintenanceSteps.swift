@@ -15,15 +15,19 @@ public enum MaintenanceSteps {
             if case .failure(let error) = FormatResolution.resolve(table.tracking, state: state, table: table.ref) {
                 failure = error
             }
-            drift.merge(Drift(state, folders: table.folders, known: table.known))
+            var tableDrift = Drift(state, folders: table.folders, known: table.known)
+            tableDrift.edited = HistoryCheck.edited(state, folders: table.folders)
+            drift.merge(tableDrift)
         }
         return (format, drift, failure)
     }
 
     /// `sync --mark-missing` / `--clean-orphans`: each table's change, in the table's own layout
     /// (sync never converts; apply's `autoMigrateFormat` does). Tables that cannot be used are left alone.
+    /// `--mark-missing` records only what `scope` allows (by default the gaps).
     public static func syncChanges(
-        _ mode: SyncReport.Mode, tables: TenantTables, states: [TrackingTableRef: TrackingState]
+        _ mode: SyncReport.Mode, scope: MarkScope = .gaps, tables: TenantTables,
+        states: [TrackingTableRef: TrackingState]
     ) -> [TableChange] {
         tables.tables.compactMap { table in
             let state = states[table.ref] ?? .missing
@@ -31,8 +35,10 @@ public enum MaintenanceSteps {
             else { return nil }
             var change = TableChange(table: table.ref, format: state.format ?? resolved, createTable: !state.exists)
             switch mode {
-            case .markMissing: change.mark = state.pending(table.folders)
+            case .markMissing:
+                change.mark = scope.limit(state.pending(table.folders), folders: table.folders, state: state)
             case .cleanOrphans: change.deleteOrphans = state.orphans(table.known)
+            case .acceptEdits: change.acceptEdits = HistoryCheck.edited(state, folders: table.folders)
             case .status: break
             }
             if change.mark.isEmpty { change.createTable = false }
@@ -49,6 +55,40 @@ public enum MaintenanceSteps {
             let state = states[table.ref] ?? .missing
             if let source, state.format != source { return nil }
             return TrackingConverter.plan(state, table: table.ref, to: target, known: table.known)
+        }
+    }
+}
+
+/// Which missing migrations `sync --mark-missing` records.
+public enum MarkScope: Sendable, Equatable {
+    /// Only gaps: missing migrations that sort before the tenant's latest applied one (a file
+    /// applied by hand, a row lost). New migrations that never ran are left to `apply`.
+    case gaps
+    /// Every missing migration up to and including this one (in folder order).
+    case upTo(String)
+    /// Every missing migration, new ones included (`--all`).
+    case all
+
+    /// The part of `missing` (in folder order) this scope records.
+    func limit(_ missing: [Migration], folders: [Migration], state: TrackingState) -> [Migration] {
+        let position = Dictionary(folders.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        switch self {
+        case .all:
+            return missing
+        case .upTo(let name):
+            guard let last = position[name] else { return [] }
+            return missing.filter { (position[$0.name] ?? .max) <= last }
+        case .gaps:
+            let recorded =
+                state.format.map { format in
+                    Set(state.rows.map(\.key)).intersection(folders.map { format.usesHash ? $0.hash : $0.name })
+                } ?? []
+            let latest = folders.indices.last { index in
+                let migration = folders[index]
+                return recorded.contains(state.format?.usesHash == true ? migration.hash : migration.name)
+            }
+            guard let latest else { return [] }
+            return missing.filter { (position[$0.name] ?? .max) < latest }
         }
     }
 }

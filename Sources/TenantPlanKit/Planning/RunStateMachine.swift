@@ -39,8 +39,10 @@ public struct RunStateMachine: Sendable {
         return blockers.isEmpty ? .run : .skip(Self.blockedReason(blockers))
     }
 
+    /// A shared action ended; with `onError: abort` a failed one stops the run.
     public mutating func finished(shared action: Action, status: Report.ActionResult.Status) {
         actionStatus[action.name] = status
+        if status == .failed, onError == .abort, stopReason == nil { stopReason = .abortOnError }
     }
 
     /// Tenant actions of `stage` that a failed or skipped shared dependency blocks, with the reason.
@@ -67,10 +69,13 @@ public struct RunStateMachine: Sendable {
         return .run
     }
 
-    /// The window's limits for the next sweep: the failures still allowed, and whether `abort`
-    /// already applies (a tenant failed before the sweep).
-    public var windowLimits: (maxFailures: Int, stopAtOnce: Bool) {
-        (maxFailures > 0 ? max(1, maxFailures - failures) : 0, onError == .abort && failures > 0)
+    /// The window's limits for the next sweep: the failures still allowed, and why it starts
+    /// nothing at all (tenants that failed before it already reached `abort` or `maxFailures`).
+    public var windowLimits: (maxFailures: Int, stop: SlidingWindow.StopReason?) {
+        let remaining = maxFailures > 0 ? max(1, maxFailures - failures) : 0
+        if onError == .abort, failures > 0 { return (remaining, .abortOnError) }
+        if maxFailures > 0, failures >= maxFailures { return (remaining, .maxFailures) }
+        return (remaining, nil)
     }
 
     /// Tenant `index` was settled or run (or failed before anything ran).

@@ -1,4 +1,3 @@
-import TenantPlanPostgres
 import TenantPlanSpec
 
 /// Where a group of actions runs: one tenant's schema, or one shared action's schema.
@@ -61,21 +60,27 @@ public struct TenantSteps: Sendable {
 }
 
 /// Decides the steps of a group of actions on one target from its tracking tables: the one
-/// place where "what would this run do" is answered, for dry runs, real runs and `sync`.
+/// place where "what would this run do" is answered, for dry runs and real runs (before and
+/// under the lock). `sync` and `convert-tracking` decide with `MaintenanceSteps`.
 public struct StepPlanner: Sendable {
     public var mode: PlanningMode
+    /// Whether a pending migration that sorts before the latest applied one may run.
+    public var outOfOrder: OutOfOrder
 
-    public init(mode: PlanningMode = .apply) {
+    public init(mode: PlanningMode = .apply, outOfOrder: OutOfOrder = .refuse) {
         self.mode = mode
+        self.outOfOrder = outOfOrder
     }
 
     /// - Parameters:
     ///   - existingSchemas: which of the target's schemas exist.
+    ///   - populated: the target's schema holds objects (with no tracking table at all, a tenant
+    ///     migrated by hand or by another tool: running its migrations from scratch is refused).
     ///   - states: the tracking tables as read (tables absent here read as missing).
     ///   - skip: actions not to run, with the reason.
     public func steps(
         for target: StepTarget, actions: [Action], tables: TenantTables, existingSchemas: Set<String>,
-        states initial: [TrackingTableRef: TrackingState], skip: [String: String] = [:]
+        populated: Bool = false, states initial: [TrackingTableRef: TrackingState], skip: [String: String] = [:]
     ) -> TenantSteps {
         var steps = TenantSteps()
         var states = initial
@@ -89,14 +94,45 @@ public struct StepPlanner: Sendable {
                 steps.actions.append(.skipped(action, table: ref, because: reason))
                 continue
             }
-            let step = ActionStep.decide(
-                action, table: ref, state: states[ref] ?? .missing, known: tables.known(in: ref), mode: mode)
-            if let change = step.change { states[ref] = change.applied(to: states[ref] ?? .missing) }
+            let state = states[ref] ?? .missing
+            let step = ActionStep.decide(action, table: ref, state: state, known: tables.known(in: ref), mode: mode)
+            if steps.error == nil {
+                steps.error = HistoryCheck.refusal(
+                    step, state: state, folders: tables.table(ref)?.folders ?? [], outOfOrder: outOfOrder)
+            }
+            if let change = step.change { states[ref] = change.applied(to: state) }
             steps.actions.append(step)
+        }
+        if steps.error != nil, !steps.actions.allSatisfy({ $0.isSkipped }) {
+            // Refused before anything runs: nothing of this tenant is carried out.
+            steps.actions = actions.map {
+                .skipped($0, table: tables.ref(for: $0), because: "an earlier step of this tenant failed")
+            }
+        }
+        if populated, steps.error == nil, !target.isShared, tables.refs.allSatisfy({ initial[$0]?.exists != true }),
+            let first = steps.actions.first(where: { $0.change?.createTable == true && $0.change?.run.isEmpty == false }
+            )
+        {
+            steps.error = Self.adoptionRefusal(target, table: first.table, migration: first.change?.run.first?.name)
+            steps.actions = actions.map {
+                .skipped($0, table: tables.ref(for: $0), because: "an earlier step of this tenant failed")
+            }
         }
         steps.finalStates = states
         steps.allBlocked = !actions.isEmpty && actions.allSatisfy { skip[$0.name] != nil }
         return steps
+    }
+
+    /// A tenant whose schema holds objects but that has no tracking table: migrated by hand or by
+    /// another tool. Running every migration from scratch would fail or do things twice.
+    static func adoptionRefusal(_ target: StepTarget, table: TrackingTableRef, migration: String?) -> Report.ErrorInfo {
+        Report.ErrorInfo(
+            message: "schema \(target.schema) already holds objects but has no tracking table "
+                + "(\(table.schema).\(table.table)): it was migrated by hand or by another tool, and running "
+                + "\(migration ?? "its migrations") and the rest from scratch would fail or do things twice",
+            hint: "record what it already has: `tenantplan apply PLAN --mark-applied --up-to NAME --tenant "
+                + "\(target.id)` (NAME: the last migration it has), or begin the plan with a markApplied action; "
+                + "then apply")
     }
 
     private func schemaSteps(

@@ -17,6 +17,8 @@ public struct Report: Codable, Sendable {
     public var stopReason: SlidingWindow.StopReason?
     /// A failure of the whole run (discovery, connection) rather than of one tenant.
     public var error: ErrorInfo?
+    /// Things the run did that the user may not expect (new tables in another format than the existing ones).
+    public var warnings: [String]?
     public var summary: Summary
     public var sharedActions: [ActionResult]
     public var tenants: [TenantResult]

@@ -18,6 +18,8 @@ public struct StatusReport: Codable, Sendable {
         public var withPending = 0
         public var missingSchema = 0
         public var withOrphans = 0
+        /// Tenants with applied migrations whose file changed since.
+        public var withEdited = 0
         public var errors = 0
         public var pendingMigrations = 0
     }
@@ -33,6 +35,8 @@ public struct StatusReport: Codable, Sendable {
         public var pending: [String]
         /// Recorded names or hashes that match no file on disk.
         public var orphaned: [String]
+        /// Applied migrations whose file was edited since (formats that record a hash).
+        public var edited: [String]?
         /// The most recent tracking row: its name (or hash) and time.
         public var lastApplied: String?
         public var lastAppliedAt: String?

@@ -4,7 +4,7 @@ import TenantPlanSpec
 /// The report of `tenantplan sync`.
 public struct SyncReport: Codable, Sendable {
     public enum Mode: String, Codable, Sendable {
-        case status, markMissing, cleanOrphans
+        case status, markMissing, cleanOrphans, acceptEdits
     }
 
     public var reportVersion = 1
@@ -33,6 +33,9 @@ public struct SyncReport: Codable, Sendable {
         public var orphans = 0
         public var marked = 0
         public var deleted = 0
+        /// Applied migrations found edited, and (with --accept-edits) those whose new hash was recorded.
+        public var edited = 0
+        public var accepted = 0
     }
 
     public struct Group: Codable, Sendable {
@@ -54,6 +57,8 @@ public struct SyncReport: Codable, Sendable {
         public var drift: Drift
         public var marked: [String]?
         public var deleted: [String]?
+        /// Edited migrations whose new hash was recorded (--accept-edits).
+        public var accepted: [String]?
         public var error: Report.ErrorInfo?
     }
 
@@ -84,6 +89,8 @@ public struct SyncReport: Codable, Sendable {
             summary.orphans += entry.drift.orphans.count
             summary.marked += entry.marked?.count ?? 0
             summary.deleted += entry.deleted?.count ?? 0
+            summary.edited += entry.drift.edited.count
+            summary.accepted += entry.accepted?.count ?? 0
             guard entry.status != .inSync, entry.status != .failed else { continue }
             if groups[entry.drift] == nil {
                 order.append(entry.drift)

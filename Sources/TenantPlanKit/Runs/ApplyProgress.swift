@@ -62,7 +62,7 @@ struct ApplyProgress {
         if states[index].schemaExists { existing.insert(tenant.schema) }
         return planner.steps(
             for: .tenant(tenant, plan: plan), actions: stage.tenant, tables: tables, existingSchemas: existing,
-            states: states[index].tables, skip: skip)
+            populated: states[index].populated, states: states[index].tables, skip: skip)
     }
 
     /// A tenant decided without connecting: a dry run, or nothing to do.

@@ -17,7 +17,8 @@ struct ApplyRun {
         self.session = session
         self.options = options
         let limits = try Self.markLimits(options, graph: session.graph)
-        self.planner = StepPlanner(mode: limits.map(PlanningMode.markApplied) ?? .apply)
+        self.planner = StepPlanner(
+            mode: limits.map(PlanningMode.markApplied) ?? .apply, outOfOrder: session.plan.outOfOrder)
     }
 
     /// `--mark-applied [--up-to NAME]`: how far each action records. Throws when no action holds NAME.
@@ -50,6 +51,11 @@ struct ApplyRun {
         do {
             let snapshot = try await session.snapshot()
             report.database = snapshot.target
+            let warnings = FormatResolution.newTableWarnings(
+                graph.tenantActions, tables: snapshot.validIndices.map { snapshot.tables[$0] },
+                states: snapshot.validIndices.map { snapshot.states[$0].tables })
+            for warning in warnings { session.events(.warning(warning)) }
+            if !warnings.isEmpty { report.warnings = warnings }
             var progress = ApplyProgress(snapshot: snapshot, plan: plan, events: session.events)
             for stage in graph.stages {
                 await runShared(stage, progress: &progress, report: &report)
@@ -137,14 +143,18 @@ struct ApplyRun {
                 }
             }
         }
-        progress.beginSweep(work)
-        let window = await sweep(work, stage: stage, skip: skip, progress: &progress)
-        for position in window.notStarted {
-            progress.results[work[position]].actions += stage.tenant.map {
-                .skipped($0, because: "the run stopped before this tenant started")
+        var stop: SlidingWindow.StopReason?
+        if !work.isEmpty {
+            progress.beginSweep(work)
+            let window = await sweep(work, stage: stage, skip: skip, progress: &progress)
+            for position in window.notStarted {
+                progress.results[work[position]].actions += stage.tenant.map {
+                    .skipped($0, because: "the run stopped before this tenant started")
+                }
             }
+            stop = window.stopReason
         }
-        progress.machine.finishedStage(stage, stop: window.stopReason, results: progress.results)
+        progress.machine.finishedStage(stage, stop: stop, results: progress.results)
     }
 
     private func sweep(
@@ -153,7 +163,7 @@ struct ApplyRun {
         let limits = progress.machine.windowLimits
         let sweep = Sweep(
             pool: session.pool, control: session.control, onError: plan.onError, maxFailures: limits.maxFailures,
-            stopAtOnce: limits.stopAtOnce)
+            stopAtOnce: limits.stop)
         let executor = self.executor
         let snapshot = progress.snapshot
         let plan = self.plan

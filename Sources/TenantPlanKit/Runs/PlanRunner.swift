@@ -50,6 +50,9 @@ public final class PlanRunner: Sendable {
         self.events = events
     }
 
+    /// Ctrl-C (or SIGTERM) stopped the run.
+    public var isInterrupted: Bool { control.isInterrupted }
+
     private func session() -> RunSession {
         RunSession(
             plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events)
@@ -69,12 +72,20 @@ public final class PlanRunner: Sendable {
         try await StatusRun(session: session()).run()
     }
 
-    /// Drift between tracking rows and files; with `.markMissing` or `.cleanOrphans` (and not a
-    /// dry run) fixes it. `confirm` is asked with the number of tenants that would change.
-    public func sync(_ mode: SyncReport.Mode, confirm: @escaping (Int) -> Bool = { _ in true }) async throws
-        -> SyncReport
-    {
-        try await SyncRun(session: session(), mode: mode, dryRun: options.dryRun, confirm: confirm).run()
+    /// Drift between tracking rows and files; with `.markMissing`, `.cleanOrphans` or
+    /// `.acceptEdits` (and not a dry run) fixes it. `--mark-missing` records what `scope` allows
+    /// (the gaps by default). `confirm` is asked with the number of tenants that would change;
+    /// false refuses (exit 2).
+    public func sync(
+        _ mode: SyncReport.Mode, scope: MarkScope = .gaps, confirm: @escaping (Int) -> Bool = { _ in true }
+    ) async throws -> SyncReport {
+        if case .upTo(let name) = scope {
+            let folders = graph.tenantActions.flatMap(\.recordable).map(\.name)
+            guard folders.contains(name) else { throw TenantPlanError.unknownMigration(name, known: folders) }
+        }
+        return try await SyncRun(
+            session: session(), mode: mode, scope: scope, dryRun: options.dryRun, confirm: confirm
+        ).run()
     }
 
     /// Converts every tenant's tracking tables to `target` (only those in `source`, when given).

@@ -36,4 +36,6 @@ public enum RunEvent: Sendable {
     case discovered(DiscoveryCounts)
     case tenantFinished(Report.TenantResult, done: Int, failed: Int, total: Int)
     case sharedFinished(Report.ActionResult)
+    /// Something the run does that the user may not expect (it goes on).
+    case warning(String)
 }

@@ -29,15 +29,31 @@ struct StatusRun {
                 continue
             }
             let state = snapshot.states[index]
-            report.tenants.append(
-                StatusReport.Entry(
-                    id: tenant.id, schema: tenant.schema, schemaExists: state.schemaExists,
-                    tables: snapshot.tables[index],
-                    only: nil, states: state.tables, scripts: scripts))
+            var entry = StatusReport.Entry(
+                id: tenant.id, schema: tenant.schema, schemaExists: state.schemaExists, tables: snapshot.tables[index],
+                only: nil, states: state.tables, scripts: scripts)
+            entry.error =
+                entry.error ?? applyRefusal(tenant, state: state, tables: snapshot.tables[index], entry: entry)
+            report.tenants.append(entry)
         }
         report.sharedActions = try await sharedEntries(scripts: scripts)
         report.summarize()
         return report
+    }
+
+    /// Why `apply` would fail the tenant before running anything, so that `status` says it too:
+    /// a missing schema it may not create, or a schema holding objects but no tracking table.
+    private func applyRefusal(_ tenant: Tenant, state: TenantState, tables: TenantTables, entry: StatusReport.Entry)
+        -> String?
+    {
+        if !state.schemaExists, !session.plan.tenants.createSchemas {
+            return "schema \(tenant.schema) does not exist (set tenants.createSchemas: true, or create it)"
+        }
+        guard state.populated, !entry.pending.isEmpty, let first = tables.refs.first,
+            tables.refs.allSatisfy({ state.tables[$0]?.exists != true })
+        else { return nil }
+        let refusal = StepPlanner.adoptionRefusal(.tenant(tenant, plan: session.plan), table: first, migration: nil)
+        return refusal.message
     }
 
     /// One entry per shared action, read on one connection.
@@ -48,9 +64,10 @@ struct StatusRun {
         let tables = shared.map { TenantTables(shared: $0, graph: graph) }
         let refs = tables.flatMap(\.refs)
         let schemas = shared.map { $0.sharedSchema ?? "public" }
-        let (states, existing) = try await session.withConnection { connection in
+        let (states, found) = try await session.withConnection { connection in
             (try TrackingReader.read(refs, on: connection), try TrackingReader.existingSchemas(schemas, on: connection))
         }
+        let existing = Set(found.keys)
         return zip(shared, tables).map { action, table in
             let schema = action.sharedSchema ?? "public"
             return StatusReport.Entry(
@@ -81,6 +98,8 @@ extension StatusReport.Entry {
             let orphans = state.orphans(table.known + scripts)
             applied += state.rows.count - orphans.count
             orphaned += orphans.map(\.key)
+            let edits = HistoryCheck.edited(state, folders: table.folders).map(\.migration)
+            if !edits.isEmpty { edited = (edited ?? []) + edits }
             if let row = state.last, last == nil || row.id > last!.id { last = row }
         }
         if let last, let format {
@@ -102,6 +121,7 @@ extension StatusReport {
             if !entry.schemaExists { summary.missingSchema += 1 }
             if !entry.pending.isEmpty { summary.withPending += 1 }
             if !entry.orphaned.isEmpty { summary.withOrphans += 1 }
+            if entry.edited?.isEmpty == false { summary.withEdited += 1 }
             if entry.error == nil && entry.schemaExists && entry.pending.isEmpty { summary.upToDate += 1 }
             summary.pendingMigrations += entry.pending.count
         }

@@ -8,6 +8,7 @@ import TenantPlanSpec
 struct SyncRun {
     let session: RunSession
     let mode: SyncReport.Mode
+    let scope: MarkScope
     let dryRun: Bool
     /// Asked with the number of tenants that would change; false refuses (exit 2).
     let confirm: (Int) -> Bool
@@ -53,7 +54,7 @@ struct SyncRun {
             entry.status = .failed
             entry.error = error
         } else if !entry.drift.isEmpty {
-            let writes = !MaintenanceSteps.syncChanges(mode, tables: tables, states: states).isEmpty
+            let writes = !MaintenanceSteps.syncChanges(mode, scope: scope, tables: tables, states: states).isEmpty
             entry.status = writes ? .wouldChange : .drifted
         }
         return entry
@@ -64,14 +65,14 @@ struct SyncRun {
         .StopReason?
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
-        let mode = self.mode
+        let (mode, scope) = (self.mode, self.scope)
         let createSchemas = session.plan.tenants.createSchemas
         let window = await sweep.run(
             work,
             operation: { index, connection in
                 Self.syncTenant(
-                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, createSchemas: createSchemas,
-                    on: connection)
+                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope,
+                    createSchemas: createSchemas, on: connection)
             },
             failure: { .failure(Report.ErrorInfo($0)) },
             succeeded: { if case .success = $0 { true } else { false } },
@@ -82,17 +83,18 @@ struct SyncRun {
 
     /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.
     private static func syncTenant(
-        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, createSchemas: Bool, on connection: PGConnection
+        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, createSchemas: Bool,
+        on connection: PGConnection
     ) -> Result<[TableChange], Report.ErrorInfo> {
         TenantExecutor.underLock("tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, on: connection) {
             existing, states in
             if let unreadable = states.values.first(where: { $0.readError != nil }) {
                 throw Report.ErrorInfo(message: unreadable.readError!)
             }
-            let changes = MaintenanceSteps.syncChanges(mode, tables: tables, states: states)
+            let changes = MaintenanceSteps.syncChanges(mode, scope: scope, tables: tables, states: states)
             var sql = ""
             if changes.contains(where: \.createTable) {
-                guard existing.contains(tenant.schema) || createSchemas else {
+                guard existing[tenant.schema] != nil || createSchemas else {
                     throw Report.ErrorInfo(
                         message: "schema \(tenant.schema) does not exist; nothing was marked "
                             + "(set tenants.createSchemas: true to create it)")
@@ -117,9 +119,11 @@ extension SyncReport.Tenant {
         case .success(let changes):
             let marked = changes.flatMap(\.mark).map(\.name)
             let deleted = changes.flatMap(\.deleteOrphans).map(\.key)
+            let accepted = changes.flatMap(\.acceptEdits).map(\.migration)
             self.marked = marked.isEmpty ? nil : marked
             self.deleted = deleted.isEmpty ? nil : deleted
-            status = marked.isEmpty && deleted.isEmpty ? .drifted : .changed
+            self.accepted = accepted.isEmpty ? nil : accepted
+            status = changes.isEmpty ? .drifted : .changed
         }
     }
 }

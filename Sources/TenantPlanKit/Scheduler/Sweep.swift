@@ -11,8 +11,8 @@ struct Sweep {
     var onError: OnError
     /// Stop after this many failures (0: no limit).
     var maxFailures: Int
-    /// Start nothing at all (the run already stopped).
-    var stopAtOnce = false
+    /// Start nothing at all, for this reason (the run already stopped).
+    var stopAtOnce: SlidingWindow.StopReason? = nil
 
     /// Runs `operation` for the tenants at `work` (indices). `finished` runs on the calling task,
     /// one tenant at a time, with the outcome and its duration in milliseconds. A tenant whose
@@ -28,7 +28,7 @@ struct Sweep {
     ) async -> SlidingWindow {
         var window = SlidingWindow(
             total: work.count, concurrency: pool.capacity, onError: onError, maxFailures: maxFailures)
-        if stopAtOnce { window.stop(.abortOnError) }
+        if let stopAtOnce { window.stop(stopAtOnce) }
         let pool = self.pool
         let control = self.control
         await withTaskGroup(of: (Int, Outcome, Int).self) { group in

@@ -11,18 +11,26 @@ enum AdvisoryLock {
         return "tenant:" + target.schema
     }
 
-    /// Takes the lock; `then` (a query) runs in the same round trip, after the lock is held,
-    /// and its result is returned.
+    /// Everything a migration may have set at session level on a pooled connection (settings,
+    /// role, temporary tables) back to the session's defaults, then the session setup again: each
+    /// tenant starts from a clean session. The plan's timeouts are startup options, so they stay.
+    static let cleanSession =
+        "RESET ALL;RESET ROLE;RESET SESSION AUTHORIZATION;DISCARD TEMP;" + ConnectionSettings.sessionSetup
+
+    /// Cleans the session and takes the lock; `then` (a query) runs in the same round trip, after
+    /// the lock is held, and its result is returned.
     @discardableResult
     static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult
     {
         // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait
         // (RESET returns to the plan's value, set as a startup option).
+        let prefix = cleanSession + "SET lock_timeout = 0;"
+        let statementsBeforeLock = prefix.split(separator: ";").count
         let outcome = connection.execAll(
-            "SET lock_timeout = 0;SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
+            prefix + "SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
                 + "RESET lock_timeout;" + query)
         if let error = outcome.error {
-            if outcome.results.count >= 2 { release(name, on: connection) }
+            if outcome.results.count > statementsBeforeLock { release(name, on: connection) }
             throw error
         }
         return outcome.results.last!

@@ -5,6 +5,8 @@ import TenantPlanSpec
 /// What the batched read found for one tenant.
 struct TenantState: Sendable {
     var schemaExists: Bool
+    /// The schema holds objects (what a tenant migrated by hand or by another tool looks like).
+    var populated = false
     var tables: [TrackingTableRef: TrackingState]
 }
 
@@ -93,18 +95,22 @@ final class RunSession: Sendable {
                 throw RunFailure(location: settings.discoverLocation, key: settings.discover.key, error: error)
             }
         }
-        let (tenants, counts) = try TenantDiscovery.tenants(ids: ids, settings: settings, filter: filter)
+        let templates = Set(graph.tenantActions.map(\.tracking.schema) + settings.searchPath).sorted()
+        let (tenants, counts) = try TenantDiscovery.tenants(
+            ids: ids, settings: settings, filter: filter, templates: templates)
         events(.discovered(counts))
         let tables = tenants.map { TenantTables(tenant: $0, graph: graph) }
         var snapshot = Snapshot(
             tenants: tenants, tables: tables,
-            states: Array(repeating: TenantState(schemaExists: false, tables: [:]), count: tenants.count),
+            states: Array(
+                repeating: TenantState(schemaExists: false, populated: false, tables: [:]), count: tenants.count),
             counts: counts, target: target)
         try await readStates(into: &snapshot)
         return snapshot
     }
 
-    /// The batched read: chunks of tenants, each chunk one round trip on its own connection.
+    /// The batched read: chunks of tenants, each read on its own connection with a few queries (schemas, table
+    /// columns, one UNION ALL of the rows).
     private func readStates(into snapshot: inout Snapshot) async throws {
         let chunks = snapshot.validIndices.chunked(into: TrackingReader.batchSize)
         let tenants = snapshot.tenants
@@ -134,7 +140,7 @@ final class RunSession: Sendable {
         let schemas = chunk.map { tenants[$0].schema }
         let refs = chunk.flatMap { tables[$0].refs }
         let session = try await pool.acquire()
-        let existing: Set<String>
+        let existing: [String: Bool]
         let states: [TrackingTableRef: TrackingState]
         do {
             (existing, states) = try await session.run { connection in
@@ -151,7 +157,8 @@ final class RunSession: Sendable {
         return chunk.map { index in
             let found = tables[index].refs.map { ($0, states[$0] ?? .missing) }
             let state = TenantState(
-                schemaExists: existing.contains(tenants[index].schema),
+                schemaExists: existing[tenants[index].schema] != nil,
+                populated: existing[tenants[index].schema] == true,
                 tables: Dictionary(found, uniquingKeysWith: { first, _ in first }))
             return (index, state)
         }

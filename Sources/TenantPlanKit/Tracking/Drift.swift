@@ -16,6 +16,9 @@ public struct Drift: Codable, Sendable, Hashable {
     public var orphans: [String] = []
     /// Missing migrations and orphans that are likely the same migration, edited or renamed.
     public var likely: [Pair] = []
+    /// Applied migrations whose file changed since (where the format records a hash): `apply`
+    /// refuses to run them again; `sync --accept-edits` records the new hash.
+    public var edited: [HistoryCheck.Edited] = []
 
     public init(missing: [String] = [], orphans: [String] = [], likely: [Pair] = []) {
         self.missing = missing
@@ -23,7 +26,7 @@ public struct Drift: Codable, Sendable, Hashable {
         self.likely = likely
     }
 
-    public var isEmpty: Bool { missing.isEmpty && orphans.isEmpty }
+    public var isEmpty: Bool { missing.isEmpty && orphans.isEmpty && edited.isEmpty }
 
     /// The drift of one table: `folders` are the migrations it should record, `known` everything a row may match.
     public init(_ state: TrackingState, folders: [Migration], known: [Migration]) {
@@ -72,5 +75,6 @@ public struct Drift: Codable, Sendable, Hashable {
         missing += other.missing
         orphans += other.orphans
         likely += other.likely
+        edited += other.edited
     }
 }

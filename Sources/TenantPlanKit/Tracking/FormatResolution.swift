@@ -48,4 +48,31 @@ public enum FormatResolution {
             TrackingConverter.plan(states[ref] ?? .missing, table: ref, to: format, known: tables.known(in: ref))
         }
     }
+
+    /// Under auto-detect a table created from scratch takes `newTableFormat`. When every existing
+    /// table of an action is in another format (a drizzle-kit project whose new tenants would get
+    /// name tables), says so: one warning per action, naming the setting that fixes it.
+    public static func newTableWarnings(
+        _ actions: [Action], tables: [TenantTables], states: [[TrackingTableRef: TrackingState]]
+    ) -> [String] {
+        actions.compactMap { action in
+            guard action.tracking.format == .autoDetect else { return nil }
+            var found: [TrackingFormat: Int] = [:]
+            var missing = 0
+            for (tenantTables, tenantStates) in zip(tables, states) {
+                if let format = tenantStates[tenantTables.ref(for: action)]?.format {
+                    found[format, default: 0] += 1
+                } else {
+                    missing += 1
+                }
+            }
+            let created = action.tracking.newTableFormat
+            guard missing > 0, found.count == 1, let (existing, count) = found.first, existing != created else {
+                return nil
+            }
+            return "action '\(action.name)': \(missing) tenant(s) have no tracking table yet, and auto-detect will "
+                + "create theirs in \(created.rawValue) format, while all \(count) existing ones are "
+                + "\(existing.rawValue); set tracking.newTableFormat: \(existing.rawValue) to keep one format"
+        }
+    }
 }

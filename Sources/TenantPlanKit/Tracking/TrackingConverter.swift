@@ -79,10 +79,19 @@ public enum TrackingConverter {
         return conversion
     }
 
-    /// SQL that rebuilds the table in the target layout (run inside the tenant's transaction).
+    /// SQL that rewrites the table in the target layout (run inside the tenant's transaction). The
+    /// table itself stays, so its owner, grants and dependants do: its rows are deleted, its layout
+    /// columns replaced, and the rows inserted again with their ids.
     public static func sql(_ conversion: Conversion) -> String {
         let ref = TrackingTableRef(schema: conversion.schema, table: conversion.table)
-        var text = "DROP TABLE \(ref.qualified);" + TrackingSQL.createTable(ref, format: conversion.to) + ";"
+        var text = "DELETE FROM \(ref.qualified);"
+        text +=
+            "ALTER TABLE \(ref.qualified) ADD COLUMN IF NOT EXISTS id serial PRIMARY KEY, "
+            + TrackingSQL.layoutColumns.map { "DROP COLUMN IF EXISTS \(SQL.quoteIdentifier($0))" }
+            .joined(separator: ", ") + ";"
+        text +=
+            "ALTER TABLE \(ref.qualified) "
+            + TrackingSQL.layout(conversion.to).map { "ADD COLUMN " + $0 }.joined(separator: ", ") + ";"
         guard !conversion.rows.isEmpty else { return text }
         let values = conversion.rows.map { row -> String in
             let time = timeExpression(
@@ -90,9 +99,17 @@ public enum TrackingConverter {
             switch conversion.to {
             case .name: return "(\(row.id), \(SQL.quoteLiteral(row.migration)), \(time))"
             case .hash, .drizzleKit: return "(\(row.id), \(SQL.quoteLiteral(row.hash)), \(time))"
+            case .tenantplan:
+                return "(\(row.id), \(SQL.quoteLiteral(row.migration)), \(SQL.quoteLiteral(row.hash)), "
+                    + "coalesce(\(time), clock_timestamp()))"
             }
         }.joined(separator: ", ")
-        let columns = conversion.to == .name ? "id, name, applied_at" : "id, hash, created_at"
+        let columns: String
+        switch conversion.to {
+        case .name: columns = "id, name, applied_at"
+        case .hash, .drizzleKit: columns = "id, hash, created_at"
+        case .tenantplan: columns = "id, name, sha256, applied_at"
+        }
         text += "INSERT INTO \(ref.qualified) (\(columns)) VALUES \(values);"
         text +=
             "SELECT setval(pg_get_serial_sequence(\(SQL.quoteLiteral(ref.qualified)), 'id'), "

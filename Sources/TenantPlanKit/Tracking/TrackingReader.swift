@@ -70,16 +70,18 @@ public enum TrackingReader {
             else { continue }
             let ref = batch[tag].0
             states[ref]!.rows.append(
-                TrackingState.Row(id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3)))
+                TrackingState.Row(
+                    id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3),
+                    checksum: result.value(row, 4)))
         }
     }
 
-    /// Which of `schemas` exist.
-    public static func existingSchemas(_ schemas: [String], on connection: PGConnection) throws -> Set<String> {
-        var existing = Set<String>()
+    /// Which of `schemas` exist, each with whether it holds any object.
+    public static func existingSchemas(_ schemas: [String], on connection: PGConnection) throws -> [String: Bool] {
+        var existing: [String: Bool] = [:]
         for chunk in schemas.chunked(into: 5000) {
             let result = try connection.exec(TrackingSQL.schemasQuery, [PGArray.literal(chunk)])
-            for row in 0..<result.rowCount { existing.insert(result.value(row, 0)!) }
+            for row in 0..<result.rowCount { existing[result.value(row, 0)!] = result.value(row, 1) == "t" }
         }
         return existing
     }

@@ -3,54 +3,121 @@ import TenantPlanSpec
 
 /// SQL for each tracking format: creating the table, recording a migration, reading rows.
 public enum TrackingSQL {
-    public static func createTable(_ ref: TrackingTableRef, format: TrackingFormat) -> String {
-        let columns: String
+    /// The columns of a format's layout besides `id serial PRIMARY KEY`, as the contract gives them.
+    static func layout(_ format: TrackingFormat) -> [String] {
         switch format {
         case .name:
-            columns =
-                "id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE, "
-                + "applied_at timestamptz DEFAULT current_timestamp"
+            ["name varchar(255) NOT NULL UNIQUE", "applied_at timestamptz DEFAULT current_timestamp"]
         case .hash:
-            columns = "id serial PRIMARY KEY, hash text NOT NULL, created_at timestamptz DEFAULT current_timestamp"
+            ["hash text NOT NULL", "created_at timestamptz DEFAULT current_timestamp"]
         case .drizzleKit:
-            columns = "id serial PRIMARY KEY, hash text NOT NULL, created_at bigint"
+            ["hash text NOT NULL", "created_at bigint"]
+        case .tenantplan:
+            [
+                "name varchar(255) NOT NULL UNIQUE", "sha256 text NOT NULL",
+                "applied_at timestamptz NOT NULL DEFAULT clock_timestamp()", "execution_ms integer",
+                "applied_by text NOT NULL DEFAULT current_user",
+            ]
         }
+    }
+
+    /// Every column some format's layout has (besides `id`).
+    static let layoutColumns = ["name", "hash", "created_at", "applied_at", "sha256", "execution_ms", "applied_by"]
+
+    public static func createTable(_ ref: TrackingTableRef, format: TrackingFormat) -> String {
+        let columns = (["id serial PRIMARY KEY"] + layout(format)).joined(separator: ", ")
         return "CREATE TABLE IF NOT EXISTS \(ref.qualified) (\(columns))"
     }
 
-    /// An INSERT recording `migration`; values are quoted literals (for multi-statement texts).
-    public static func record(_ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat) -> String {
+    /// The setting a migration's transaction holds (`SET LOCAL`) until it ends.
+    static let guardSetting = "tenantplan.guard"
+    /// When the running migration started (`set_config(..., true)`), for the tenantplan format's execution time.
+    static let startedSetting = "tenantplan.started"
+    /// Sets `startedSetting` to now, inside the migration's transaction.
+    static let markStart =
+        "SELECT pg_catalog.set_config('\(startedSetting)', clock_timestamp()::text, true) AS tenantplan_start;"
+
+    /// Columns and values recording `migration`; `ran`: it just ran (the tenantplan format then
+    /// records how long it took).
+    private static func recordValues(_ migration: Migration, format: TrackingFormat, ran: Bool) -> (String, String) {
         switch format {
         case .name:
-            return "INSERT INTO \(ref.qualified) (name) VALUES (\(SQL.quoteLiteral(migration.name)))"
+            return ("name", SQL.quoteLiteral(migration.name))
         case .hash:
-            return "INSERT INTO \(ref.qualified) (hash) VALUES (\(SQL.quoteLiteral(migration.hash)))"
+            return ("hash", SQL.quoteLiteral(migration.hash))
         case .drizzleKit:
             let createdAt = migration.when.map(String.init) ?? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
-            return
-                "INSERT INTO \(ref.qualified) (hash, created_at) "
-                + "VALUES (\(SQL.quoteLiteral(migration.hash)), \(createdAt))"
+            return ("hash, created_at", SQL.quoteLiteral(migration.hash) + ", " + createdAt)
+        case .tenantplan:
+            let elapsed =
+                ran
+                ? "(extract(epoch FROM clock_timestamp() - pg_catalog.current_setting('\(startedSetting)')::timestamptz) "
+                    + "* 1000)::integer"
+                : "NULL"
+            return (
+                "name, sha256, execution_ms",
+                SQL.quoteLiteral(migration.name) + ", " + SQL.quoteLiteral(migration.hash) + ", " + elapsed
+            )
         }
     }
 
-    /// A SELECT of `(tag, id, key, applied)` rows, all as text: `key` is the name or hash,
-    /// `applied` the time. Columns a legacy table lacks read as NULL instead of failing the batch.
+    /// An INSERT recording `migration` without running it; values are quoted literals (for multi-statement texts).
+    public static func record(_ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat) -> String {
+        let (columns, values) = recordValues(migration, format: format, ran: false)
+        return "INSERT INTO \(ref.qualified) (\(columns)) VALUES (\(values))"
+    }
+
+    /// The record of a migration that just ran in this transaction, written only if the
+    /// transaction that set the guard is still open: a migration that ended it (a COMMIT inside a
+    /// procedure, say) makes the insert fail with division by zero (22012), outside any
+    /// transaction, instead of recording a migration that did not run whole. (The divisor depends
+    /// on a setting, so the planner cannot fold it away.)
+    public static func guardedRecord(_ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat) -> String
+    {
+        let (columns, values) = recordValues(migration, format: format, ran: true)
+        let check = "1 / coalesce((pg_catalog.current_setting('\(guardSetting)', true) = 'on')::int, 0) = 1"
+        return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check)"
+    }
+
+    /// The key column (name or hash) and the time column of a format.
+    static func columns(of format: TrackingFormat) -> (key: String, time: String) {
+        switch format {
+        case .name, .tenantplan: ("name", "applied_at")
+        case .hash, .drizzleKit: ("hash", "created_at")
+        }
+    }
+
+    /// A SELECT of `(tag, id, key, applied, checksum)` rows, all as text: `key` is the name or
+    /// hash, `applied` the time, `checksum` the tenantplan format's sha256. Columns a legacy table
+    /// lacks read as NULL instead of failing the batch.
     public static func selectRows(_ ref: TrackingTableRef, format: TrackingFormat, columns: Set<String>, tag: Int)
         -> String
     {
-        let key = format == .name ? "name" : "hash"
-        let time = format == .name ? "applied_at" : "created_at"
+        let (key, time) = Self.columns(of: format)
         let id = columns.contains("id") ? "\"id\"::text" : "NULL::text"
         let applied = columns.contains(time) ? "\"\(time)\"::text" : "NULL::text"
-        return "SELECT \(tag) AS tag, \(id) AS id, \"\(key)\"::text AS key, \(applied) AS applied FROM \(ref.qualified)"
+        let checksum = format == .tenantplan ? "\"sha256\"::text" : "NULL::text"
+        return "SELECT \(tag) AS tag, \(id) AS id, \"\(key)\"::text AS key, \(applied) AS applied, "
+            + "\(checksum) AS checksum FROM \(ref.qualified)"
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).
     public static func deleteRows(withKeys keys: [String], in ref: TrackingTableRef, format: TrackingFormat) -> String {
-        let column = format == .name ? "name" : "hash"
+        let column = columns(of: format).key
         return
             "DELETE FROM \(ref.qualified) WHERE \(SQL.quoteIdentifier(column)) IN "
             + "(\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
+    }
+
+    /// Records a file's new hash for an applied migration that was edited (`sync --accept-edits`).
+    public static func acceptEdit(_ edit: HistoryCheck.Edited, in ref: TrackingTableRef, format: TrackingFormat)
+        -> String
+    {
+        let column = format == .tenantplan ? "sha256" : "hash"
+        let key = format == .tenantplan ? "name" : "hash"
+        let current = format == .tenantplan ? edit.migration : edit.recorded
+        return "UPDATE \(ref.qualified) SET \(SQL.quoteIdentifier(column)) = \(SQL.quoteLiteral(edit.now)) "
+            + "WHERE \(SQL.quoteIdentifier(key)) = \(SQL.quoteLiteral(current));"
     }
 
     /// Reads the columns of tracking tables named `table` in any of `schemas`.
@@ -64,11 +131,18 @@ public enum TrackingSQL {
         """
 
     /// Which of `schemas` exist.
-    public static let schemasQuery = "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])"
+    public static let schemasQuery =
+        "SELECT nspname, \(populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY($1::text[])"
+
+    /// Whether schema `n` holds any object: every object records a dependency on its schema, and
+    /// pg_depend is indexed by what is depended on (pg_class has no index by schema).
+    public static let populated =
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass "
+        + "AND d.refobjid = n.oid)"
 
     /// Detects a format from a table's columns (name -> type), as the contract says.
     public static func detect(columns: [String: String]) -> TrackingFormat? {
-        if columns["name"] != nil { return .name }
+        if columns["name"] != nil { return columns["sha256"] != nil ? .tenantplan : .name }
         guard columns["hash"] != nil else { return nil }
         return columns["created_at"] == "bigint" ? .drizzleKit : .hash
     }

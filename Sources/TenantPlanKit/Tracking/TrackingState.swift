@@ -1,4 +1,3 @@
-import TenantPlanPostgres
 import TenantPlanSpec
 
 /// What one tracking table holds for one tenant.
@@ -7,6 +6,15 @@ public struct TrackingState: Sendable {
         public var id: Int
         public var key: String
         public var applied: String?
+        /// The file's hash as recorded, where the key is the name (tenantplan format).
+        public var checksum: String?
+
+        public init(id: Int, key: String, applied: String?, checksum: String? = nil) {
+            self.id = id
+            self.key = key
+            self.applied = applied
+            self.checksum = checksum
+        }
     }
 
     /// The table's format, or nil when the table does not exist.
@@ -45,7 +53,10 @@ public struct TrackingState: Sendable {
         let keyFormat = format ?? newFormat
         var nextID = (rows.map(\.id).max() ?? 0) + 1
         for migration in migrations {
-            rows.append(Row(id: nextID, key: keyFormat.usesHash ? migration.hash : migration.name, applied: nil))
+            rows.append(
+                Row(
+                    id: nextID, key: keyFormat.key(of: migration), applied: nil,
+                    checksum: keyFormat == .tenantplan ? migration.hash : nil))
             nextID += 1
         }
     }
@@ -53,7 +64,9 @@ public struct TrackingState: Sendable {
     /// The table as it reads after `conversion` (same rows, keyed in the target format).
     public func converted(by conversion: TrackingConverter.Conversion) -> TrackingState {
         let rows = conversion.rows.map { row in
-            Row(id: row.id, key: conversion.to.usesHash ? row.hash : row.migration, applied: row.originalAppliedAt)
+            Row(
+                id: row.id, key: conversion.to.usesHash ? row.hash : row.migration, applied: row.originalAppliedAt,
+                checksum: conversion.to == .tenantplan ? row.hash : nil)
         }
         return TrackingState(format: conversion.to, rows: rows)
     }

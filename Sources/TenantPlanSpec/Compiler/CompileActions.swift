@@ -64,6 +64,7 @@ extension Compilation {
         }
         let transaction = compileTransactionMode(byKey["transaction"], name: name, ok: &ok)
         let actionTracking = compileActionTracking(byKey["tracking"], base: tracking, name: name, ok: &ok)
+        if !scope.isShared { checkTenantTrackingSchema(actionTracking, action: name, ok: &ok) }
         guard let kindEntry = singleKind(entries, location: location, name: name) else { return nil }
         if let upTo = byKey["upTo"], kindEntry.key != "markApplied" {
             sink.error(
@@ -78,6 +79,9 @@ extension Compilation {
                 ok: &ok),
             ok
         else { return nil }
+        var keyedByName = false
+        if case .fixed(let format) = actionTracking.format { keyedByName = !format.usesHash }
+        if !keyedByName, !checkDistinctHashes(kind, at: reader.location(kindEntry.value), action: name) { return nil }
         return Action(
             name: name, location: location, scope: scope, after: after, kind: kind,
             transaction: transaction, tracking: actionTracking)
@@ -141,6 +145,49 @@ extension Compilation {
             ok = false
         }
         return merged
+    }
+
+    /// A tenant action's tracking schema must differ per tenant (`{schema}` or `{id}`): a fixed
+    /// one makes every tenant share one table, and the first tenant's rows make the rest look migrated.
+    mutating func checkTenantTrackingSchema(_ tracking: TrackingSettings, action name: String, ok: inout Bool) {
+        guard !tracking.schema.contains("{schema}"), !tracking.schema.contains("{id}") else { return }
+        let location =
+            trackingSchemaLocations["actions[\(name)].tracking"] ?? trackingSchemaLocations["tracking"]
+            ?? SourceLocation(file: path, line: 1, column: 1)
+        ok = false
+        guard reportedFixedSchemas.insert(location).inserted else { return }
+        sink.error(
+            location,
+            "tracking.schema '\(tracking.schema)' is the same for every tenant (action '\(name)' runs per tenant): "
+                + "every tenant would share one tracking table, and the first tenant's rows would make the others "
+                + "look migrated",
+            fix: "put {schema} or {id} in it, like \"{schema}\" (the default) or \"tracking_{id}\"")
+    }
+
+    /// In the hash formats a migration is recorded by its file's hash: two files with the same
+    /// bytes share it, and the second would count as applied and never run.
+    mutating func checkDistinctHashes(_ kind: ActionKind, at location: SourceLocation, action name: String) -> Bool {
+        let set: MigrationSet
+        switch kind {
+        case .migrate(let folder), .markApplied(let folder, _), .sync(let folder, _, _): set = folder
+        case .sql: return true
+        }
+        var first: [String: Migration] = [:]
+        var ok = true
+        for migration in set.migrations {
+            guard let earlier = first[migration.hash] else {
+                first[migration.hash] = migration
+                continue
+            }
+            sink.error(
+                location,
+                "action '\(name)': \(migration.name) has the same bytes as \(earlier.name), so in the hash tracking "
+                    + "formats it shares its hash and would count as applied without ever running",
+                fix: "make the files differ (a comment naming the migration is enough), or track by name "
+                    + "(tracking.format: name or tenantplan)")
+            ok = false
+        }
+        return ok
     }
 
     /// The one key saying what the action does (migrate, sql, markApplied, sync).
@@ -258,7 +305,17 @@ extension Compilation {
             return nil
         }
         if entry.key == "inline" {
-            return Migration(name: actionName, bytes: Array(value.utf8), source: "\(path) (action \(actionName))")
+            var inline = DiagnosticSink()
+            let migration = MigrationLoader.checked(
+                actionName, bytes: Array(value.utf8), source: "\(path) (action \(actionName))", display: key,
+                into: &inline)
+            // Positions are in the inline text: report them at the key, naming the line.
+            for diagnostic in inline.diagnostics {
+                sink.error(
+                    reader.location(entry.value),
+                    "\(key).inline, line \(diagnostic.location.line): \(diagnostic.message)", fix: diagnostic.fix)
+            }
+            return migration
         }
         let absolute = resolve(value)
         guard let data = FileManager.default.contents(atPath: absolute) else {
@@ -267,6 +324,7 @@ extension Compilation {
                 fix: "paths are relative to the plan file")
             return nil
         }
-        return Migration(name: actionName, bytes: [UInt8](data), source: absolute)
+        return MigrationLoader.checked(
+            actionName, bytes: [UInt8](data), source: absolute, display: display(value), into: &sink)
     }
 }

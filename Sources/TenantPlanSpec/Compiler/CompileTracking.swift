@@ -34,6 +34,7 @@ extension Compilation {
                     continue
                 }
                 settings.schema = schema
+                trackingSchemaLocations[key] = reader.location(entry.value)
             case "format":
                 formatNode = entry.value
                 if let format = compileFormatChoice(entry.value, path: name) {

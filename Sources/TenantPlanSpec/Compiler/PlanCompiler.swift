@@ -26,6 +26,7 @@ public struct CompileOptions: Sendable {
 public enum PlanCompiler {
     static let topKeys = [
         "version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral",
+        "outOfOrder",
     ]
     static let ephemeralKeys = ["seed"]
     static let databaseKeys = [
@@ -67,10 +68,11 @@ public enum PlanCompiler {
     {
         var compiler = Compilation(path: path, options: options)
         let plan = compiler.run(bytes: bytes)
+        // The plan's own diagnostics first, then each other file's (migrations, journals) in order.
         let sorted = compiler.sink.diagnostics.sorted {
-            ($0.location.file == path ? 0 : 1, $0.location.line, $0.location.column) < (
-                $1.location.file == path ? 0 : 1, $1.location.line, $1.location.column
-            )
+            let left = ($0.location.file == path ? "" : $0.location.file, $0.location.line, $0.location.column)
+            let right = ($1.location.file == path ? "" : $1.location.file, $1.location.line, $1.location.column)
+            return left < right
         }
         guard let plan, !compiler.sink.hasErrors else {
             throw PlanError(sorted)
@@ -88,6 +90,10 @@ struct Compilation {
     let reader: NodeReader
     let baseDirectory: String
     var sink = DiagnosticSink()
+    /// Where each `tracking.schema` is written (by key path), for checks that need the action's scope.
+    var trackingSchemaLocations: [String: SourceLocation] = [:]
+    /// Fixed tracking schemas already reported (one error per place, not per action).
+    var reportedFixedSchemas: Set<SourceLocation> = []
 
     init(path: String, options: CompileOptions) {
         self.path = path
@@ -142,12 +148,18 @@ struct Compilation {
             byKey["tracking"]?.value, path: "tracking", base: TrackingSettings(), planLevel: true)
         let limits = compileLimits(byKey, database: database)
         let ephemeral = byKey["ephemeral"].map { compileEphemeral($0.value) } ?? EphemeralSettings()
+        let choices = Dictionary(uniqueKeysWithValues: OutOfOrder.allCases.map { ($0.rawValue, $0) })
+        let written = byKey["outOfOrder"].flatMap {
+            reader.oneOf($0.value, path: "outOfOrder", choices: choices, into: &sink)
+        }
+        let outOfOrder = options.overrides.outOfOrder ?? written ?? .refuse
         let actions = compileActionList(byKey["actions"]?.value, tracking: tracking ?? TrackingSettings())
         guard let version, let database, let tenants, let tracking, let actions else { return nil }
         return Plan(
             path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
             tenants: tenants, tracking: tracking, concurrency: limits.concurrency, onError: limits.onError,
-            maxFailures: limits.maxFailures, ephemeral: ephemeral, actions: actions, warnings: [])
+            maxFailures: limits.maxFailures, ephemeral: ephemeral, outOfOrder: outOfOrder, actions: actions,
+            warnings: [])
     }
 
     /// `version: 1`, the only version there is.

@@ -9,7 +9,8 @@ public struct Migration: Sendable, Hashable {
     public var hash: String
     /// The file's text.
     public var sql: String
-    /// Statements split on `--> statement-breakpoint`; a file without one is a single entry.
+    /// Statements split on `--> statement-breakpoint` (a file without one is a single entry), or,
+    /// for a no-transaction migration the parser read, one entry per statement.
     public var statements: [String]
     /// Where each statement starts in the file, in characters (Unicode scalars, as PostgreSQL counts).
     public var statementOffsets: [Int]
@@ -18,6 +19,9 @@ public struct Migration: Sendable, Hashable {
     public var batchText: String
     /// The first line is `-- tenantplan: no-transaction`.
     public var noTransaction: Bool
+    /// The leading comments hold `-- tenantplan: no-parse`: the parser does not check the file
+    /// (syntax newer than its grammar), and it is sent to the server on its own.
+    public var skipsParser: Bool
     /// drizzle-kit journal `when` (milliseconds since the epoch), when the folder has a journal.
     public var when: Int64?
     /// Where the migration came from (file path), for messages.
@@ -32,6 +36,7 @@ public struct Migration: Sendable, Hashable {
         self.statementOffsets = pieces.map(\.offset)
         self.batchText = StatementSplitter.batchText(sql)
         self.noTransaction = StatementSplitter.hasNoTransactionDirective(sql)
+        self.skipsParser = StatementSplitter.directives(sql).contains(MigrationCheck.noParseDirective)
         self.when = when
         self.source = source
     }
@@ -56,5 +61,26 @@ public enum Hashing {
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()
+    }
+}
+
+extension Migration {
+    /// Runs each statement of a no-transaction migration on its own: the statements the parser
+    /// found, with their character offsets in the file.
+    mutating func splitByParser() {
+        guard noTransaction, !skipsParser, case .success(let parsed) = SQLParser.parse(batchText), parsed.count > 1
+        else {
+            return
+        }
+        let bytes = Array(batchText.utf8)
+        let starts = parsed.map(\.byteOffset) + [bytes.count]
+        var pieces: [(String, Int)] = []
+        for index in parsed.indices {
+            let text = String(decoding: bytes[starts[index]..<starts[index + 1]], as: UTF8.self)
+            let offset = String(decoding: bytes[..<starts[index]], as: UTF8.self).unicodeScalars.count
+            if !text.allSatisfy({ $0.isWhitespace || $0 == ";" }) { pieces.append((text, offset)) }
+        }
+        statements = pieces.map(\.0)
+        statementOffsets = pieces.map(\.1)
     }
 }

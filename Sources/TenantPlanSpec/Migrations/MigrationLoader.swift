@@ -80,7 +80,14 @@ struct MigrationLoader {
                 ok = false
                 continue
             }
-            migrations.append(Migration(name: entry.name, bytes: bytes, source: filePath))
+            let display = (folder as NSString).appendingPathComponent(entry.file)
+            guard
+                let migration = Self.checked(entry.name, bytes: bytes, source: filePath, display: display, into: &sink)
+            else {
+                ok = false
+                continue
+            }
+            migrations.append(migration)
         }
         return ok ? MigrationSet(folder: folder, path: path, migrations: migrations, hasJournal: false) : nil
     }
@@ -126,7 +133,15 @@ struct MigrationLoader {
                 ok = false
                 continue
             }
-            migrations.append(Migration(name: entry.tag, bytes: bytes, when: entry.when, source: filePath))
+            let display = (folder as NSString).appendingPathComponent(entry.tag + ".sql")
+            guard
+                let migration = Self.checked(
+                    entry.tag, bytes: bytes, when: entry.when, source: filePath, display: display, into: &sink)
+            else {
+                ok = false
+                continue
+            }
+            migrations.append(migration)
         }
         for name in fileNames.subtracting(seen).sorted() {
             sink.error(
@@ -135,6 +150,28 @@ struct MigrationLoader {
             ok = false
         }
         return ok ? MigrationSet(folder: folder, path: path, migrations: migrations, hasJournal: true) : nil
+    }
+
+    /// A migration read from `bytes` and checked (encoding, then PostgreSQL's parser); nil, with
+    /// every problem located in the file (`display`), when it cannot run.
+    static func checked(
+        _ name: String, bytes: [UInt8], when: Int64? = nil, source: String, display: String,
+        into sink: inout DiagnosticSink
+    ) -> Migration? {
+        func report(_ problem: MigrationCheck.Problem) {
+            let (line, column) = MigrationCheck.lineAndColumn(of: problem.byteOffset, in: bytes)
+            sink.error(SourceLocation(file: display, line: line, column: column), problem.message, fix: problem.fix)
+        }
+        if let problem = MigrationCheck.encodingProblem(bytes) {
+            report(problem)
+            return nil
+        }
+        var migration = Migration(name: name, bytes: bytes, when: when, source: source)
+        let problems = MigrationCheck.problems(migration)
+        problems.forEach(report)
+        guard problems.isEmpty else { return nil }
+        migration.splitByParser()
+        return migration
     }
 
     private func relativeJournal(_ folder: String) -> String {

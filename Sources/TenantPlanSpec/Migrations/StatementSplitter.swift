@@ -34,12 +34,26 @@ public enum StatementSplitter {
         sql.replacingOccurrences(of: breakpoint, with: ";" + String(repeating: " ", count: breakpoint.count - 1))
     }
 
-    /// Whether the first line is the no-transaction directive.
+    /// Whether the first line is the no-transaction directive (the contract: the first line).
     public static func hasNoTransactionDirective(_ sql: String) -> Bool {
         var text = sql[...]
         if text.hasPrefix("\u{FEFF}") { text = text.dropFirst() }
         let firstLine = text.prefix { $0 != "\n" && $0 != "\r\n" }
         return firstLine.trimmingCharacters(in: .whitespaces).lowercased() == noTransactionDirective
+    }
+
+    /// The `-- tenantplan: ...` lines among the file's leading comment lines (lowercased, trimmed).
+    public static func directives(_ sql: String) -> Set<String> {
+        var text = sql[...]
+        if text.hasPrefix("\u{FEFF}") { text = text.dropFirst() }
+        var found = Set<String>()
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces).lowercased()
+            if trimmed.isEmpty { continue }
+            guard trimmed.hasPrefix("--") else { break }
+            if trimmed.hasPrefix("-- tenantplan:") { found.insert(trimmed) }
+        }
+        return found
     }
 }
 

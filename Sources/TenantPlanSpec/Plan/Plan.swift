@@ -14,6 +14,8 @@ public struct Plan: Sendable {
     public var maxFailures: Int
     /// `ephemeral:`: the seed of `--ephemeral` runs.
     public var ephemeral = EphemeralSettings()
+    /// `outOfOrder:`: whether a pending migration sorting before a tenant's latest applied one runs.
+    public var outOfOrder = OutOfOrder.refuse
     /// Actions in a topological order of their `after` edges (stable: file order where free).
     public var actions: [Action]
     /// Warnings found while compiling (errors make compilation throw).
@@ -22,6 +24,14 @@ public struct Plan: Sendable {
     public func action(named name: String) -> Action? {
         actions.first { $0.name == name }
     }
+}
+
+/// A pending migration that sorts before the latest applied one (a branch merged late).
+public enum OutOfOrder: String, Sendable, Codable, CaseIterable {
+    /// That tenant fails before anything runs, saying which migration and which applied one.
+    case refuse
+    /// It runs.
+    case allow
 }
 
 public enum OnError: String, Sendable, Codable, CaseIterable {
@@ -88,11 +98,15 @@ public struct RunOverrides: Sendable, Equatable {
     public var concurrency: Int?
     public var onError: OnError?
     public var maxFailures: Int?
+    public var outOfOrder: OutOfOrder?
 
-    public init(concurrency: Int? = nil, onError: OnError? = nil, maxFailures: Int? = nil) {
+    public init(
+        concurrency: Int? = nil, onError: OnError? = nil, maxFailures: Int? = nil, outOfOrder: OutOfOrder? = nil
+    ) {
         self.concurrency = concurrency
         self.onError = onError
         self.maxFailures = maxFailures
+        self.outOfOrder = outOfOrder
     }
 }
 
@@ -147,8 +161,18 @@ public enum TrackingFormat: String, Sendable, Codable, CaseIterable {
     case hash
     /// `id serial, hash text, created_at bigint` holding the journal `when` (drizzle-orm's migrator).
     case drizzleKit = "drizzle-kit"
+    /// tenantplan's own: `id serial, name varchar(255) unique, sha256 text, applied_at timestamptz,
+    /// execution_ms integer, applied_by text`. Keyed by name, with each file's hash, so edits are
+    /// always caught. Recommended for new projects.
+    case tenantplan
 
-    public var usesHash: Bool { self != .name }
+    /// Rows are keyed by the file's hash (hash, drizzle-kit), not its name (name, tenantplan).
+    public var usesHash: Bool { self == .hash || self == .drizzleKit }
+
+    /// What a row of this format records for `migration`: its hash or its name.
+    public func key(of migration: Migration) -> String {
+        usesHash ? migration.hash : migration.name
+    }
 }
 
 /// A tracking format as configured: a concrete one or `auto-detect`.

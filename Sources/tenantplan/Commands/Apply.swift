@@ -83,6 +83,12 @@ struct RunFlags: ParsableArguments {
     @Option(help: "With continue: stop starting tenants once this many failed (0 = no limit; overrides the plan).")
     var maxFailures: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "refuse: a pending migration sorting before a tenant's latest applied one fails that tenant; allow: it "
+                + "runs (overrides the plan's outOfOrder).", valueName: "refuse|allow"))
+    var outOfOrder: OutOfOrder?
+
     @Option(help: "Write the JSON report to this file.", completion: .file())
     var report: String?
 
@@ -95,7 +101,7 @@ struct RunFlags: ParsableArguments {
     }
 
     var overrides: RunOverrides {
-        RunOverrides(concurrency: concurrency, onError: onError, maxFailures: maxFailures)
+        RunOverrides(concurrency: concurrency, onError: onError, maxFailures: maxFailures, outOfOrder: outOfOrder)
     }
 
     /// Runs, prints progress and the outcome, writes the report.

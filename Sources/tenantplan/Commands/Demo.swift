@@ -34,6 +34,16 @@ struct Demo: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: project) }
         let planPath = try plan.map(CommandRun.absolute) ?? DemoProject.layOut(in: project)
         Console.out("plan: \(planPath)\(plan == nil ? " (the built-in demo, written there with its migrations)" : "")")
+        // Installed first: a second Ctrl-C, even while the cluster starts, removes it and the demo's files.
+        let control = RunControl()
+        let interrupts = InterruptHandler(
+            control: control,
+            second: {
+                EphemeralDatabase.stopAll()
+                try? FileManager.default.removeItem(atPath: project)
+                Console.error("\ninterrupted twice: stopped and removed the throwaway cluster")
+            })
+        defer { interrupts.cancel() }
         Console.out("starting a throwaway PostgreSQL cluster...")
         let setup = try await RunSetup.prepare(
             path: planPath, ephemeral: true, settings: ["tenantplan.demo_tenants": String(tenants)])
@@ -42,15 +52,6 @@ struct Demo: AsyncParsableCommand {
             database.stop()
             Console.out("stopped and removed the cluster at \(database.cluster.directory)")
         }
-        let control = RunControl()
-        let interrupts = InterruptHandler(
-            control: control,
-            second: {
-                database.stop()
-                try? FileManager.default.removeItem(atPath: project)
-                Console.error("\ninterrupted twice: stopped and removed the cluster at \(database.cluster.directory)")
-            })
-        defer { interrupts.cancel() }
         Console.out(
             "cluster at \(database.cluster.directory), seeded with \(setup.plan.ephemeral.seed.count) file(s)\n")
         try await applyTwice(setup, control: control)

@@ -17,12 +17,17 @@ struct Status: AsyncParsableCommand {
 
     mutating func run() async throws {
         let options = RunOptions(command: "status", filter: selection.filter)
+        var interrupted = false
         let report = try await CommandRun.with(
             plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options
         ) {
-            runner, _ in try await runner.status()
+            runner, _ in
+            let report = try await runner.status()
+            interrupted = runner.isInterrupted
+            return report
         }
         if json { try Console.json(report) } else { Console.out(StatusText.table(report)) }
+        if interrupted { throw ExitCode(130) }
         if report.summary.errors > 0 { throw ExitCode(1) }
     }
 }

@@ -8,18 +8,21 @@ struct Sync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare tracking tables with the migrations on disk; record missing ones or delete orphan rows.",
         usage: """
-            tenantplan sync <plan> (--status | --mark-missing | --clean-orphans) [--dry-run] [--yes] [--json] \
-            [--tenant <id> ...] [--exclude <glob> ...] [--ephemeral [--seed <file> ...]]
+            tenantplan sync <plan> (--status | --mark-missing [--up-to <name> | --all] | --clean-orphans | \
+            --accept-edits) \
+            [--dry-run] [--yes] [--json] [--tenant <id> ...] [--exclude <glob> ...] [--ephemeral [--seed <file> ...]]
             """,
         discussion: """
-            --status exits 0 when every tenant could be read, whatever drift it found. --mark-missing and \
-            --clean-orphans write in one transaction per tenant; when more than one tenant would change and stdin \
-            is a terminal they need --yes.
+            --status exits 0 when every tenant could be read, whatever drift it found. --mark-missing records only \
+            gaps (missing migrations that sort before the tenant's latest applied one) unless --up-to or --all says \
+            more. --accept-edits records the new hash of applied migrations edited since (hash, drizzle-kit and \
+            tenantplan formats), so apply stops refusing them. The writing modes write in one transaction per \
+            tenant, and only with --yes (without it they exit 2 and change nothing; try --dry-run first).
             """
     )
 
     enum Mode: String, EnumerableFlag {
-        case status, markMissing, cleanOrphans
+        case status, markMissing, cleanOrphans, acceptEdits
 
         static func help(for value: Mode) -> ArgumentHelp? {
             switch value {
@@ -30,6 +33,8 @@ struct Sync: AsyncParsableCommand {
                 """
             case .markMissing: "Record the missing migrations as applied, without running them."
             case .cleanOrphans: "Delete the orphan rows."
+            case .acceptEdits:
+                "Record the new hash of applied migrations whose file was edited since, without running them."
             }
         }
 
@@ -38,6 +43,7 @@ struct Sync: AsyncParsableCommand {
             case .status: .status
             case .markMissing: .markMissing
             case .cleanOrphans: .cleanOrphans
+            case .acceptEdits: .acceptEdits
             }
         }
     }
@@ -51,20 +57,40 @@ struct Sync: AsyncParsableCommand {
     @Flag(help: "Read and report, change nothing.")
     var dryRun = false
 
-    @Flag(help: "Confirm changes to more than one tenant.")
+    @Flag(help: "Confirm the changes (--mark-missing and --clean-orphans change nothing without it, terminal or not).")
     var yes = false
+
+    @Option(
+        help: ArgumentHelp(
+            "With --mark-missing: record every missing migration up to and including this one (folder order).",
+            valueName: "name"))
+    var upTo: String?
+
+    @Flag(help: "With --mark-missing: record every missing migration, new ones that never ran included.")
+    var all = false
+
+    func validate() throws {
+        if upTo != nil || all, mode != .markMissing {
+            throw ValidationError("--up-to and --all go with --mark-missing")
+        }
+        if upTo != nil, all { throw ValidationError("--up-to and --all: choose one") }
+    }
+
+    var scope: MarkScope {
+        if all { return .all }
+        return upTo.map(MarkScope.upTo) ?? .gaps
+    }
 
     @Flag(help: "Print the report as JSON.")
     var json = false
 
     mutating func run() async throws {
         let options = RunOptions(command: "sync", dryRun: dryRun, filter: selection.filter)
-        let confirmed = yes || isatty(STDIN_FILENO) != 1
-        let mode = self.mode.reportMode
+        let (confirmed, mode, scope) = (yes, self.mode.reportMode, self.scope)
         let report = try await CommandRun.with(
             plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options
         ) {
-            runner, _ in try await runner.sync(mode, confirm: { tenants in tenants <= 1 || confirmed })
+            runner, _ in try await runner.sync(mode, scope: scope, confirm: { _ in confirmed })
         }
         if json { try Console.json(report) } else { Console.out(SyncText.text(report)) }
         throw ExitCode(report.exitCode)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TenantPlanKit
 import TenantPlanOutput
 import TenantPlanSpec
@@ -25,14 +26,27 @@ struct Validate: AsyncParsableCommand {
         var summary: String?
     }
 
+    /// `database.url` read by libpq's own parser, when every `${VAR}` in it is set (offline).
+    static func connectionStringProblems(_ plan: Plan) -> [Diagnostic] {
+        let environment = ProcessInfo.processInfo.environment
+        guard EnvironmentExpander(environment: environment).expand(plan.database.url).unset.isEmpty else { return [] }
+        do {
+            _ = try RunSetup.conninfo(for: plan, environment: environment)
+            return []
+        } catch {
+            guard case .invalidConnectionString(let location, let message) = error else { return [] }
+            return [Diagnostic(at: location, message, fix: "write a libpq URI or key=value conninfo")]
+        }
+    }
+
     mutating func run() async throws {
         let path = planArgument.plan
         let diagnostics: [Diagnostic]
         var summary: String?
         do {
             let plan = try PlanCompiler.compile(path: path, options: CompileOptions(unsetVariablesAreErrors: false))
-            diagnostics = plan.warnings
-            summary = ValidateText.summary(plan)
+            diagnostics = plan.warnings + Self.connectionStringProblems(plan)
+            summary = diagnostics.contains { $0.severity == .error } ? nil : ValidateText.summary(plan)
         } catch {
             diagnostics = error.diagnostics
         }

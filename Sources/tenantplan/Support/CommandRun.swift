@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import TenantPlanKit
 import TenantPlanSpec
@@ -11,6 +12,10 @@ enum CommandRun {
         options: RunOptions, events: @escaping @Sendable (RunEvent) -> Void = { _ in },
         _ body: (PlanRunner, RunSetup) async throws -> T
     ) async throws -> T {
+        // Installed first: a second Ctrl-C while a throwaway cluster starts still removes it.
+        let control = RunControl()
+        let interrupts = InterruptHandler(control: control, second: { EphemeralDatabase.stopAll() })
+        defer { interrupts.cancel() }
         if ephemeral { Console.error("starting a throwaway PostgreSQL cluster...") }
         let setup = try await RunSetup.prepare(
             path: path, overrides: overrides, ephemeral: ephemeral, seed: seed.map(absolute))
@@ -22,10 +27,13 @@ enum CommandRun {
                 Console.error("removed the throwaway cluster at \(database.cluster.directory)")
             }
         }
-        let control = RunControl()
-        let interrupts = InterruptHandler(control: control, second: { database?.stop() })
-        defer { interrupts.cancel() }
-        return try await body(setup.runner(options, control: control, events: events), setup)
+        do {
+            return try await body(setup.runner(options, control: control, events: events), setup)
+        } catch  where control.isInterrupted {
+            // What failed was the interrupt's doing (a canceled statement): say so, exit 130.
+            Console.error("interrupted: \(error)")
+            throw ExitCode(130)
+        }
     }
 
     /// A path as the working directory names it, made absolute.

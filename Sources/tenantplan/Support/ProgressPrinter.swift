@@ -27,8 +27,11 @@ final class ProgressPrinter: @unchecked Sendable {
             line(RunText.discovered(counts))
         case .sharedFinished(let action):
             line(RunText.shared(action, dryRun: dryRun))
+        case .warning(let text):
+            line("warning: " + text)
         case .tenantFinished(let tenant, let done, let failed, let total):
-            if tenant.status == .failed || (!live && !tenant.unchanged) {
+            // A dry run lists every tenant at the end; only a real run reports them as they finish.
+            if !dryRun, tenant.status == .failed || (!live && !tenant.unchanged) {
                 line(RunText.tenant(tenant, dryRun: dryRun))
             }
             if live { drawProgress(done: done, failed: failed, total: total) }

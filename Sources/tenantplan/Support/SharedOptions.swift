@@ -43,4 +43,5 @@ struct EphemeralOptions: ParsableArguments {
 }
 
 extension OnError: ExpressibleByArgument {}
+extension OutOfOrder: ExpressibleByArgument {}
 extension TrackingFormat: ExpressibleByArgument {}

@@ -42,7 +42,7 @@ import Testing
         #expect(machine.failures == 1)
         #expect(machine.gate(tenant: 0) == .skip("an earlier step of this tenant failed"))
         #expect(machine.gate(tenant: 1) == .run)
-        #expect(machine.windowLimits.stopAtOnce)
+        #expect(machine.windowLimits.stop == .abortOnError)
         machine.failed(tenant: 1)
         machine.failed(tenant: 1)
         #expect(machine.failures == 2)
@@ -52,10 +52,19 @@ import Testing
     func limits() {
         var machine = RunStateMachine(invalid: [true, false], onError: .continue, maxFailures: 3)
         #expect(machine.windowLimits.maxFailures == 2)
-        #expect(!machine.windowLimits.stopAtOnce)
+        #expect(machine.windowLimits.stop == nil)
         machine.finishedStage(ExecutionGraph.Stage(shared: [], tenant: []), stop: .maxFailures, results: [])
         #expect(machine.gate(tenant: 1) == .skip("the run stopped (maxFailures reached)"))
         #expect(machine.stopReason == .maxFailures)
+        var reached = RunStateMachine(invalid: [true, true, false], onError: .continue, maxFailures: 2)
+        #expect(reached.windowLimits.stop == .maxFailures, "tenants that failed before the sweep count")
+        reached.finished(
+            shared: Build.action("s", .migrate(Build.folder([])), scope: .shared(schema: "p")), status: .failed)
+        #expect(reached.stopReason == nil, "with continue, a failed shared action stops nothing by itself")
+        var aborting = RunStateMachine(invalid: [false], onError: .abort, maxFailures: 0)
+        aborting.finished(
+            shared: Build.action("s", .migrate(Build.folder([])), scope: .shared(schema: "p")), status: .failed)
+        #expect(aborting.stopReason == .abortOnError, "with abort, a failed shared action stops the run")
     }
 
     @Test("final status: failed if anything failed, skipped if never started or all skipped, else succeeded")

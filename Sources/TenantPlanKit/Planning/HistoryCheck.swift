@@ -1,0 +1,77 @@
+import TenantPlanSpec
+
+/// Applied history against the files on disk: applied migrations whose file was edited since
+/// (Flyway's validate), and pending migrations that sort before the latest applied one.
+public enum HistoryCheck {
+    /// An applied migration whose file changed.
+    public struct Edited: Codable, Sendable, Hashable {
+        public var migration: String
+        /// The hash recorded when it was applied.
+        public var recorded: String
+        /// The file's hash now.
+        public var now: String
+    }
+
+    /// The edited migrations of one table, where its format can show them: drizzle-kit (the row
+    /// holding the file's journal `when`), hash (the row standing at the file's place in the
+    /// applied order), tenantplan (the recorded sha256 of the name). The name format records no hash.
+    public static func edited(_ state: TrackingState, folders: [Migration]) -> [Edited] {
+        guard let format = state.format else { return [] }
+        let byName = Dictionary(folders.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        switch format {
+        case .name:
+            return []
+        case .tenantplan:
+            return state.rows.compactMap { row in
+                guard let migration = byName[row.key], let recorded = row.checksum, recorded != migration.hash else {
+                    return nil
+                }
+                return Edited(migration: row.key, recorded: recorded, now: migration.hash)
+            }
+        case .hash, .drizzleKit:
+            return Drift(state, folders: folders, known: folders).likely.compactMap { pair in
+                guard pair.kind == "edited", let migration = byName[pair.migration] else { return nil }
+                return Edited(migration: pair.migration, recorded: pair.recorded, now: migration.hash)
+            }
+        }
+    }
+
+    /// The first of `pending` that sorts before the latest applied migration of `folders`, with that one.
+    public static func outOfOrder(_ pending: [Migration], folders: [Migration], state: TrackingState)
+        -> (pending: Migration, latest: Migration)?
+    {
+        guard let format = state.format else { return nil }
+        let recorded = state.keys
+        guard let latest = folders.lastIndex(where: { recorded.contains(format.key(of: $0)) }) else { return nil }
+        let position = Dictionary(folders.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let early = pending.first(where: { (position[$0.name] ?? .max) < latest }) else { return nil }
+        return (early, folders[latest])
+    }
+
+    /// Why a tenant is refused before anything runs, when `step` would run migrations: an applied
+    /// one of its table was edited since (in the hash formats the edited file is also pending,
+    /// so it would run again), or one would run out of order (unless `outOfOrder` allows it).
+    static func refusal(_ step: ActionStep, state: TrackingState, folders: [Migration], outOfOrder: OutOfOrder)
+        -> Report.ErrorInfo?
+    {
+        guard let run = step.change?.run, !run.isEmpty else { return nil }
+        if let edit = edited(state, folders: folders).first {
+            return Report.ErrorInfo(
+                migration: edit.migration,
+                message:
+                    "\(edit.migration) was edited after it was applied (recorded sha256 \(edit.recorded.prefix(12))..., "
+                    + "file now \(edit.now.prefix(12))...): running it again could do its work twice",
+                hint: "restore the file as it was; or, if the change needs no running (a comment, say), record the "
+                    + "new hash with `tenantplan sync PLAN --accept-edits` (try --dry-run first)")
+        }
+        if outOfOrder == .refuse, let (early, latest) = self.outOfOrder(run, folders: folders, state: state) {
+            return Report.ErrorInfo(
+                migration: early.name,
+                message: "\(early.name) is pending but sorts before \(latest.name), which is already applied "
+                    + "(a branch merged late?)",
+                hint: "renumber it after \(latest.name); or let it run: set `outOfOrder: allow` in the plan, or pass "
+                    + "--out-of-order allow")
+        }
+        return nil
+    }
+}

@@ -1,0 +1,118 @@
+import CPgQuery
+import Foundation
+
+/// PostgreSQL's own parser (libpg_query: the server's grammar as a C library), for reading
+/// migration files offline: where each statement starts, what kind it is, and syntax errors
+/// with their byte offset.
+public enum SQLParser {
+    /// The grammar the parser checks: PostgreSQL's major version as libpg_query builds it.
+    public static let grammar = "PostgreSQL \(PG_MAJORVERSION)"
+
+    /// One top-level statement.
+    public struct Statement: Sendable, Equatable {
+        /// The parse node: `CreateStmt`, `TransactionStmt`, `CopyStmt`, ...
+        public var node: String
+        /// Byte offset of the statement in the text.
+        public var byteOffset: Int
+        /// `BEGIN`, `COMMIT`, ... for transaction control (the node's kind, `TRANS_STMT_BEGIN`).
+        public var transactionKind: String?
+        /// `COPY ... FROM STDIN` / `TO STDOUT`: data streamed through the client.
+        public var copiesThroughClient = false
+        /// Cannot run inside a transaction block (VACUUM, CREATE DATABASE, CREATE INDEX
+        /// CONCURRENTLY, ...), named for messages.
+        public var outsideTransactionOnly: String?
+    }
+
+    /// A syntax error: the server's message and the byte offset it points at.
+    public struct SyntaxError: Error, Sendable, Equatable {
+        public var message: String
+        public var byteOffset: Int
+    }
+
+    /// Parses `text` (one migration's SQL); statements in order.
+    public static func parse(_ text: String) -> Result<[Statement], SyntaxError> {
+        let result = pg_query_parse(text)
+        defer { pg_query_free_parse_result(result) }
+        if let error = result.error {
+            let message = error.pointee.message.map { String(cString: $0) } ?? "syntax error"
+            return .failure(SyntaxError(message: message, byteOffset: max(0, Int(error.pointee.cursorpos) - 1)))
+        }
+        guard let tree = result.parse_tree,
+            let json = try? JSONSerialization.jsonObject(with: Data(String(cString: tree).utf8)) as? [String: Any]
+        else { return .success([]) }
+        let statements = (json["stmts"] as? [[String: Any]]) ?? []
+        let bytes = Array(text.utf8)
+        return .success(
+            statements.compactMap(statement).map { found in
+                var statement = found
+                statement.byteOffset = firstToken(in: bytes, from: found.byteOffset)
+                return statement
+            })
+    }
+
+    /// Where the statement's first token is: the parser's location includes the blanks and
+    /// comments before it.
+    static func firstToken(in bytes: [UInt8], from start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 32 || (9...13).contains(byte) {
+                index += 1
+            } else if byte == UInt8(ascii: "-"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "-") {
+                while index < bytes.count, bytes[index] != 10 { index += 1 }
+            } else if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
+                index += 2
+                while index + 1 < bytes.count,
+                    !(bytes[index] == UInt8(ascii: "*") && bytes[index + 1] == UInt8(ascii: "/"))
+                {
+                    index += 1
+                }
+                index += 2
+            } else {
+                return index
+            }
+        }
+        return min(start, bytes.count)
+    }
+
+    private static func statement(_ raw: [String: Any]) -> Statement? {
+        guard let wrapper = raw["stmt"] as? [String: Any], let (node, fields) = wrapper.first,
+            let fields = fields as? [String: Any]
+        else { return nil }
+        var statement = Statement(node: node, byteOffset: raw["stmt_location"] as? Int ?? 0)
+        switch node {
+        case "TransactionStmt":
+            statement.transactionKind = fields["kind"] as? String
+        case "CopyStmt":
+            statement.copiesThroughClient = fields["filename"] == nil && fields["is_program"] == nil
+        default:
+            statement.outsideTransactionOnly = outsideTransactionOnly(node, fields)
+        }
+        return statement
+    }
+
+    /// Statements PostgreSQL refuses inside a transaction block.
+    private static func outsideTransactionOnly(_ node: String, _ fields: [String: Any]) -> String? {
+        let concurrent = fields["concurrent"] as? Bool == true
+        switch node {
+        case "VacuumStmt" where fields["is_vacuumcmd"] as? Bool == true: return "VACUUM"
+        case "CreatedbStmt": return "CREATE DATABASE"
+        case "DropdbStmt": return "DROP DATABASE"
+        case "CreateTableSpaceStmt": return "CREATE TABLESPACE"
+        case "DropTableSpaceStmt": return "DROP TABLESPACE"
+        case "AlterSystemStmt": return "ALTER SYSTEM"
+        case "IndexStmt" where concurrent: return "CREATE INDEX CONCURRENTLY"
+        case "DropStmt" where concurrent: return "DROP INDEX CONCURRENTLY"
+        case "ReindexStmt" where "\(fields["params"] ?? "")".contains("concurrently"): return "REINDEX CONCURRENTLY"
+        case "ClusterStmt" where fields["relation"] == nil: return "CLUSTER without a table"
+        default: return nil
+        }
+    }
+}
+
+extension SQLParser.Statement {
+    init(node: String, byteOffset: Int) {
+        self.node = node
+        self.byteOffset = byteOffset
+    }
+}

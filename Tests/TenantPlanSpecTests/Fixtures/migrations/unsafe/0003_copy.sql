@@ -1,0 +1,2 @@
+-- copy
+COPY b FROM STDIN;

@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY b_id ON b (id);

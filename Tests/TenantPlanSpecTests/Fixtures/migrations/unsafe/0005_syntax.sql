@@ -1,0 +1,1 @@
+CREATE TABLEX c (id int);
