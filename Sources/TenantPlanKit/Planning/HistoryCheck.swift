@@ -59,7 +59,8 @@ public enum HistoryCheck {
             return Report.ErrorInfo(
                 migration: edit.migration,
                 message:
-                    "\(edit.migration) was edited after it was applied (recorded sha256 \(edit.recorded.prefix(12))..., "
+                    "\(edit.migration) was edited after it was applied "
+                    + "(recorded sha256 \(edit.recorded.prefix(12))..., "
                     + "file now \(edit.now.prefix(12))...): running it again could do its work twice",
                 hint: "restore the file as it was; or, if the change needs no running (a comment, say), record the "
                     + "new hash with `tenantplan sync PLAN --accept-edits` (try --dry-run first)")

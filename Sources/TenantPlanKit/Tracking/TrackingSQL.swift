@@ -51,7 +51,8 @@ public enum TrackingSQL {
         case .tenantplan:
             let elapsed =
                 ran
-                ? "(extract(epoch FROM clock_timestamp() - pg_catalog.current_setting('\(startedSetting)')::timestamptz) "
+                ? "(extract(epoch FROM clock_timestamp() - "
+                    + "pg_catalog.current_setting('\(startedSetting)')::timestamptz) "
                     + "* 1000)::integer"
                 : "NULL"
             return (
