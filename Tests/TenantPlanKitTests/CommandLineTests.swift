@@ -116,5 +116,9 @@ import Testing
             #expect(child.output.hasPrefix("\(fixture.planPath):2:18: error: invalid database.url: "))
             #expect(!child.output.contains("s3cret"))
         }
+        let validate = try ChildProcess(Executable.path, ["validate", fixture.planPath])
+        #expect(try await validate.wait() == 2, "validate reads the URL with libpq's parser when it can")
+        #expect(validate.output.contains("\(fixture.planPath):2:18: error: invalid database.url: "))
+        #expect(!validate.output.contains("s3cret"))
     }
 }

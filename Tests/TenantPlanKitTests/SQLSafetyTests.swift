@@ -311,22 +311,25 @@ import Testing
         #expect(try await db.count("SELECT count(*) FROM s_x.a") == 1)
     }
 
-    @Test("a pending migration sorting before the latest applied one is refused, unless outOfOrder: allow")
-    func outOfOrder() async throws {
+    @Test(
+        "a pending migration sorting before the latest applied one is refused, unless outOfOrder: allow",
+        arguments: TrackingFormat.allCases)
+    func outOfOrder(format: TrackingFormat) async throws {
         let db = try await TestDatabase.create("order")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write("m/0001_a.sql", "CREATE TABLE a (i int);")
         try fixture.write("m/0003_c.sql", "CREATE TABLE c (i int);")
-        _ = try await runApply(try fixture.compile(Self.plan(["x"]), database: db), db)
+        let tracking = "tracking: { format: \(format.rawValue) }"
+        _ = try await runApply(try fixture.compile(Self.plan(["x"], extra: tracking), database: db), db)
         try fixture.write("m/0002_b.sql", "CREATE TABLE b (i int);")
-        let refused = try await runApply(try fixture.compile(Self.plan(["x"]), database: db), db)
+        let refused = try await runApply(try fixture.compile(Self.plan(["x"], extra: tracking), database: db), db)
         #expect(
             refused.tenant("x")?.error?.message
                 == "0002_b is pending but sorts before 0003_c, which is already applied (a branch merged late?)")
         #expect(try await !db.tableExists("s_x", "b"))
         let allowed = try await runApply(
-            try fixture.compile(Self.plan(["x"], extra: "outOfOrder: allow"), database: db), db)
+            try fixture.compile(Self.plan(["x"], extra: tracking + "\noutOfOrder: allow"), database: db), db)
         #expect(allowed.tenant("x")?.actions.first?.applied.map(\.name) == ["0002_b"])
     }
 
@@ -358,5 +361,19 @@ import Testing
             try await db.scalar("SELECT has_table_privilege('tp_reader', 's_x.__drizzle_migrations', 'SELECT')") == "t",
             "converting keeps the table, so its grants")
         try await db.exec("DROP OWNED BY tp_reader; DROP ROLE tp_reader;")
+    }
+
+    @Test("each migration of one round trip records the time it ran, not the batch's", arguments: ["name", "hash"])
+    func appliedTimes(format: String) async throws {
+        let db = try await TestDatabase.create("times")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        for index in 1...3 {
+            try fixture.write("m/000\(index)_m.sql", "SELECT pg_sleep(0.02); CREATE TABLE t\(index) (i int);")
+        }
+        let plan = try fixture.compile(Self.plan(["x"], extra: "tracking: { format: \(format) }"), database: db)
+        _ = try await runApply(plan, db)
+        let column = format == "name" ? "applied_at" : "created_at"
+        #expect(try await db.count("SELECT count(DISTINCT \(column)) FROM s_x.__drizzle_migrations") == 3)
     }
 }

@@ -21,6 +21,8 @@ struct MigrationExecutor {
     var context: ExecutionContext
     var table: TrackingTableRef
     var format: TrackingFormat
+    /// Each row records the time its migration ran (the table has the column).
+    var recordsTime = true
     var mode: TransactionMode
     var isInterrupted: @Sendable () -> Bool
 
@@ -94,7 +96,9 @@ struct MigrationExecutor {
             if format == .tenantplan { append(TrackingSQL.markStart) }
             offsets.append(length)
             append(migration.batchText)
-            append("\n;\n" + TrackingSQL.guardedRecord(migration, in: table, format: format) + ";" + Self.mark)
+            append(
+                "\n;\n" + TrackingSQL.guardedRecord(migration, in: table, format: format, recordsTime: recordsTime)
+                    + ";" + Self.mark)
             if perMigration, !holdCommit { append("COMMIT;") }
         }
         if !perMigration, !holdCommit { append("COMMIT;") }

@@ -163,7 +163,7 @@ struct TenantExecutor: Sendable {
             if change.createTable { try connection.exec(TrackingSQL.createTable(change.table, format: change.format)) }
             let executor = MigrationExecutor(
                 connection: connection, context: context, table: change.table, format: change.format,
-                mode: step.action.transaction, isInterrupted: isInterrupted)
+                recordsTime: change.recordsTime, mode: step.action.transaction, isInterrupted: isInterrupted)
             let execution = executor.apply(change.run)
             result.applied = execution.applied
             result.status = execution.error == nil ? .applied : .failed

@@ -38,6 +38,8 @@ public struct TableChange: Sendable {
     public var deleteOrphans: [TrackingState.Row] = []
     /// Applied migrations edited since, whose new hash is recorded (`sync --accept-edits`).
     public var acceptEdits: [HistoryCheck.Edited] = []
+    /// The table has its format's time column: each migration run records the time it ran.
+    public var recordsTime = true
 
     public init(
         table: TrackingTableRef, format: TrackingFormat, createTable: Bool, run: [Migration] = [],
@@ -121,6 +123,7 @@ public struct ActionStep: Sendable {
         case .success(let resolved): format = resolved
         }
         var change = TableChange(table: table, format: format, createTable: !state.exists)
+        change.recordsTime = !state.lacksTimeColumn
         var step = ActionStep(action: action, table: table, format: format, decision: .unchanged)
         if case .markApplied(let limits) = mode, let limit = limits[action.name] {
             change.mark = state.pending(limit.limit(action.recordable))

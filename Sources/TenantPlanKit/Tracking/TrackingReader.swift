@@ -29,6 +29,7 @@ public enum TrackingReader {
                     }
                     if let format = TrackingSQL.detect(columns: tableColumns) {
                         states[ref] = TrackingState(format: format)
+                        states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
                         found.append((ref, format, Set(tableColumns.keys)))
                     } else {
                         states[ref] = TrackingState(format: nil, unrecognized: true)

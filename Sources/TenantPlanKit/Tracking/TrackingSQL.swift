@@ -38,13 +38,21 @@ public enum TrackingSQL {
         "SELECT pg_catalog.set_config('\(startedSetting)', clock_timestamp()::text, true) AS tenantplan_start;"
 
     /// Columns and values recording `migration`; `ran`: it just ran (the tenantplan format then
-    /// records how long it took).
-    private static func recordValues(_ migration: Migration, format: TrackingFormat, ran: Bool) -> (String, String) {
+    /// records how long it took); `recordsTime`: the time it ran goes in the time column (the
+    /// column default is the transaction's start, which every migration of one round trip shares).
+    private static func recordValues(_ migration: Migration, format: TrackingFormat, ran: Bool, recordsTime: Bool)
+        -> (String, String)
+    {
+        let now = ran && recordsTime
         switch format {
         case .name:
-            return ("name", SQL.quoteLiteral(migration.name))
+            return now
+                ? ("name, applied_at", SQL.quoteLiteral(migration.name) + ", clock_timestamp()")
+                : ("name", SQL.quoteLiteral(migration.name))
         case .hash:
-            return ("hash", SQL.quoteLiteral(migration.hash))
+            return now
+                ? ("hash, created_at", SQL.quoteLiteral(migration.hash) + ", clock_timestamp()")
+                : ("hash", SQL.quoteLiteral(migration.hash))
         case .drizzleKit:
             let createdAt = migration.when.map(String.init) ?? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
             return ("hash, created_at", SQL.quoteLiteral(migration.hash) + ", " + createdAt)
@@ -64,7 +72,7 @@ public enum TrackingSQL {
 
     /// An INSERT recording `migration` without running it; values are quoted literals (for multi-statement texts).
     public static func record(_ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat) -> String {
-        let (columns, values) = recordValues(migration, format: format, ran: false)
+        let (columns, values) = recordValues(migration, format: format, ran: false, recordsTime: false)
         return "INSERT INTO \(ref.qualified) (\(columns)) VALUES (\(values))"
     }
 
@@ -73,9 +81,10 @@ public enum TrackingSQL {
     /// procedure, say) makes the insert fail with division by zero (22012), outside any
     /// transaction, instead of recording a migration that did not run whole. (The divisor depends
     /// on a setting, so the planner cannot fold it away.)
-    public static func guardedRecord(_ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat) -> String
-    {
-        let (columns, values) = recordValues(migration, format: format, ran: true)
+    public static func guardedRecord(
+        _ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat, recordsTime: Bool = true
+    ) -> String {
+        let (columns, values) = recordValues(migration, format: format, ran: true, recordsTime: recordsTime)
         let check = "1 / coalesce((pg_catalog.current_setting('\(guardSetting)', true) = 'on')::int, 0) = 1"
         return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check)"
     }

@@ -24,6 +24,8 @@ public struct TrackingState: Sendable {
     /// The table exists but could not be read (permissions, a broken layout): that tenant's error.
     public var readError: String?
     public var rows: [Row] = []
+    /// A legacy table without its format's time column (`applied_at` / `created_at`).
+    public var lacksTimeColumn = false
 
     public var exists: Bool { format != nil || unrecognized }
 

@@ -35,7 +35,10 @@ public enum SQLParser {
         defer { pg_query_free_parse_result(result) }
         if let error = result.error {
             let message = error.pointee.message.map { String(cString: $0) } ?? "syntax error"
-            return .failure(SyntaxError(message: message, byteOffset: max(0, Int(error.pointee.cursorpos) - 1)))
+            // The cursor counts characters (as the server's error position does), from 1.
+            let characters = max(0, Int(error.pointee.cursorpos) - 1)
+            let byteOffset = String(text.unicodeScalars.prefix(characters)).utf8.count
+            return .failure(SyntaxError(message: message, byteOffset: byteOffset))
         }
         guard let tree = result.parse_tree,
             let json = try? JSONSerialization.jsonObject(with: Data(String(cString: tree).utf8)) as? [String: Any]

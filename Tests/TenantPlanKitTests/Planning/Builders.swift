@@ -47,7 +47,9 @@ enum Build {
         for (index, migration) in migrations.enumerated() {
             let key = format.usesHash ? migration.hash : migration.name
             let applied = format == .drizzleKit ? migration.when.map(String.init) : "2026-01-0\(index + 1) 00:00:00+00"
-            state.rows.append(TrackingState.Row(id: index + 1, key: key, applied: applied))
+            state.rows.append(
+                TrackingState.Row(
+                    id: index + 1, key: key, applied: applied, checksum: format == .tenantplan ? migration.hash : nil))
         }
         for key in extra { state.rows.append(TrackingState.Row(id: state.rows.count + 1, key: key, applied: nil)) }
         return state
