@@ -157,6 +157,24 @@ import Testing
         }
     }
 
+    @Test("a procedure that commits inside a migration fails it whole: nothing of it stays, no row")
+    func procedureThatCommits() async throws {
+        let db = try await TestDatabase.create("proc")
+        try await db.exec(
+            "CREATE PROCEDURE public.commit_inside() LANGUAGE plpgsql AS "
+                + "$$ BEGIN CREATE TABLE public.made_by_proc (i int); COMMIT; END $$;")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE before_call (i int);\nCALL public.commit_inside();")
+        let report = try await runApply(try fixture.compile(Self.plan(["x"]), database: db), db)
+        let action = try #require(report.tenant("x")?.actions.first)
+        #expect(action.error?.migration == "0001_a")
+        #expect(action.error?.sqlstate == "2D000")
+        #expect(try await !db.tableExists("public", "made_by_proc"))
+        #expect(try await !db.tableExists("s_x", "before_call"))
+        #expect(try await db.count("SELECT count(*) FROM s_x.__drizzle_migrations") == 0)
+    }
+
     @Test("COPY TO STDOUT in a file the parser skipped fails clearly, rolls back, and hangs nothing")
     func copyDoesNotHang() async throws {
         let db = try await TestDatabase.create("copy")
@@ -179,7 +197,10 @@ import Testing
     @Test("nothing a migration sets at session level reaches the next tenant on the same connection")
     func cleanSessions() async throws {
         let db = try await TestDatabase.create("session")
-        try await db.exec("CREATE TABLE public.seen (tenant text, timeout text, app text, path text)")
+        try await db.exec(
+            "CREATE TABLE public.seen (tenant text, timeout text, app text, path text, who text, temp text);"
+                + "DO $$ BEGIN CREATE ROLE tp_other SUPERUSER NOLOGIN; "
+                + "EXCEPTION WHEN duplicate_object THEN NULL; END $$;")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write(
@@ -187,22 +208,26 @@ import Testing
             """
             INSERT INTO public.seen SELECT current_setting('tenantplan.tenant_id'),
                 current_setting('statement_timeout'), current_setting('application_name'),
-                current_setting('search_path');
+                current_setting('search_path'), current_user, to_regclass('pg_temp.left_behind')::text;
             DO $$ BEGIN
               IF current_setting('tenantplan.tenant_id') = 'a' THEN
                 PERFORM set_config('statement_timeout', '200', false);
                 PERFORM set_config('application_name', 'leaked', false);
                 PERFORM set_config('search_path', 'public', false);
+                PERFORM set_config('role', 'tp_other', false);
+                CREATE TEMPORARY TABLE left_behind (i int);
               END IF;
             END $$;
             """)
         let report = try await runApply(
             try fixture.compile(Self.plan(["a", "b", "c"], concurrency: 1), database: db), db)
         #expect(report.exitCode == 0, "\(report.tenants.compactMap { $0.actions.first?.error })")
-        let seen = try await db.rows("SELECT tenant, timeout, app FROM public.seen ORDER BY tenant")
+        let user = try await db.scalar("SELECT current_user") ?? ""
+        let seen = try await db.rows("SELECT tenant, timeout, app, who, temp FROM public.seen ORDER BY tenant")
         #expect(
-            seen.map { $0.map { $0 ?? "" } } == [
-                ["a", "0", "tenantplan"], ["b", "0", "tenantplan"], ["c", "0", "tenantplan"],
+            seen.map { $0.map { $0 ?? "-" } } == [
+                ["a", "0", "tenantplan", user, "-"], ["b", "0", "tenantplan", user, "-"],
+                ["c", "0", "tenantplan", user, "-"],
             ])
     }
 
@@ -349,7 +374,9 @@ import Testing
         #expect(row[1] == plan.actions[0].migrations[0].hash)
         #expect((Int(row[2] ?? "") ?? 0) >= 50)
         #expect(row[3] == "t")
-        try await db.exec("CREATE ROLE tp_reader NOLOGIN; GRANT SELECT ON s_x.__drizzle_migrations TO tp_reader;")
+        try await db.exec(
+            "DO $$ BEGIN CREATE ROLE tp_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+                + "GRANT SELECT ON s_x.__drizzle_migrations TO tp_reader;")
         let auto = try fixture.compile(Self.plan(["x"]), database: db)
         let runner = PlanRunner(plan: auto, conninfo: db.conninfo, options: RunOptions(command: "convert-tracking"))
         #expect(try await runner.convertTracking(to: .name, from: nil).summary.converted == 1)
@@ -360,7 +387,7 @@ import Testing
         #expect(
             try await db.scalar("SELECT has_table_privilege('tp_reader', 's_x.__drizzle_migrations', 'SELECT')") == "t",
             "converting keeps the table, so its grants")
-        try await db.exec("DROP OWNED BY tp_reader; DROP ROLE tp_reader;")
+        try await db.exec("REVOKE ALL ON s_x.__drizzle_migrations FROM tp_reader;")
     }
 
     @Test("each migration of one round trip records the time it ran, not the batch's", arguments: ["name", "hash"])

@@ -15,7 +15,8 @@ public enum HistoryCheck {
     /// The edited migrations of one table, where its format can show them: drizzle-kit (the row
     /// holding the file's journal `when`), hash (the row standing at the file's place in the
     /// applied order), tenantplan (the recorded sha256 of the name). The name format records no hash.
-    public static func edited(_ state: TrackingState, folders: [Migration]) -> [Edited] {
+    /// `known`: everything a row may match (the folders and the `sql` scripts recorded in the table).
+    public static func edited(_ state: TrackingState, folders: [Migration], known: [Migration]? = nil) -> [Edited] {
         guard let format = state.format else { return [] }
         let byName = Dictionary(folders.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         switch format {
@@ -29,7 +30,7 @@ public enum HistoryCheck {
                 return Edited(migration: row.key, recorded: recorded, now: migration.hash)
             }
         case .hash, .drizzleKit:
-            return Drift(state, folders: folders, known: folders).likely.compactMap { pair in
+            return Drift(state, folders: folders, known: known ?? folders).likely.compactMap { pair in
                 guard pair.kind == "edited", let migration = byName[pair.migration] else { return nil }
                 return Edited(migration: pair.migration, recorded: pair.recorded, now: migration.hash)
             }
@@ -51,11 +52,12 @@ public enum HistoryCheck {
     /// Why a tenant is refused before anything runs, when `step` would run migrations: an applied
     /// one of its table was edited since (in the hash formats the edited file is also pending,
     /// so it would run again), or one would run out of order (unless `outOfOrder` allows it).
-    static func refusal(_ step: ActionStep, state: TrackingState, folders: [Migration], outOfOrder: OutOfOrder)
-        -> Report.ErrorInfo?
-    {
+    static func refusal(
+        _ step: ActionStep, state: TrackingState, folders: [Migration], known: [Migration]? = nil,
+        outOfOrder: OutOfOrder
+    ) -> Report.ErrorInfo? {
         guard let run = step.change?.run, !run.isEmpty else { return nil }
-        if let edit = edited(state, folders: folders).first {
+        if let edit = edited(state, folders: folders, known: known).first {
             return Report.ErrorInfo(
                 migration: edit.migration,
                 message:

@@ -16,7 +16,7 @@ public enum MaintenanceSteps {
                 failure = error
             }
             var tableDrift = Drift(state, folders: table.folders, known: table.known)
-            tableDrift.edited = HistoryCheck.edited(state, folders: table.folders)
+            tableDrift.edited = HistoryCheck.edited(state, folders: table.folders, known: table.known)
             drift.merge(tableDrift)
         }
         return (format, drift, failure)
@@ -38,7 +38,8 @@ public enum MaintenanceSteps {
             case .markMissing:
                 change.mark = scope.limit(state.pending(table.folders), folders: table.folders, state: state)
             case .cleanOrphans: change.deleteOrphans = state.orphans(table.known)
-            case .acceptEdits: change.acceptEdits = HistoryCheck.edited(state, folders: table.folders)
+            case .acceptEdits:
+                change.acceptEdits = HistoryCheck.edited(state, folders: table.folders, known: table.known)
             case .status: break
             }
             if change.mark.isEmpty { change.createTable = false }

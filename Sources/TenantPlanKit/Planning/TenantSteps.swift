@@ -98,7 +98,8 @@ public struct StepPlanner: Sendable {
             let step = ActionStep.decide(action, table: ref, state: state, known: tables.known(in: ref), mode: mode)
             if steps.error == nil {
                 steps.error = HistoryCheck.refusal(
-                    step, state: state, folders: tables.table(ref)?.folders ?? [], outOfOrder: outOfOrder)
+                    step, state: state, folders: tables.table(ref)?.folders ?? [], known: tables.known(in: ref),
+                    outOfOrder: outOfOrder)
             }
             if let change = step.change { states[ref] = change.applied(to: state) }
             steps.actions.append(step)

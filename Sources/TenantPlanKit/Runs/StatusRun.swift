@@ -98,7 +98,7 @@ extension StatusReport.Entry {
             let orphans = state.orphans(table.known + scripts)
             applied += state.rows.count - orphans.count
             orphaned += orphans.map(\.key)
-            let edits = HistoryCheck.edited(state, folders: table.folders).map(\.migration)
+            let edits = HistoryCheck.edited(state, folders: table.folders, known: table.known).map(\.migration)
             if !edits.isEmpty { edited = (edited ?? []) + edits }
             if let row = state.last, last == nil || row.id > last!.id { last = row }
         }

@@ -39,7 +39,8 @@ public struct Drift: Codable, Sendable, Hashable {
         let likely =
             format == .drizzleKit
             ? Self.pairByJournalTime(orphans, missing: missing)
-            : Self.pairByPlace(orphans, missing: missing, rows: state.rows, folders: folders, format: format)
+            : Self.pairByPlace(
+                orphans, missing: missing, rows: state.rows, folders: folders, known: known, format: format)
         self.init(missing: missing.map(\.name), orphans: orphans.map(\.key), likely: likely)
     }
 
@@ -54,12 +55,14 @@ public struct Drift: Codable, Sendable, Hashable {
 
     /// An edited or renamed file keeps its place: pair an orphan with the missing migration that
     /// stands where the orphan's row stands in the applied order.
+    /// Rows of `sql` action scripts (in `known`, not in `folders`) take no place in the folders' order.
     private static func pairByPlace(
         _ orphans: [TrackingState.Row], missing: [Migration], rows: [TrackingState.Row], folders: [Migration],
-        format: TrackingFormat
+        known: [Migration], format: TrackingFormat
     ) -> [Pair] {
         guard !missing.isEmpty, !orphans.isEmpty else { return [] }
-        let ordered = rows.sorted { $0.id < $1.id }
+        let scripts = Set(known.map { format.key(of: $0) }).subtracting(folders.map { format.key(of: $0) })
+        let ordered = rows.sorted { $0.id < $1.id }.filter { !scripts.contains($0.key) }
         let missingNames = Set(missing.map(\.name))
         return orphans.compactMap { row in
             guard let position = ordered.firstIndex(where: { $0.id == row.id }), position < folders.count,

@@ -22,6 +22,19 @@ import Testing
         #expect(HistoryCheck.edited(state, folders: original).isEmpty)
     }
 
+    @Test("in a hash table shared with an sql action, the script's row takes no place in the folder's order")
+    func scriptRowsKeepTheOrder() {
+        let folder = [Build.migration("0000_a", "SELECT 0;"), Build.migration("0001_b", "SELECT 1;")]
+        let script = Build.migration("backfill", "UPDATE t SET x = 1;")
+        var state = Build.state(.hash, [folder[0], script])
+        state.rows.append(TrackingState.Row(id: 3, key: "old-hash-of-b", applied: nil))
+        let found = HistoryCheck.edited(state, folders: folder, known: folder + [script])
+        #expect(found.map(\.migration) == ["0001_b"])
+        #expect(
+            HistoryCheck.edited(Build.state(.hash, [folder[0], script]), folders: folder, known: folder + [script])
+                .isEmpty)
+    }
+
     @Test("the name format records no hash, so it shows no edit")
     func nameShowsNone() {
         #expect(HistoryCheck.edited(Build.state(.name, original), folders: edited).isEmpty)
