@@ -9,7 +9,8 @@
 #   status                            the baseline: one batched read of every tracking table
 #   sync --status                     read + compare
 #   sync --clean-orphans --yes        read + one DELETE transaction per tenant
-#   sync --mark-missing --yes         read + one INSERT transaction per tenant
+#   sync --mark-missing --all --yes   read + one INSERT transaction per tenant (the missing migration is the
+#                                     newest, so not a gap: --all records it)
 #   convert-tracking --to hash        read + one rebuild transaction per tenant
 #   convert-tracking --to name        and back
 #   floor-to-hash                     the same rebuild as pre-generated SQL, one psql per tenant, K at once
@@ -89,8 +90,9 @@ PY
 q -d postgres -c "CREATE DATABASE legacy_template"
 q -d legacy_template -f "$WORK/setup.sql" >/dev/null
 
-# The writes floor for conversion: the same rebuild per tenant (drop, create in hash layout, insert the
-# rows with their hashes and times, setval) as pre-generated psql scripts, one psql per tenant, K at once.
+# The writes floor for conversion: the same rewrite per tenant (delete the rows, replace the layout columns
+# in place so the table keeps its owner and grants, insert the rows with their ids, hashes and times, setval)
+# as pre-generated psql scripts, one psql per tenant, K at once.
 mkdir -p "$WORK/floor"
 python3 - "$T" "$M" "$WORK/migrations" "$WORK/floor" <<'PY'
 import hashlib, os, sys
@@ -101,8 +103,9 @@ for i in range(1, t + 1):
     s = f'"tenant_{i:05d}"'
     rows = ",".join(f"({j + 1}, '{hashes[j]}', '2024-01-01'::timestamptz + interval '{j + 1} day')" for j in range(m))
     with open(os.path.join(out, f"{i:05d}.sql"), "w") as f:
-        f.write(f"BEGIN;\nDROP TABLE {s}.__drizzle_migrations;\n"
-                f"CREATE TABLE {s}.__drizzle_migrations (id serial PRIMARY KEY, hash text NOT NULL, created_at timestamptz DEFAULT current_timestamp);\n"
+        f.write(f"BEGIN;\nDELETE FROM {s}.__drizzle_migrations;\n"
+                f"ALTER TABLE {s}.__drizzle_migrations DROP COLUMN name, DROP COLUMN applied_at;\n"
+                f"ALTER TABLE {s}.__drizzle_migrations ADD COLUMN hash text NOT NULL, ADD COLUMN created_at timestamptz DEFAULT current_timestamp;\n"
                 f"INSERT INTO {s}.__drizzle_migrations (id, hash, created_at) VALUES {rows};\n"
                 f"SELECT setval(pg_get_serial_sequence('{s}.__drizzle_migrations', 'id'), {m});\nCOMMIT;\n")
 PY
@@ -130,7 +133,7 @@ for rep in $(seq 1 "$R"); do
     run_step "$rep" sync-status sync "$WORK/plan.yaml" --status
     run_step "$rep" clean-orphans sync "$WORK/plan.yaml" --clean-orphans --yes
     [[ $(count "$rep" "SELECT count(*) FROM tenant_00001.__drizzle_migrations WHERE name = '0000_deleted_file'") == 0 ]] || die "orphan not deleted"
-    run_step "$rep" mark-missing sync "$WORK/plan.yaml" --mark-missing --yes
+    run_step "$rep" mark-missing sync "$WORK/plan.yaml" --mark-missing --all --yes
     [[ $(count "$rep" "SELECT count(*) FROM tenant_$(printf '%05d' "$T").__drizzle_migrations") == "$M" ]] || die "missing migration not marked"
     run_step "$rep" to-hash convert-tracking "$WORK/plan.yaml" --to hash
     [[ $(count "$rep" "SELECT count(*) FROM information_schema.columns WHERE table_name = '__drizzle_migrations' AND column_name = 'hash'") == "$T" ]] || die "not every table converted to hash"

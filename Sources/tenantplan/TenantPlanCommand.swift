@@ -45,13 +45,20 @@ enum Main {
             default: Console.error("error: \(error)")
             }
             exit(error.exitCode)
-        } catch let error as ValidationError {
-            Console.error("error: \(error)")
-            exit(2)
         } catch {
-            // The database or discovery failed (exit 1), as the contract says.
-            Console.error("error: \(error)")
-            exit(1)
+            switch TenantPlanCommand.exitCode(for: error) {
+            case .success:
+                // `help` and `--help` reach here as errors that print the help and exit 0.
+                TenantPlanCommand.exit(withError: error)
+            case .validationFailure:
+                // Usage errors found while running: exit 2, as the contract says.
+                Console.error(TenantPlanCommand.fullMessage(for: error))
+                exit(2)
+            default:
+                // The database or discovery failed: exit 1, as the contract says.
+                Console.error("error: \(error)")
+                exit(1)
+            }
         }
     }
 }

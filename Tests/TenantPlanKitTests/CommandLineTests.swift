@@ -121,4 +121,19 @@ import Testing
         #expect(validate.output.contains("\(fixture.planPath):2:18: error: invalid database.url: "))
         #expect(!validate.output.contains("s3cret"))
     }
+
+    @Test("--help, help COMMAND and --version exit 0 with their text; a missing argument exits 2")
+    func helpAndUsage() async throws {
+        for arguments in [["--help"], ["help", "apply"], ["apply", "--help"], ["sync", "--help"]] {
+            let child = try ChildProcess(Executable.path, arguments)
+            #expect(try await child.wait() == 0, "\(arguments): \(child.output)")
+            #expect(child.output.contains("USAGE: tenantplan"), "\(arguments): \(child.output)")
+        }
+        let version = try ChildProcess(Executable.path, ["--version"])
+        #expect(try await version.wait() == 0)
+        #expect(version.output == TenantPlanVersion.current + "\n")
+        let missing = try ChildProcess(Executable.path, ["apply"])
+        #expect(try await missing.wait() == 2)
+        #expect(missing.output.contains("Missing expected argument '<plan>'"))
+    }
 }

@@ -322,7 +322,10 @@ import Testing
         let plan = try fixture.compile(yaml, database: db)
         let refused = try await runApply(plan, db)
         let error = try #require(refused.tenant("x")?.error)
-        #expect(error.message.hasPrefix("0001_b was edited after it was applied (recorded sha256 "), "\(error)")
+        let expected =
+            format == .hash ? "0001_b looks edited after it was applied" : "0001_b was edited after it was applied"
+        #expect(error.message.hasPrefix(expected), "\(error)")
+        #expect(error.message.contains("(recorded sha256 "))
         #expect(try await db.count("SELECT count(*) FROM s_x.a") == 1, "the backfill did not run twice")
         #expect(try await !db.tableExists("s_x", "d"), "nothing ran on a refused tenant")
         let status = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "status"))
@@ -402,5 +405,53 @@ import Testing
         _ = try await runApply(plan, db)
         let column = format == "name" ? "applied_at" : "created_at"
         #expect(try await db.count("SELECT count(DISTINCT \(column)) FROM s_x.__drizzle_migrations") == 3)
+    }
+
+    @Test(
+        "what cannot run in a transaction is accepted under transaction: none; a late no-transaction directive is not")
+    func transactionNoneAndDirectives() async throws {
+        let db = try await TestDatabase.create("txnone")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE t (i int);\nCREATE INDEX CONCURRENTLY t_i ON t (i);")
+        let none = Self.plan(["x"]).replacingOccurrences(of: "migrate: m }", with: "migrate: m, transaction: none }")
+        let report = try await runApply(try fixture.compile(none, database: db), db)
+        #expect(report.exitCode == 0, "\(report.tenants.compactMap { $0.actions.first?.error })")
+        #expect(try await db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 't_i'") == 1)
+        try fixture.write("m/0001_a.sql", "-- tenantplan: no-parse\n-- tenantplan: no-transaction\nVACUUM;")
+        let late = Self.diagnostics(fixture, Self.plan(["x"]), db)
+        #expect(
+            late.contains {
+                $0.contains(
+                    "/m/0001_a.sql:2:1: error: `-- tenantplan: no-transaction` works on the file's first line only")
+            }, "\(late)")
+    }
+
+    @Test("a real division by zero in a file the parser skipped is reported as itself, not as the guard")
+    func realDivisionByZero() async throws {
+        let db = try await TestDatabase.create("divzero")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "-- tenantplan: no-parse\nCREATE TABLE a (i int);\nSELECT 1 / 0;")
+        let report = try await runApply(try fixture.compile(Self.plan(["x"]), database: db), db)
+        let error = try #require(report.tenant("x")?.actions.first?.error)
+        #expect(error.sqlstate == "22012")
+        #expect(error.message == "division by zero")
+        #expect(try await !db.tableExists("s_x", "a"))
+    }
+
+    @Test("under per-action, COPY TO STDOUT in a file the parser skipped rolls the whole action back")
+    func perActionCopy() async throws {
+        let db = try await TestDatabase.create("pacopy")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (i int);")
+        try fixture.write("m/0002_b.sql", "-- tenantplan: no-parse\nCOPY (SELECT 1) TO STDOUT;")
+        let perAction = Self.plan(["x"]).replacingOccurrences(
+            of: "migrate: m }", with: "migrate: m, transaction: per-action }")
+        let report = try await runApply(try fixture.compile(perAction, database: db), db)
+        #expect(report.tenant("x")?.status == .failed)
+        #expect(try await !db.tableExists("s_x", "a"), "nothing of the action stays")
+        #expect(try await db.count("SELECT count(*) FROM s_x.__drizzle_migrations") == 0)
     }
 }

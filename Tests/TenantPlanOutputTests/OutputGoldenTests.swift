@@ -68,7 +68,7 @@ import Testing
         var report = try Self.decode(Report.self, "apply")
         #expect(RunText.fatal(report) == nil)
         report.stopReason = .abortOnError
-        #expect(RunText.summary(report).hasSuffix("(stopped: onError is abort and a tenant failed)"))
+        #expect(RunText.summary(report).hasSuffix("(stopped: onError is abort and something failed)"))
         report.error = Report.ErrorInfo(
             sqlstate: "42P01",
             message: "plans/prod.yaml:9:5: tenants.discover.sql: relation \"public.tenant\" does not exist")

@@ -42,7 +42,7 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
             return "--up-to \(name): no action of the plan has a migration of that name"
                 + (known.isEmpty ? "" : " (known: \(listed))")
         case .notConfirmed(let tenants):
-            return "sync would change \(tenants) tenants; run it again with --yes to confirm "
+            return "sync would change \(tenants) tenant\(tenants == 1 ? "" : "s"); run it again with --yes to confirm "
                 + "(or --dry-run to see the changes)"
         case .conversionTargetConflict(let target, let actions, let planFormat, let autoMigrate):
             let consequence =

@@ -36,6 +36,7 @@ struct MigrationExecutor {
             defer { batch.removeAll() }
             guard !batch.isEmpty else { return true }
             let result = mode == .perAction ? runSingleTransaction(batch) : runPerMigration(batch)
+            // (A per-action batch holding a file the parser skipped commits only after its results are seen.)
             outcome.applied += result.applied
             outcome.error = result.error
             return result.error == nil
@@ -159,7 +160,7 @@ struct MigrationExecutor {
     }
 
     private func runSingleTransaction(_ migrations: [Migration]) -> ExecutionOutcome {
-        runBatch(migrations, perMigration: false)
+        runBatch(migrations, perMigration: false, holdCommit: migrations.contains { $0.skipsParser })
     }
 
     /// Sends the batch in one round trip. On failure, finds what committed and which migration failed:
@@ -168,6 +169,9 @@ struct MigrationExecutor {
     private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
         let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
         var result = connection.execAll(text)
+        // The guard fails outside the transaction it guards: the migration ended it. (Seen before any
+        // rollback below, which would make every connection look idle.)
+        let endedItsTransaction = result.error?.sqlstate == "22012" && connection.isHealthy
         if holdCommit {
             if result.error == nil {
                 let commit = connection.execAll("COMMIT")
@@ -184,11 +188,13 @@ struct MigrationExecutor {
         }
         guard let error = result.error else { return ExecutionOutcome(applied: applied(migrations.count)) }
         if marks.isEmpty, perMigration, migrations.count > 1, error.kind == .server { return runOneByOne(migrations) }
-        // The guard fails outside the transaction it guards: the migration ended it.
-        let endedItsTransaction = error.sqlstate == "22012" && connection.isHealthy
         rollbackIfNeeded()
         var committed = 0
         var failedIndex = min(max(0, marks.count - 1), migrations.count - 1)
+        if marks.isEmpty, let position = error.position, let holder = offsets.lastIndex(where: { $0 < position }) {
+            // Refused whole (a syntax error): the migration whose text holds the error's position.
+            failedIndex = holder
+        }
         if perMigration {
             if let state = try? TrackingReader.read([table], on: connection)[table] {
                 let recorded = state.keys
@@ -210,9 +216,9 @@ struct MigrationExecutor {
     static func endedTransactionError(_ migration: String?) -> Report.ErrorInfo {
         Report.ErrorInfo(
             migration: migration, sqlstate: "2D000",
-            message: "the migration ended the transaction it runs in (a COMMIT or ROLLBACK inside it, in a procedure "
-                + "or a DO block): what it did before that may be committed, the rest did not run, and no tracking "
-                + "row was written",
+            message: "the migration ended the transaction it runs in (a COMMIT or ROLLBACK in a file the parser "
+                + "did not check, `-- tenantplan: no-parse`): what it did before that is committed, the rest did "
+                + "not run, and no tracking row was written",
             hint: "remove the transaction control; run statements that need their own transactions in a migration "
                 + "starting with `-- tenantplan: no-transaction`, then fix this tenant by hand")
     }
@@ -236,7 +242,8 @@ struct MigrationExecutor {
                     return ExecutionOutcome(error: info)
                 }
             }
-            try connection.exec(TrackingSQL.record(migration, in: table, format: format))
+            let elapsed = Int(Date().timeIntervalSince(started) * 1000)
+            try connection.exec(TrackingSQL.record(migration, in: table, format: format, executionMs: elapsed))
         } catch {
             return ExecutionOutcome(error: Report.ErrorInfo(error, migration: migration.name))
         }

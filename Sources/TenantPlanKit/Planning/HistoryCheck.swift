@@ -58,14 +58,7 @@ public enum HistoryCheck {
     ) -> Report.ErrorInfo? {
         guard let run = step.change?.run, !run.isEmpty else { return nil }
         if let edit = edited(state, folders: folders, known: known).first {
-            return Report.ErrorInfo(
-                migration: edit.migration,
-                message:
-                    "\(edit.migration) was edited after it was applied "
-                    + "(recorded sha256 \(edit.recorded.prefix(12))..., "
-                    + "file now \(edit.now.prefix(12))...): running it again could do its work twice",
-                hint: "restore the file as it was; or, if the change needs no running (a comment, say), record the "
-                    + "new hash with `tenantplan sync PLAN --accept-edits` (try --dry-run first)")
+            return editRefusal(edit, format: state.format ?? .hash)
         }
         if outOfOrder == .refuse, let (early, latest) = self.outOfOrder(run, folders: folders, state: state) {
             return Report.ErrorInfo(
@@ -76,5 +69,27 @@ public enum HistoryCheck {
                     + "--out-of-order allow")
         }
         return nil
+    }
+
+    /// The refusal for an edit. The hash format records no names: its rows are paired with files by
+    /// place in the applied order, so the message says what else the row may be.
+    static func editRefusal(_ edit: Edited, format: TrackingFormat) -> Report.ErrorInfo {
+        let recorded = "recorded sha256 \(edit.recorded.prefix(12))..., file now \(edit.now.prefix(12))..."
+        guard format == .hash else {
+            return Report.ErrorInfo(
+                migration: edit.migration,
+                message: "\(edit.migration) was edited after it was applied (\(recorded)): running it again could "
+                    + "do its work twice",
+                hint: "restore the file as it was; or, if the change needs no running (a comment, say), record the "
+                    + "new hash with `tenantplan sync PLAN --accept-edits` (try --dry-run first)")
+        }
+        return Report.ErrorInfo(
+            migration: edit.migration,
+            message: "\(edit.migration) looks edited after it was applied: the row at its place in the applied order "
+                + "matches no file (\(recorded)); the hash format records no names, so tenantplan pairs rows with "
+                + "files by place",
+            hint: "if the file was edited, restore it, or record the new hash with `tenantplan sync PLAN "
+                + "--accept-edits`; if that row is something else (a hotfix, a deleted file), delete it with "
+                + "`tenantplan sync PLAN --clean-orphans`; try --dry-run first either way")
     }
 }

@@ -125,7 +125,7 @@ extension SlidingWindow.StopReason: CustomStringConvertible {
     /// Why the run stopped, in words.
     public var description: String {
         switch self {
-        case .abortOnError: "onError is abort and a tenant failed"
+        case .abortOnError: "onError is abort and something failed"
         case .maxFailures: "maxFailures reached"
         case .interrupted: "interrupted"
         }

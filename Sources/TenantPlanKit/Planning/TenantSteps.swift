@@ -130,7 +130,8 @@ public struct StepPlanner: Sendable {
         Report.ErrorInfo(
             message: "schema \(target.schema) already holds objects but has no tracking table "
                 + "(\(table.schema).\(table.table)): it was migrated by hand or by another tool, and running "
-                + "\(migration ?? "its migrations") and the rest from scratch would fail or do things twice",
+                + (migration.map { "\($0) and the rest" } ?? "its migrations")
+                + " from scratch would fail or do things twice",
             hint: "record what it already has: `tenantplan apply PLAN --mark-applied --up-to NAME --tenant "
                 + "\(target.id)` (NAME: the last migration it has), or begin the plan with a markApplied action; "
                 + "then apply")

@@ -78,22 +78,18 @@ struct ConvertRun {
         return entry
     }
 
-    private func write(_ work: [Int], snapshot: Snapshot, into report: inout ConvertReport) async -> SlidingWindow
-        .StopReason?
+    private func write(_ work: [Int], snapshot: Snapshot, into report: inout ConvertReport) async
+        -> SlidingWindow.StopReason?
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (target, source) = (self.target, self.source)
-        let window = await sweep.run(
+        return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.convertTenant(
                     snapshot.tenants[index], tables: snapshot.tables[index], to: target, from: source, on: connection)
             },
-            failure: { .failure(Report.ErrorInfo($0)) },
-            succeeded: { if case .success = $0 { true } else { false } },
-            finished: { index, outcome, _ in report.tenants[index].record(outcome) })
-        for position in window.notStarted { report.tenants[work[position]].status = .skipped }
-        return window.stopReason
+            record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
 
     /// Under the tenant's lock: reads its tables again and converts them in one transaction.

@@ -61,24 +61,20 @@ struct SyncRun {
     }
 
     /// Writes the changes of the tenants at `work`.
-    private func write(_ work: [Int], snapshot: Snapshot, into report: inout SyncReport) async -> SlidingWindow
-        .StopReason?
+    private func write(_ work: [Int], snapshot: Snapshot, into report: inout SyncReport) async
+        -> SlidingWindow.StopReason?
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (mode, scope) = (self.mode, self.scope)
         let createSchemas = session.plan.tenants.createSchemas
-        let window = await sweep.run(
+        return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.syncTenant(
                     snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope,
                     createSchemas: createSchemas, on: connection)
             },
-            failure: { .failure(Report.ErrorInfo($0)) },
-            succeeded: { if case .success = $0 { true } else { false } },
-            finished: { index, outcome, _ in report.tenants[index].record(outcome) })
-        for position in window.notStarted { report.tenants[work[position]].status = .skipped }
-        return window.stopReason
+            record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
 
     /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.

@@ -62,4 +62,19 @@ struct Sweep {
         }
         return window
     }
+
+    /// Runs a write per tenant at `work` that succeeds or fails with an error (sync,
+    /// convert-tracking): each result goes to `record`; tenants never started (Ctrl-C) to `skipped`.
+    /// Returns why the sweep stopped early, if it did.
+    func runWrites<Value: Sendable>(
+        _ work: [Int], operation: @escaping @Sendable (Int, PGConnection) -> Result<Value, Report.ErrorInfo>,
+        record: (Int, Result<Value, Report.ErrorInfo>) -> Void, skipped: (Int) -> Void
+    ) async -> SlidingWindow.StopReason? {
+        let window = await run(
+            work, operation: operation, failure: { .failure(Report.ErrorInfo($0)) },
+            succeeded: { if case .success = $0 { true } else { false } },
+            finished: { index, outcome, _ in record(index, outcome) })
+        for position in window.notStarted { skipped(work[position]) }
+        return window.stopReason
+    }
 }

@@ -69,7 +69,7 @@ public struct Drift: Codable, Sendable, Hashable {
                 missingNames.contains(folders[position].name)
             else { return nil }
             return Pair(
-                kind: format == .name ? "renamed" : "edited", migration: folders[position].name, recorded: row.key)
+                kind: format.usesHash ? "edited" : "renamed", migration: folders[position].name, recorded: row.key)
         }
     }
 

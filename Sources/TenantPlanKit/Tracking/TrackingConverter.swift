@@ -80,8 +80,9 @@ public enum TrackingConverter {
     }
 
     /// SQL that rewrites the table in the target layout (run inside the tenant's transaction). The
-    /// table itself stays, so its owner, grants and dependants do: its rows are deleted, its layout
-    /// columns replaced, and the rows inserted again with their ids.
+    /// table itself stays, so its owner and grants do: its rows are deleted, its layout columns
+    /// replaced, and the rows inserted again with their ids. (A view over a layout column blocks the
+    /// column's drop: the conversion of that tenant then fails and changes nothing.)
     public static func sql(_ conversion: Conversion) -> String {
         let ref = TrackingTableRef(schema: conversion.schema, table: conversion.table)
         var text = "DELETE FROM \(ref.qualified);"

@@ -37,42 +37,58 @@ public enum TrackingSQL {
     static let markStart =
         "SELECT pg_catalog.set_config('\(startedSetting)', clock_timestamp()::text, true) AS tenantplan_start;"
 
-    /// Columns and values recording `migration`; `ran`: it just ran (the tenantplan format then
-    /// records how long it took); `recordsTime`: the time it ran goes in the time column (the
-    /// column default is the transaction's start, which every migration of one round trip shares).
-    private static func recordValues(_ migration: Migration, format: TrackingFormat, ran: Bool, recordsTime: Bool)
-        -> (String, String)
-    {
-        let now = ran && recordsTime
+    /// How a record's execution time is known.
+    enum Elapsed {
+        /// Not run (marked as applied): no time.
+        case none
+        /// Ran in this transaction: measured by the server from `startedSetting`.
+        case sinceStart
+        /// Ran statement by statement: measured by the client.
+        case milliseconds(Int)
+    }
+
+    /// Columns and values recording `migration`; `recordsTime`: the time it ran goes in the time
+    /// column (the column default is the transaction's start, which every migration of one round
+    /// trip shares); `elapsed`: the tenantplan format's execution time.
+    private static func recordValues(
+        _ migration: Migration, format: TrackingFormat, recordsTime: Bool, elapsed: Elapsed
+    ) -> (String, String) {
         switch format {
         case .name:
-            return now
+            return recordsTime
                 ? ("name, applied_at", SQL.quoteLiteral(migration.name) + ", clock_timestamp()")
                 : ("name", SQL.quoteLiteral(migration.name))
         case .hash:
-            return now
+            return recordsTime
                 ? ("hash, created_at", SQL.quoteLiteral(migration.hash) + ", clock_timestamp()")
                 : ("hash", SQL.quoteLiteral(migration.hash))
         case .drizzleKit:
             let createdAt = migration.when.map(String.init) ?? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
             return ("hash, created_at", SQL.quoteLiteral(migration.hash) + ", " + createdAt)
         case .tenantplan:
-            let elapsed =
-                ran
-                ? "(extract(epoch FROM clock_timestamp() - "
-                    + "pg_catalog.current_setting('\(startedSetting)')::timestamptz) "
-                    + "* 1000)::integer"
-                : "NULL"
+            let milliseconds: String
+            switch elapsed {
+            case .none: milliseconds = "NULL"
+            case .milliseconds(let value): milliseconds = String(value)
+            case .sinceStart:
+                milliseconds =
+                    "(extract(epoch FROM clock_timestamp() - "
+                    + "pg_catalog.current_setting('\(startedSetting)')::timestamptz) * 1000)::integer"
+            }
             return (
                 "name, sha256, execution_ms",
-                SQL.quoteLiteral(migration.name) + ", " + SQL.quoteLiteral(migration.hash) + ", " + elapsed
+                SQL.quoteLiteral(migration.name) + ", " + SQL.quoteLiteral(migration.hash) + ", " + milliseconds
             )
         }
     }
 
-    /// An INSERT recording `migration` without running it; values are quoted literals (for multi-statement texts).
-    public static func record(_ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat) -> String {
-        let (columns, values) = recordValues(migration, format: format, ran: false, recordsTime: false)
+    /// An INSERT recording `migration` without running it, or (`executionMs`) after running it
+    /// statement by statement; values are quoted literals (for multi-statement texts).
+    public static func record(
+        _ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat, executionMs: Int? = nil
+    ) -> String {
+        let (columns, values) = recordValues(
+            migration, format: format, recordsTime: false, elapsed: executionMs.map(Elapsed.milliseconds) ?? .none)
         return "INSERT INTO \(ref.qualified) (\(columns)) VALUES (\(values))"
     }
 
@@ -84,7 +100,8 @@ public enum TrackingSQL {
     public static func guardedRecord(
         _ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat, recordsTime: Bool = true
     ) -> String {
-        let (columns, values) = recordValues(migration, format: format, ran: true, recordsTime: recordsTime)
+        let (columns, values) = recordValues(
+            migration, format: format, recordsTime: recordsTime, elapsed: .sinceStart)
         let check = "1 / coalesce((pg_catalog.current_setting('\(guardSetting)', true) = 'on')::int, 0) = 1"
         return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check)"
     }

@@ -141,7 +141,7 @@ extension Compilation {
         if merged.autoMigrateFormat, merged.format == .autoDetect {
             sink.error(
                 reader.location(entry.value), "action '\(name)': tracking.autoMigrateFormat needs a concrete format",
-                fix: "set format to name, hash or drizzle-kit")
+                fix: "set format to name, hash, drizzle-kit or tenantplan")
             ok = false
         }
         return merged
@@ -217,7 +217,10 @@ extension Compilation {
         case "sync":
             return compileSync(entry, name: name)
         case "migrate":
-            guard let set = loadFolder(entry.value, path: "actions[\(name)].migrate") else { return nil }
+            guard
+                let set = loadFolder(
+                    entry.value, path: "actions[\(name)].migrate", inTransactions: transaction != .none)
+            else { return nil }
             if transaction == .perAction {
                 for migration in set.migrations where migration.noTransaction {
                     sink.error(
@@ -236,7 +239,9 @@ extension Compilation {
 
     /// `markApplied: FOLDER` with an optional `upTo`, which must name a migration of the folder.
     mutating func compileMarkApplied(_ entry: Entry, upTo: Entry?, name: String) -> ActionKind? {
-        guard let set = loadFolder(entry.value, path: "actions[\(name)].markApplied") else { return nil }
+        guard let set = loadFolder(entry.value, path: "actions[\(name)].markApplied", inTransactions: false) else {
+            return nil
+        }
         guard let upTo else { return .markApplied(set, upTo: nil) }
         guard let value = reader.nonEmptyString(upTo.value, path: "actions[\(name)].upTo", into: &sink) else {
             return nil
@@ -273,7 +278,7 @@ extension Compilation {
                 fix: "write sync: { folder: migrations/tenant, markMissing: true }")
             return nil
         }
-        guard let set = loadFolder(folderNode, path: "\(path).folder") else { return nil }
+        guard let set = loadFolder(folderNode, path: "\(path).folder", inTransactions: false) else { return nil }
         if !markMissing && !cleanOrphans {
             sink.warning(
                 reader.location(entry.value),
@@ -283,9 +288,11 @@ extension Compilation {
         return .sync(set, markMissing: markMissing, cleanOrphans: cleanOrphans)
     }
 
-    mutating func loadFolder(_ node: Node, path key: String) -> MigrationSet? {
+    /// `inTransactions`: the folder's migrations run inside transactions (not under `transaction:
+    /// none`, and not when they are only recorded), so what cannot run in one is refused.
+    mutating func loadFolder(_ node: Node, path key: String, inTransactions: Bool = true) -> MigrationSet? {
         guard let folder = reader.nonEmptyString(node, path: key, into: &sink) else { return nil }
-        return MigrationLoader().load(
+        return MigrationLoader(inTransactions: inTransactions).load(
             folder: display(folder), absolutePath: resolve(folder), at: reader.location(node), into: &sink)
     }
 

@@ -56,7 +56,7 @@ extension Compilation {
         if planLevel, settings.autoMigrateFormat, settings.format == .autoDetect {
             sink.error(
                 reader.location(formatNode ?? node), "tracking.autoMigrateFormat needs a concrete tracking.format",
-                fix: "set tracking.format to name, hash or drizzle-kit")
+                fix: "set tracking.format to name, hash, drizzle-kit or tenantplan")
             ok = false
         }
         return ok ? settings : nil
@@ -82,7 +82,7 @@ extension Compilation {
             sink.error(
                 reader.location(node), "unknown tracking format '\(text)' for newTableFormat",
                 fix: Suggestion.didYouMean(text, in: TrackingFormat.allCases.map(\.rawValue))
-                    ?? "use name, hash or drizzle-kit")
+                    ?? "use name, hash, drizzle-kit or tenantplan")
             return nil
         }
         return format

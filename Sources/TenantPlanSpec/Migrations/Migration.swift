@@ -65,10 +65,11 @@ public enum Hashing {
 }
 
 extension Migration {
-    /// Runs each statement of a no-transaction migration on its own: the statements the parser
-    /// found, with their character offsets in the file.
-    mutating func splitByParser() {
-        guard noTransaction, !skipsParser, case .success(let parsed) = SQLParser.parse(batchText), parsed.count > 1
+    /// Runs each statement of a migration that runs outside a transaction (a no-transaction
+    /// migration, or any under `transaction: none`: `autocommit`) on its own: the statements the
+    /// parser found, with their character offsets in the file.
+    mutating func splitByParser(autocommit: Bool = false) {
+        guard noTransaction || autocommit, !skipsParser, case .success(let parsed) = SQLParser.parse(batchText), parsed.count > 1
         else {
             return
         }

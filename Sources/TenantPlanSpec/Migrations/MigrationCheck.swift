@@ -40,14 +40,32 @@ public enum MigrationCheck {
     }
 
     /// What the parser finds in `migration` (none for a file with the no-parse directive).
-    public static func problems(_ migration: Migration) -> [Problem] {
-        guard !migration.skipsParser else { return [] }
+    /// `inTransaction`: it runs inside a transaction block.
+    public static func problems(_ migration: Migration, inTransaction: Bool) -> [Problem] {
+        var problems = directiveProblems(migration.sql)
+        guard !migration.skipsParser else { return problems }
         switch SQLParser.parse(migration.batchText) {
         case .failure(let error):
-            return [syntaxProblem(error, text: migration.batchText)]
+            problems.append(syntaxProblem(error, text: migration.batchText))
         case .success(let statements):
-            return statements.compactMap { problem($0, noTransaction: migration.noTransaction) }
+            problems += statements.compactMap { problem($0, inTransaction: inTransaction) }
         }
+        return problems
+    }
+
+    /// The no-transaction directive works on the file's first line only (the plan contract): one
+    /// further down would be silently ignored, so it is refused.
+    static func directiveProblems(_ sql: String) -> [Problem] {
+        guard !StatementSplitter.hasNoTransactionDirective(sql),
+            StatementSplitter.directives(sql).contains(StatementSplitter.noTransactionDirective),
+            let range = sql.range(of: StatementSplitter.noTransactionDirective, options: .caseInsensitive)
+        else { return [] }
+        return [
+            Problem(
+                byteOffset: sql[..<range.lowerBound].utf8.count,
+                message: "`\(StatementSplitter.noTransactionDirective)` works on the file's first line only",
+                fix: "move it to the first line (other directives may follow it)")
+        ]
     }
 
     private static func syntaxProblem(_ error: SQLParser.SyntaxError, text: String) -> Problem {
@@ -66,7 +84,7 @@ public enum MigrationCheck {
                 + noParseDirective + "`")
     }
 
-    private static func problem(_ statement: SQLParser.Statement, noTransaction: Bool) -> Problem? {
+    private static func problem(_ statement: SQLParser.Statement, inTransaction: Bool) -> Problem? {
         if let kind = statement.transactionKind {
             return Problem(
                 byteOffset: statement.byteOffset,
@@ -81,7 +99,7 @@ public enum MigrationCheck {
                 message: "COPY ... FROM STDIN / TO STDOUT streams data through the client, which a migration cannot do",
                 fix: "use INSERT ... VALUES, or COPY from a file on the database server")
         }
-        if let what = statement.outsideTransactionOnly, !noTransaction {
+        if let what = statement.outsideTransactionOnly, inTransaction {
             return Problem(
                 byteOffset: statement.byteOffset,
                 message: "\(what) cannot run inside a transaction block, and this migration runs in one",

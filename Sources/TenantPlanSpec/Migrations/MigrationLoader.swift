@@ -4,6 +4,9 @@ import Foundation
 /// `meta/_journal.json` that gives order, names and `when` timestamps.
 struct MigrationLoader {
     var fileSystem = FileManager.default
+    /// The migrations run inside transactions: what cannot run in one is refused (unless the file
+    /// is a no-transaction migration).
+    var inTransactions = true
 
     /// The leading number of a migration name (`0003_add_users` -> 3).
     static func leadingNumber(_ name: String) -> Int? {
@@ -82,7 +85,9 @@ struct MigrationLoader {
             }
             let display = (folder as NSString).appendingPathComponent(entry.file)
             guard
-                let migration = Self.checked(entry.name, bytes: bytes, source: filePath, display: display, into: &sink)
+                let migration = Self.checked(
+                    entry.name, bytes: bytes, source: filePath, display: display, inTransactions: inTransactions,
+                    into: &sink)
             else {
                 ok = false
                 continue
@@ -136,7 +141,8 @@ struct MigrationLoader {
             let display = (folder as NSString).appendingPathComponent(entry.tag + ".sql")
             guard
                 let migration = Self.checked(
-                    entry.tag, bytes: bytes, when: entry.when, source: filePath, display: display, into: &sink)
+                    entry.tag, bytes: bytes, when: entry.when, source: filePath, display: display,
+                    inTransactions: inTransactions, into: &sink)
             else {
                 ok = false
                 continue
@@ -156,7 +162,7 @@ struct MigrationLoader {
     /// every problem located in the file (`display`), when it cannot run.
     static func checked(
         _ name: String, bytes: [UInt8], when: Int64? = nil, source: String, display: String,
-        into sink: inout DiagnosticSink
+        inTransactions: Bool = true, into sink: inout DiagnosticSink
     ) -> Migration? {
         func report(_ problem: MigrationCheck.Problem) {
             let (line, column) = MigrationCheck.lineAndColumn(of: problem.byteOffset, in: bytes)
@@ -167,10 +173,10 @@ struct MigrationLoader {
             return nil
         }
         var migration = Migration(name: name, bytes: bytes, when: when, source: source)
-        let problems = MigrationCheck.problems(migration)
+        let problems = MigrationCheck.problems(migration, inTransaction: inTransactions && !migration.noTransaction)
         problems.forEach(report)
         guard problems.isEmpty else { return nil }
-        migration.splitByParser()
+        migration.splitByParser(autocommit: !inTransactions)
         return migration
     }
 

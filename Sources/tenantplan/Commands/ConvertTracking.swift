@@ -8,8 +8,8 @@ struct ConvertTracking: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert-tracking",
         abstract: """
-            Convert each tenant's tracking table to another format (name, hash, drizzle-kit), keeping every \
-            applied migration and its time.
+            Convert each tenant's tracking table to another format (name, hash, drizzle-kit, tenantplan), \
+            keeping every applied migration and its time.
             """,
         discussion: """
             Rows are matched to the plan's migrations by name or hash; a tenant with a row that matches no file \
@@ -22,7 +22,7 @@ struct ConvertTracking: AsyncParsableCommand {
     @OptionGroup var selection: TenantSelection
     @OptionGroup var ephemeral: EphemeralOptions
 
-    @Option(help: "Target format: name, hash or drizzle-kit.")
+    @Option(help: "Target format: name, hash, drizzle-kit or tenantplan.")
     var to: TrackingFormat
 
     @Option(help: "Convert only tables found in this format.")

@@ -57,7 +57,8 @@ struct Sync: AsyncParsableCommand {
     @Flag(help: "Read and report, change nothing.")
     var dryRun = false
 
-    @Flag(help: "Confirm the changes (--mark-missing and --clean-orphans change nothing without it, terminal or not).")
+    @Flag(
+        help: "Confirm the changes (--mark-missing, --clean-orphans and --accept-edits change nothing without it).")
     var yes = false
 
     @Option(

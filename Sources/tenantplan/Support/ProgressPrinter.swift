@@ -28,7 +28,8 @@ final class ProgressPrinter: @unchecked Sendable {
         case .sharedFinished(let action):
             line(RunText.shared(action, dryRun: dryRun))
         case .warning(let text):
-            line("warning: " + text)
+            if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            Console.error("warning: " + text)
         case .tenantFinished(let tenant, let done, let failed, let total):
             // A dry run lists every tenant at the end; only a real run reports them as they finish.
             if !dryRun, tenant.status == .failed || (!live && !tenant.unchanged) {

@@ -57,7 +57,7 @@ import Testing
         let step = ActionStep.decide(action, table: Build.ref, state: state, known: action.migrations, mode: .apply)
         let error = try #require(
             HistoryCheck.refusal(step, state: state, folders: action.migrations, outOfOrder: .refuse))
-        #expect(error.message.hasPrefix("0001_b was edited after it was applied"))
+        #expect(error.message.hasPrefix("0001_b looks edited after it was applied"), "hash: paired by place")
         #expect(error.hint?.contains("sync PLAN --accept-edits") == true)
     }
 
