@@ -69,7 +69,8 @@ extension Migration {
     /// migration, or any under `transaction: none`: `autocommit`) on its own: the statements the
     /// parser found, with their character offsets in the file.
     mutating func splitByParser(autocommit: Bool = false) {
-        guard noTransaction || autocommit, !skipsParser, case .success(let parsed) = SQLParser.parse(batchText), parsed.count > 1
+        guard noTransaction || autocommit, !skipsParser, case .success(let parsed) = SQLParser.parse(batchText),
+            parsed.count > 1
         else {
             return
         }
