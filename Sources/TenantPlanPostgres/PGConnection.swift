@@ -237,13 +237,16 @@ public enum ConnInfo {
             if !password.isEmpty { text = text.replacingOccurrences(of: password, with: "********") }
             rest = value
         }
-        if let range = conninfo.range(of: "://"),
-            let at = conninfo.range(of: "@", range: range.upperBound..<conninfo.endIndex)
-        {
-            let credentials = String(conninfo[range.upperBound..<at.lowerBound])
-            if let colon = credentials.firstIndex(of: ":") {
-                let password = String(credentials[credentials.index(after: colon)...])
-                if !password.isEmpty { text = text.replacingOccurrences(of: password, with: "********") }
+        // A URI's `user:password@`: up to the last `@` before the path, since an unencoded `@` may
+        // stand in the password; each `@`-separated piece of it is redacted too (libpq may quote a piece
+        // as a host name).
+        if let range = conninfo.range(of: "://") {
+            let authority = conninfo[range.upperBound...].prefix { $0 != "/" && $0 != "?" }
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                let password = String(authority[authority.index(after: colon)..<at])
+                for secret in [password] + password.split(separator: "@").map(String.init) where secret.count >= 3 {
+                    text = text.replacingOccurrences(of: secret, with: "********")
+                }
             }
         }
         return text

@@ -181,6 +181,10 @@ import Testing
         defer { fixture.remove() }
         try Self.plan(fixture, ids: ["a", "b", "c"])
         let marked = fixture.directory + "/marked.json"
+        let missing = try await run(["apply", fixture.planPath, "--mark-applied"], database: db)
+        #expect(missing.code == 1, "no schema: nothing to record as applied")
+        #expect(missing.output.contains("schema t_a does not exist: --mark-applied records what a schema already has"))
+        try await db.exec("CREATE SCHEMA t_a; CREATE SCHEMA t_b; CREATE SCHEMA t_c;")
         let mark = try await run(
             ["apply", fixture.planPath, "--mark-applied", "--up-to", "0002_m2", "--report", marked], database: db)
         #expect(mark.code == 0, "\(mark.output)")

@@ -244,6 +244,8 @@ import Testing
                       - { name: tenant-schema, migrate: migrations/tenant }
                       - { name: later, after: [tenant-schema], migrate: later, tracking: { table: __later } }
                     """), database: db)
+        // --mark-applied records what schemas already have: they exist (changed by hand or another tool).
+        try await db.exec(ids.map { "CREATE SCHEMA t_\($0);" }.joined())
         let upTo = PlanRunner(
             plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true, upTo: "0001_projects"))
         let first = try await upTo.apply()
@@ -474,6 +476,7 @@ import Testing
                       - { name: baseline, markApplied: migrations/tenant, upTo: 0000_users }
                       - { name: tenant-schema, after: [baseline], migrate: migrations/tenant }
                     """), database: db)
+        try await db.exec("CREATE SCHEMA t_s1; CREATE SCHEMA t_s2;")
         let report = try await PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(markApplied: true))
             .apply()
         #expect(report.exitCode == 0, "\(report.tenants.map { ($0.error, $0.actions.map(\.error)) })")

@@ -10,6 +10,8 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
     case unknownTenants([String])
     /// `--up-to NAME` names no migration of the plan.
     case unknownMigration(String, known: [String])
+    /// `--up-to NAME` names a migration several actions hold.
+    case ambiguousMigration(String, actions: [String])
     /// `sync --mark-missing/--clean-orphans` would change several tenants and was not confirmed.
     case notConfirmed(tenants: Int)
     /// `convert-tracking --to F` while the plan pins another format: every later run would fail.
@@ -23,7 +25,8 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
     /// 2: the plan or the command line is invalid; 1: the run could not proceed.
     public var exitCode: Int32 {
         switch self {
-        case .invalidPlan, .unknownTenants, .unknownMigration, .notConfirmed, .conversionTargetConflict,
+        case .invalidPlan, .unknownTenants, .unknownMigration, .ambiguousMigration, .notConfirmed,
+            .conversionTargetConflict,
             .invalidConnectionString:
             return 2
         case .failed:
@@ -41,6 +44,9 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
             let listed = known.prefix(12).joined(separator: ", ") + (known.count > 12 ? ", ..." : "")
             return "--up-to \(name): no action of the plan has a migration of that name"
                 + (known.isEmpty ? "" : " (known: \(listed))")
+        case .ambiguousMigration(let name, let actions):
+            return "--up-to \(name): the actions \(actions.joined(separator: ", ")) all hold a migration of that name; "
+                + "say which with --up-to ACTION:NAME (e.g. \(actions[0]):\(name))"
         case .notConfirmed(let tenants):
             return "sync would change \(tenants) tenant\(tenants == 1 ? "" : "s"); run it again with --yes to confirm "
                 + "(or --dry-run to see the changes)"

@@ -47,7 +47,7 @@ struct MigrationExecutor {
                 outcome.error = Self.interruptedError(batch.first?.name ?? migration.name)
                 return outcome
             }
-            if mode == .perMigration, migration.skipsParser {
+            if mode == .perMigration, migration.skipsParser, !migration.noTransaction {
                 // Not checked by the parser: sent alone (a syntax error in it holds back no other
                 // migration), and committed only once its results are seen (a COPY through the
                 // client, which the parser would have refused, then rolls back).
@@ -190,6 +190,7 @@ struct MigrationExecutor {
         if marks.isEmpty, perMigration, migrations.count > 1, error.kind == .server { return runOneByOne(migrations) }
         rollbackIfNeeded()
         var committed = 0
+        var connectionLost = false
         var failedIndex = min(max(0, marks.count - 1), migrations.count - 1)
         if marks.isEmpty, let position = error.position, let holder = offsets.lastIndex(where: { $0 < position }) {
             // Refused whole (a syntax error): the migration whose text holds the error's position.
@@ -199,10 +200,13 @@ struct MigrationExecutor {
             if let state = try? TrackingReader.read([table], on: connection)[table] {
                 let recorded = state.keys
                 committed = migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count
+                failedIndex = committed
             } else {
-                committed = failedIndex
+                // The connection is gone: what committed is unknown here (a mark arrives before its
+                // COMMIT), so nothing is claimed; the next run re-reads the table and goes on from there.
+                committed = 0
+                connectionLost = true
             }
-            failedIndex = committed
         }
         var outcome = ExecutionOutcome(applied: applied(committed))
         let failed = failedIndex < migrations.count ? migrations[failedIndex] : nil
@@ -210,6 +214,11 @@ struct MigrationExecutor {
             error, migration: failed, offset: failed.map { _ in offsets[failedIndex] },
             length: failed.map { $0.batchText.unicodeScalars.count })
         if endedItsTransaction { outcome.error = Self.endedTransactionError(failed?.name) }
+        if connectionLost {
+            outcome.error?.message +=
+                " (the connection was lost: which of the batch's migrations committed is "
+                + "unknown until the next run re-reads the tracking table)"
+        }
         return outcome
     }
 
@@ -229,8 +238,17 @@ struct MigrationExecutor {
         do {
             try connection.exec(context.settings(local: false))
             defer { _ = connection.execAll(ExecutionContext.reset) }
-            for (statement, offset) in zip(migration.statements, migration.statementOffsets) {
-                if isInterrupted() { return ExecutionOutcome(error: Self.interruptedError(migration.name)) }
+            for (number, (statement, offset)) in zip(migration.statements, migration.statementOffsets).enumerated() {
+                if isInterrupted() {
+                    guard number > 0 else { return ExecutionOutcome(error: Self.interruptedError(migration.name)) }
+                    return ExecutionOutcome(
+                        error: Report.ErrorInfo(
+                            migration: migration.name, sqlstate: "57014",
+                            message: "interrupted after \(number) of \(migration.statements.count) statements of this "
+                                + "no-transaction migration: those stay applied; no tracking row was written",
+                            hint: "finish it by hand, then record it: tenantplan apply PLAN --mark-applied --up-to "
+                                + migration.name))
+                }
                 do {
                     try connection.exec(statement)
                 } catch {
@@ -243,7 +261,17 @@ struct MigrationExecutor {
                 }
             }
             let elapsed = Int(Date().timeIntervalSince(started) * 1000)
-            try connection.exec(TrackingSQL.record(migration, in: table, format: format, executionMs: elapsed))
+            do {
+                try connection.exec(TrackingSQL.record(migration, in: table, format: format, executionMs: elapsed))
+            } catch {
+                var info = Report.ErrorInfo(error, migration: migration.name)
+                info.message =
+                    "the no-transaction migration ran, but its tracking row could not be written: " + info.message
+                info.hint =
+                    "record it without running it again: tenantplan apply PLAN --mark-applied --up-to "
+                    + migration.name
+                return ExecutionOutcome(error: info)
+            }
         } catch {
             return ExecutionOutcome(error: Report.ErrorInfo(error, migration: migration.name))
         }

@@ -4,13 +4,16 @@ import TenantPlanSpec
 public enum MarkLimit: Sendable, Equatable {
     case all
     case through(String)
+    /// After the action holding `--up-to`: skipped.
     case nothing
+    /// Left as it is (a shared action, when the run names tenants): unchanged, blocking nothing.
+    case untouched
 
     /// The part of `migrations` this limit records.
     public func limit(_ migrations: [Migration]) -> [Migration] {
         switch self {
         case .all: return migrations
-        case .nothing: return []
+        case .nothing, .untouched: return []
         case .through(let name):
             guard let index = migrations.firstIndex(where: { $0.name == name }) else { return migrations }
             return Array(migrations[...index])
@@ -58,8 +61,9 @@ public struct TableChange: Sendable {
     /// The table as it reads once the change is made (planning later actions on the same table).
     public func applied(to state: TrackingState) -> TrackingState {
         var next = state
-        let removed = Set(deleteOrphans.map(\.id))
-        next.rows.removeAll { removed.contains($0.id) }
+        // By key: a legacy table without an id column reads every id as 0.
+        let removed = Set(deleteOrphans.map(\.key))
+        next.rows.removeAll { removed.contains($0.key) }
         next.record(run + mark, format: format)
         return next
     }

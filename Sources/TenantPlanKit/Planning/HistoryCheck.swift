@@ -60,7 +60,10 @@ public enum HistoryCheck {
         if let edit = edited(state, folders: folders, known: known).first {
             return editRefusal(edit, format: state.format ?? .hash)
         }
-        if outOfOrder == .refuse, let (early, latest) = self.outOfOrder(run, folders: folders, state: state) {
+        // Order only means something within one folder: the action's own.
+        let folder: [Migration]
+        if case .sql = step.action.kind { folder = [] } else { folder = step.action.recordable }
+        if outOfOrder == .refuse, let (early, latest) = self.outOfOrder(run, folders: folder, state: state) {
             return Report.ErrorInfo(
                 migration: early.name,
                 message: "\(early.name) is pending but sorts before \(latest.name), which is already applied "

@@ -36,7 +36,9 @@ public enum MaintenanceSteps {
             var change = TableChange(table: table.ref, format: state.format ?? resolved, createTable: !state.exists)
             switch mode {
             case .markMissing:
-                change.mark = scope.limit(state.pending(table.folders), folders: table.folders, state: state)
+                change.mark = table.folderSets.flatMap { folder in
+                    scope.limit(state.pending(folder), folders: folder, state: state)
+                }
             case .cleanOrphans: change.deleteOrphans = state.orphans(table.known)
             case .acceptEdits:
                 change.acceptEdits = HistoryCheck.edited(state, folders: table.folders, known: table.known)
@@ -70,7 +72,7 @@ public enum MarkScope: Sendable, Equatable {
     /// Every missing migration, new ones included (`--all`).
     case all
 
-    /// The part of `missing` (in folder order) this scope records.
+    /// The part of `missing` (in the order of `folders`: one folder) this scope records.
     func limit(_ missing: [Migration], folders: [Migration], state: TrackingState) -> [Migration] {
         let position = Dictionary(folders.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         switch self {

@@ -141,6 +141,12 @@ public struct StepPlanner: Sendable {
         _ target: StepTarget, refs: [TrackingTableRef], existing: Set<String>, into steps: inout TenantSteps
     ) -> Report.ErrorInfo? {
         if !existing.contains(target.schema) {
+            if case .markApplied = mode, !target.isShared {
+                // Recording migrations as applied in a schema that does not exist would claim what never ran.
+                return Report.ErrorInfo(
+                    message: "schema \(target.schema) does not exist: --mark-applied records what a schema already has",
+                    hint: "leave this tenant out (--exclude), or create and migrate it with `tenantplan apply`")
+            }
             guard target.createsSchema else {
                 return Report.ErrorInfo(
                     message: "schema \(target.schema) does not exist",

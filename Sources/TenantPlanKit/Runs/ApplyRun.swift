@@ -21,20 +21,34 @@ struct ApplyRun {
             mode: limits.map(PlanningMode.markApplied) ?? .apply, outOfOrder: session.plan.outOfOrder)
     }
 
-    /// `--mark-applied [--up-to NAME]`: how far each action records. Throws when no action holds NAME.
+    /// `--mark-applied [--up-to NAME]`: how far each action records. Throws when no action holds
+    /// NAME, or several do (then `ACTION:NAME` says which). With `--tenant` or `--exclude` the run is
+    /// about some tenants: shared actions record nothing.
     static func markLimits(_ options: RunOptions, graph: ExecutionGraph) throws(TenantPlanError) -> [String: MarkLimit]?
     {
         guard options.markApplied else { return nil }
         let order = graph.stages.flatMap { $0.shared + $0.tenant }
+        let someTenants = !options.filter.only.isEmpty || !options.filter.exclude.isEmpty
+        func base(_ action: Action) -> MarkLimit { someTenants && action.scope.isShared ? .untouched : .all }
         guard let upTo = options.upTo else {
-            return Dictionary(uniqueKeysWithValues: order.map { ($0.name, MarkLimit.all) })
+            return Dictionary(uniqueKeysWithValues: order.map { ($0.name, base($0)) })
         }
-        guard let holder = order.firstIndex(where: { $0.recordable.contains { $0.name == upTo } }) else {
+        var name = upTo
+        var candidates = order
+        if let colon = upTo.firstIndex(of: ":"), order.contains(where: { $0.name == upTo[..<colon] }) {
+            name = String(upTo[upTo.index(after: colon)...])
+            candidates = order.filter { $0.name == upTo[..<colon] }
+        }
+        let holders = candidates.filter { $0.recordable.contains { $0.name == name } }
+        guard let holder = holders.first else {
             throw .unknownMigration(upTo, known: order.flatMap(\.recordable).map(\.name))
         }
+        guard holders.count == 1 else { throw .ambiguousMigration(name, actions: holders.map(\.name)) }
+        let holderIndex = order.firstIndex { $0.name == holder.name }!
         var limits: [String: MarkLimit] = [:]
         for (index, action) in order.enumerated() {
-            limits[action.name] = index < holder ? .all : index == holder ? .through(upTo) : .nothing
+            let after: MarkLimit = someTenants && action.scope.isShared ? .untouched : .nothing
+            limits[action.name] = index < holderIndex ? base(action) : index == holderIndex ? .through(name) : after
         }
         return limits
     }

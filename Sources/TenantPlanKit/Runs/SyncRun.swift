@@ -66,21 +66,18 @@ struct SyncRun {
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (mode, scope) = (self.mode, self.scope)
-        let createSchemas = session.plan.tenants.createSchemas
         return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.syncTenant(
-                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope,
-                    createSchemas: createSchemas, on: connection)
+                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope, on: connection)
             },
             record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
 
     /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.
     private static func syncTenant(
-        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, createSchemas: Bool,
-        on connection: PGConnection
+        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, on connection: PGConnection
     ) -> Result<[TableChange], Report.ErrorInfo> {
         TenantExecutor.underLock("tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, on: connection) {
             existing, states in
@@ -89,14 +86,16 @@ struct SyncRun {
             }
             let changes = MaintenanceSteps.syncChanges(mode, scope: scope, tables: tables, states: states)
             var sql = ""
+            if changes.contains(where: { !$0.mark.isEmpty }), existing[tenant.schema] == nil {
+                // Recording migrations as applied in a schema that does not exist would claim what never ran.
+                throw Report.ErrorInfo(
+                    message: "schema \(tenant.schema) does not exist; nothing was marked",
+                    hint: "--mark-missing records what a schema already has; `tenantplan apply` creates and migrates "
+                        + "a new one")
+            }
             if changes.contains(where: \.createTable) {
-                guard existing[tenant.schema] != nil || createSchemas else {
-                    throw Report.ErrorInfo(
-                        message: "schema \(tenant.schema) does not exist; nothing was marked "
-                            + "(set tenants.createSchemas: true to create it)")
-                }
-                let schemas = [tenant.schema] + changes.map(\.table.schema)
-                sql += Set(schemas).sorted().map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0));" }.joined()
+                let schemas = Set(changes.map(\.table.schema)).subtracting(existing.keys)
+                sql += schemas.sorted().map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0));" }.joined()
             }
             sql += changes.map(\.recordSQL).joined()
             if !sql.isEmpty { try TenantExecutor.transaction(sql, on: connection) }

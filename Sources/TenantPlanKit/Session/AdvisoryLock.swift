@@ -15,20 +15,22 @@ enum AdvisoryLock {
     /// role, temporary tables) back to the session's defaults, then the session setup again: each
     /// tenant starts from a clean session. The plan's timeouts are startup options, so they stay.
     static let cleanSession =
-        "RESET ALL;RESET ROLE;RESET SESSION AUTHORIZATION;DISCARD TEMP;" + ConnectionSettings.sessionSetup
+        "RESET ALL;RESET ROLE;RESET SESSION AUTHORIZATION;DISCARD TEMP;DISCARD SEQUENCES;DISCARD PLANS;"
+        + "DEALLOCATE ALL;CLOSE ALL;UNLISTEN *;SELECT pg_catalog.pg_advisory_unlock_all();"
+        + ConnectionSettings.sessionSetup
 
     /// Cleans the session and takes the lock; `then` (a query) runs in the same round trip, after
     /// the lock is held, and its result is returned.
     @discardableResult
     static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult
     {
-        // Waiting for another tenantplan must not trip lock_timeout: lift it around the wait
-        // (RESET returns to the plan's value, set as a startup option).
-        let prefix = cleanSession + "SET lock_timeout = 0;"
+        // Waiting for another tenantplan must trip neither lock_timeout nor statement_timeout: lift
+        // them around the wait (RESET returns to the plan's values, set as startup options).
+        let prefix = cleanSession + "SET lock_timeout = 0;SET statement_timeout = 0;"
         let statementsBeforeLock = prefix.split(separator: ";").count
         let outcome = connection.execAll(
             prefix + "SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
-                + "RESET lock_timeout;" + query)
+                + "RESET lock_timeout;RESET statement_timeout;" + query)
         if let error = outcome.error {
             if outcome.results.count > statementsBeforeLock { release(name, on: connection) }
             throw error

@@ -11,6 +11,8 @@ public struct TenantTables: Sendable {
         /// The folders' migrations recorded here, in order (what "missing" compares against;
         /// `sql` action scripts are not part of a folder).
         public var folders: [Migration]
+        /// The same, folder by folder: order (gaps, out-of-order) only means something within one.
+        public var folderSets: [[Migration]] = []
         /// Every migration and script recorded here by any action: what a row may match.
         public var known: [Migration]
         /// The format `autoMigrateFormat` converts this table to (nil: it is not converted).
@@ -48,7 +50,11 @@ public struct TenantTables: Sendable {
                 tables.append(Table(ref: ref, tracking: action.tracking, folders: [], known: []))
             }
             tables[index].known += action.migrations
-            if case .sql = action.kind {} else { tables[index].folders += action.recordable }
+            if case .sql = action.kind {
+            } else {
+                tables[index].folders += action.recordable
+                tables[index].folderSets.append(action.recordable)
+            }
             if tables[index].conversionTarget == nil, action.tracking.autoMigrateFormat,
                 case .fixed(let format) = action.tracking.format
             {

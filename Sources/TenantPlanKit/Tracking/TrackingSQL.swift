@@ -162,10 +162,12 @@ public enum TrackingSQL {
         "SELECT nspname, \(populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY($1::text[])"
 
     /// Whether schema `n` holds any object: every object records a dependency on its schema, and
-    /// pg_depend is indexed by what is depended on (pg_class has no index by schema).
+    /// pg_depend is indexed by what is depended on (pg_class has no index by schema). Default
+    /// privileges and publications of the schema depend on it too, but are not objects in it.
     public static let populated =
         "EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass "
-        + "AND d.refobjid = n.oid)"
+        + "AND d.refobjid = n.oid AND d.classid NOT IN ('pg_catalog.pg_default_acl'::regclass, "
+        + "'pg_catalog.pg_publication_namespace'::regclass))"
 
     /// Detects a format from a table's columns (name -> type), as the contract says.
     public static func detect(columns: [String: String]) -> TrackingFormat? {

@@ -164,6 +164,44 @@ extension Compilation {
             fix: "put {schema} or {id} in it, like \"{schema}\" (the default) or \"tracking_{id}\"")
     }
 
+    /// Actions recording in one hash-keyed table (same scope, table and schema template) share its
+    /// hashes: a file of one with the same bytes as a file (or script) of another would count as
+    /// applied without ever running. (Within one folder, `checkDistinctHashes` says it.)
+    mutating func checkSharedTableHashes(_ actions: [Action]) {
+        let hashed = actions.filter { action in
+            if case .fixed(let format) = action.tracking.format { return format.usesHash }
+            return true
+        }
+        let groups = Dictionary(grouping: hashed) { action in
+            "\(action.scope.isShared ? "shared:\(action.sharedSchemaName)" : "tenants")/\(action.tracking.schema)/"
+                + action.tracking.table
+        }
+        for group in groups.values where group.count > 1 {
+            var first: [String: (action: String, migration: String)] = [:]
+            for action in group.sorted(by: {
+                ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column)
+            }) {
+                for migration in action.migrations {
+                    // The same file in two actions (a markApplied baseline of a migrated folder) is no clash.
+                    if let earlier = first[migration.hash], earlier.action != action.name,
+                        earlier.migration != migration.name
+                    {
+                        sink.error(
+                            action.location,
+                            "action '\(action.name)': \(migration.name) has the same bytes as \(earlier.migration) of "
+                                + "action '\(earlier.action)', and both record in one hash-keyed tracking table: "
+                                + "it would "
+                                + "count as applied without ever running",
+                            fix: "make the files differ (a comment is enough), give one action its own tracking.table, "
+                                + "or track by name (tracking.format: name or tenantplan)")
+                    } else if first[migration.hash] == nil {
+                        first[migration.hash] = (action.name, migration.name)
+                    }
+                }
+            }
+        }
+    }
+
     /// In the hash formats a migration is recorded by its file's hash: two files with the same
     /// bytes share it, and the second would count as applied and never run.
     mutating func checkDistinctHashes(_ kind: ActionKind, at location: SourceLocation, action name: String) -> Bool {

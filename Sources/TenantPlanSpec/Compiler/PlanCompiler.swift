@@ -228,6 +228,7 @@ struct Compilation {
             return nil
         }
         let (actions, declared) = compileActions(node, tracking: tracking)
+        checkSharedTableHashes(actions)
         return order(actions, declared: declared)
     }
 

@@ -75,12 +75,17 @@ extension Migration {
             return
         }
         let bytes = Array(batchText.utf8)
-        let starts = parsed.map(\.byteOffset) + [bytes.count]
         var pieces: [(String, Int)] = []
-        for index in parsed.indices {
-            let text = String(decoding: bytes[starts[index]..<starts[index + 1]], as: UTF8.self)
-            let offset = String(decoding: bytes[..<starts[index]], as: UTF8.self).unicodeScalars.count
-            if !text.allSatisfy({ $0.isWhitespace || $0 == ";" }) { pieces.append((text, offset)) }
+        var characters = 0
+        var counted = 0
+        for statement in parsed {
+            // As the parser delimits it (nested comments and all), from its first token; character
+            // offsets counted once through the text, not from its start for each statement.
+            let range = statement.byteOffset..<max(statement.byteOffset, statement.byteRange.upperBound)
+            characters += String(decoding: bytes[counted..<range.lowerBound], as: UTF8.self).unicodeScalars.count
+            counted = range.lowerBound
+            let text = String(decoding: bytes[range], as: UTF8.self)
+            if !text.allSatisfy({ $0.isWhitespace || $0 == ";" }) { pieces.append((text, characters)) }
         }
         statements = pieces.map(\.0)
         statementOffsets = pieces.map(\.1)

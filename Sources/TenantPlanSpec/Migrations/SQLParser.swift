@@ -12,8 +12,10 @@ public enum SQLParser {
     public struct Statement: Sendable, Equatable {
         /// The parse node: `CreateStmt`, `TransactionStmt`, `CopyStmt`, ...
         public var node: String
-        /// Byte offset of the statement in the text.
+        /// Byte offset of the statement's first token in the text.
         public var byteOffset: Int
+        /// Bytes of the statement as the parser delimits it (blanks and comments before it included).
+        public var byteRange: Range<Int> = 0..<0
         /// `BEGIN`, `COMMIT`, ... for transaction control (the node's kind, `TRANS_STMT_BEGIN`).
         public var transactionKind: String?
         /// `COPY ... FROM STDIN` / `TO STDOUT`: data streamed through the client.
@@ -46,11 +48,33 @@ public enum SQLParser {
         let statements = (json["stmts"] as? [[String: Any]]) ?? []
         let bytes = Array(text.utf8)
         return .success(
-            statements.compactMap(statement).map { found in
+            zip(statements, statements.compactMap(statement)).map { raw, found in
                 var statement = found
+                let length = raw["stmt_len"] as? Int ?? 0
+                let end = length > 0 ? min(bytes.count, found.byteOffset + length) : bytes.count
+                statement.byteRange = found.byteOffset..<end
                 statement.byteOffset = firstToken(in: bytes, from: found.byteOffset)
                 return statement
             })
+    }
+
+    /// The index after the block comment opening at `start`; PostgreSQL's block comments nest.
+    static func endOfBlockComment(in bytes: [UInt8], from start: Int) -> Int {
+        var depth = 0
+        var index = start
+        while index + 1 < bytes.count {
+            if bytes[index] == UInt8(ascii: "/"), bytes[index + 1] == UInt8(ascii: "*") {
+                depth += 1
+                index += 2
+            } else if bytes[index] == UInt8(ascii: "*"), bytes[index + 1] == UInt8(ascii: "/") {
+                depth -= 1
+                index += 2
+                if depth == 0 { return index }
+            } else {
+                index += 1
+            }
+        }
+        return bytes.count
     }
 
     /// Where the statement's first token is: the parser's location includes the blanks and
@@ -64,13 +88,7 @@ public enum SQLParser {
             } else if byte == UInt8(ascii: "-"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "-") {
                 while index < bytes.count, bytes[index] != 10 { index += 1 }
             } else if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
-                index += 2
-                while index + 1 < bytes.count,
-                    !(bytes[index] == UInt8(ascii: "*") && bytes[index + 1] == UInt8(ascii: "/"))
-                {
-                    index += 1
-                }
-                index += 2
+                index = endOfBlockComment(in: bytes, from: index)
             } else {
                 return index
             }

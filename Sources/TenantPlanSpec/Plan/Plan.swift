@@ -231,6 +231,12 @@ public struct Action: Sendable, Identifiable {
     /// The tracking settings in force for this action (plan-level merged with the override).
     public var tracking: TrackingSettings
 
+    /// The schema of a shared action ("" for a tenant action), for grouping actions by table.
+    public var sharedSchemaName: String {
+        if case .shared(let schema) = scope { return schema }
+        return ""
+    }
+
     /// The migrations this action knows (a `sql` action is one migration named after the action).
     public var migrations: [Migration] {
         switch kind {
