@@ -333,7 +333,14 @@ import Testing
         #expect(status.tenants.first?.edited == ["0001_b"])
         let runner = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
         #expect(try await runner.sync(.status).summary.edited == 1)
-        #expect(try await runner.sync(.acceptEdits).tenants.first?.accepted == ["0001_b"])
+        if format == .hash {
+            // Paired by place, a guess: accepted only when named.
+            #expect(try await runner.sync(.acceptEdits).tenants.first?.accepted == nil)
+            #expect(
+                try await runner.sync(.acceptEdits, accept: .named(["0001_b"])).tenants.first?.accepted == ["0001_b"])
+        } else {
+            #expect(try await runner.sync(.acceptEdits).tenants.first?.accepted == ["0001_b"])
+        }
         let after = try await runApply(plan, db)
         #expect(after.tenant("x")?.actions.first?.applied.map(\.name) == ["0003_d"])
         #expect(try await db.count("SELECT count(*) FROM s_x.a") == 1)

@@ -92,7 +92,8 @@ public enum HistoryCheck {
                 + "matches no file (\(recorded)); the hash format records no names, so tenantplan pairs rows with "
                 + "files by place",
             hint: "if the file was edited, restore it, or record the new hash with `tenantplan sync PLAN "
-                + "--accept-edits`; if that row is something else (a hotfix, a deleted file), delete it with "
+                + "--accept-edits --migration \(edit.migration)`; if that row is something else (a hotfix, a deleted "
+                + "file, a removed sql action), delete it with "
                 + "`tenantplan sync PLAN --clean-orphans`; try --dry-run first either way")
     }
 }

@@ -26,7 +26,7 @@ public enum MaintenanceSteps {
     /// (sync never converts; apply's `autoMigrateFormat` does). Tables that cannot be used are left alone.
     /// `--mark-missing` records only what `scope` allows (by default the gaps).
     public static func syncChanges(
-        _ mode: SyncReport.Mode, scope: MarkScope = .gaps, tables: TenantTables,
+        _ mode: SyncReport.Mode, scope: MarkScope = .gaps, accept: EditScope = .certain, tables: TenantTables,
         states: [TrackingTableRef: TrackingState]
     ) -> [TableChange] {
         tables.tables.compactMap { table in
@@ -41,7 +41,9 @@ public enum MaintenanceSteps {
                 }
             case .cleanOrphans: change.deleteOrphans = state.orphans(table.known)
             case .acceptEdits:
-                change.acceptEdits = HistoryCheck.edited(state, folders: table.folders, known: table.known)
+                change.acceptEdits = HistoryCheck.edited(state, folders: table.folders, known: table.known).filter {
+                    accept.allows($0.migration, format: state.format ?? .hash)
+                }
             case .status: break
             }
             if change.mark.isEmpty { change.createTable = false }
@@ -92,6 +94,22 @@ public enum MarkScope: Sendable, Equatable {
             }
             guard let latest else { return [] }
             return missing.filter { (position[$0.name] ?? .max) < latest }
+        }
+    }
+}
+
+/// Which edited migrations `sync --accept-edits` records the new hash of.
+public enum EditScope: Sendable, Equatable {
+    /// Those found for certain (drizzle-kit: the journal `when`; tenantplan: the name). The hash
+    /// format pairs rows with files by place, a guess: its edits must be named.
+    case certain
+    /// These migrations, in any format.
+    case named(Set<String>)
+
+    func allows(_ migration: String, format: TrackingFormat) -> Bool {
+        switch self {
+        case .certain: format != .hash
+        case .named(let names): names.contains(migration)
         }
     }
 }

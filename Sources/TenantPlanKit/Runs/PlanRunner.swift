@@ -77,14 +77,15 @@ public final class PlanRunner: Sendable {
     /// (the gaps by default). `confirm` is asked with the number of tenants that would change;
     /// false refuses (exit 2).
     public func sync(
-        _ mode: SyncReport.Mode, scope: MarkScope = .gaps, confirm: @escaping (Int) -> Bool = { _ in true }
+        _ mode: SyncReport.Mode, scope: MarkScope = .gaps, accept: EditScope = .certain,
+        confirm: @escaping (Int) -> Bool = { _ in true }
     ) async throws -> SyncReport {
         if case .upTo(let name) = scope {
             let folders = graph.tenantActions.flatMap(\.recordable).map(\.name)
             guard folders.contains(name) else { throw TenantPlanError.unknownMigration(name, known: folders) }
         }
         return try await SyncRun(
-            session: session(), mode: mode, scope: scope, dryRun: options.dryRun, confirm: confirm
+            session: session(), mode: mode, scope: scope, accept: accept, dryRun: options.dryRun, confirm: confirm
         ).run()
     }
 

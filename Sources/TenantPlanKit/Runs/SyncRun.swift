@@ -9,6 +9,7 @@ struct SyncRun {
     let session: RunSession
     let mode: SyncReport.Mode
     let scope: MarkScope
+    let accept: EditScope
     let dryRun: Bool
     /// Asked with the number of tenants that would change; false refuses (exit 2).
     let confirm: (Int) -> Bool
@@ -54,7 +55,9 @@ struct SyncRun {
             entry.status = .failed
             entry.error = error
         } else if !entry.drift.isEmpty {
-            let writes = !MaintenanceSteps.syncChanges(mode, scope: scope, tables: tables, states: states).isEmpty
+            let writes = !MaintenanceSteps.syncChanges(
+                mode, scope: scope, accept: accept, tables: tables, states: states
+            ).isEmpty
             entry.status = writes ? .wouldChange : .drifted
         }
         return entry
@@ -65,26 +68,29 @@ struct SyncRun {
         -> SlidingWindow.StopReason?
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
-        let (mode, scope) = (self.mode, self.scope)
+        let (mode, scope, accept) = (self.mode, self.scope, self.accept)
         return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.syncTenant(
-                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope, on: connection)
+                    snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope, accept: accept,
+                    on: connection)
             },
             record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
 
     /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.
     private static func syncTenant(
-        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, on connection: PGConnection
+        _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, accept: EditScope,
+        on connection: PGConnection
     ) -> Result<[TableChange], Report.ErrorInfo> {
         TenantExecutor.underLock("tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, on: connection) {
             existing, states in
             if let unreadable = states.values.first(where: { $0.readError != nil }) {
                 throw Report.ErrorInfo(message: unreadable.readError!)
             }
-            let changes = MaintenanceSteps.syncChanges(mode, scope: scope, tables: tables, states: states)
+            let changes = MaintenanceSteps.syncChanges(
+                mode, scope: scope, accept: accept, tables: tables, states: states)
             var sql = ""
             if changes.contains(where: { !$0.mark.isEmpty }), existing[tenant.schema] == nil {
                 // Recording migrations as applied in a schema that does not exist would claim what never ran.

@@ -9,14 +9,15 @@ struct Sync: AsyncParsableCommand {
         abstract: "Compare tracking tables with the migrations on disk; record missing ones or delete orphan rows.",
         usage: """
             tenantplan sync <plan> (--status | --mark-missing [--up-to <name> | --all] | --clean-orphans | \
-            --accept-edits) \
+            --accept-edits [--migration <name> ...]) \
             [--dry-run] [--yes] [--json] [--tenant <id> ...] [--exclude <glob> ...] [--ephemeral [--seed <file> ...]]
             """,
         discussion: """
             --status exits 0 when every tenant could be read, whatever drift it found. --mark-missing records only \
             gaps (missing migrations that sort before the tenant's latest applied one) unless --up-to or --all says \
-            more. --accept-edits records the new hash of applied migrations edited since (hash, drizzle-kit and \
-            tenantplan formats), so apply stops refusing them. The writing modes write in one transaction per \
+            more. --accept-edits records the new hash of applied migrations edited since, so apply stops refusing \
+            them: those found for certain (drizzle-kit, tenantplan formats), or those named with --migration (needed \
+            for the hash format, which pairs rows with files by place). The writing modes write in one transaction per \
             tenant, and only with --yes (without it they exit 2 and change nothing; try --dry-run first).
             """
     )
@@ -70,11 +71,19 @@ struct Sync: AsyncParsableCommand {
     @Flag(help: "With --mark-missing: record every missing migration, new ones that never ran included.")
     var all = false
 
+    @Option(
+        name: .customLong("migration"),
+        help: ArgumentHelp(
+            "With --accept-edits: only this migration (repeatable). Needed for the hash format, whose rows are "
+                + "paired with files by place.", valueName: "name"))
+    var migrations: [String] = []
+
     func validate() throws {
         if upTo != nil || all, mode != .markMissing {
             throw ValidationError("--up-to and --all go with --mark-missing")
         }
         if upTo != nil, all { throw ValidationError("--up-to and --all: choose one") }
+        if !migrations.isEmpty, mode != .acceptEdits { throw ValidationError("--migration goes with --accept-edits") }
     }
 
     var scope: MarkScope {
@@ -88,10 +97,11 @@ struct Sync: AsyncParsableCommand {
     mutating func run() async throws {
         let options = RunOptions(command: "sync", dryRun: dryRun, filter: selection.filter)
         let (confirmed, mode, scope) = (yes, self.mode.reportMode, self.scope)
+        let accept: EditScope = migrations.isEmpty ? .certain : .named(Set(migrations))
         let report = try await CommandRun.with(
             plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options
         ) {
-            runner, _ in try await runner.sync(mode, scope: scope, confirm: { _ in confirmed })
+            runner, _ in try await runner.sync(mode, scope: scope, accept: accept, confirm: { _ in confirmed })
         }
         if json { try Console.json(report) } else { Console.out(SyncText.text(report)) }
         throw ExitCode(report.exitCode)
