@@ -37,7 +37,7 @@ public enum RunText {
             }
             return parts.joined(separator: ", ")
         case .unchanged:
-            return "up to date"
+            return action.skippedBecause ?? "up to date"
         case .pending:
             var parts: [String] = []
             if let pending = action.pending { parts.append("would apply " + Plural.list(pending)) }

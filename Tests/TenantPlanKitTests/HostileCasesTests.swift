@@ -152,4 +152,26 @@ import Testing
             #expect(!text.contains("Sup3r"), "\(text)")
         }
     }
+
+    @Test("a markApplied baseline records nothing in a schema the run creates: a new tenant runs every migration")
+    func baselineOnNewTenant() async throws {
+        let db = try await TestDatabase.create("newbaseline")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (i int);")
+        try fixture.write("m/0002_b.sql", "CREATE TABLE b (i int);")
+        try await db.exec("CREATE SCHEMA h_old; CREATE TABLE h_old.a (i int);")
+        let actions = """
+              - { name: baseline, markApplied: m, upTo: 0001_a }
+              - { name: schema, after: [baseline], migrate: m }
+            """
+        let report = try await runApply(
+            try fixture.compile(Self.plan(["old", "new"], actions: actions), database: db), db)
+        #expect(report.exitCode == 0, "\(report.tenants.compactMap(\.error))")
+        #expect(report.tenant("old")?.actions.map(\.marked) == [["0001_a"], nil])
+        #expect(report.tenant("old")?.actions.last?.applied.map(\.name) == ["0002_b"])
+        #expect(report.tenant("new")?.actions.first?.marked == nil)
+        #expect(report.tenant("new")?.actions.last?.applied.map(\.name) == ["0001_a", "0002_b"])
+        #expect(try await db.tableExists("h_new", "a"))
+    }
 }

@@ -8,7 +8,7 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
     case invalidPlan([Diagnostic])
     /// `--tenant` ids that discovery did not return.
     case unknownTenants([String])
-    /// `--up-to NAME` names no migration of the plan.
+    /// `--up-to NAME` (or `--migration NAME`) names no migration of the plan.
     case unknownMigration(String, known: [String])
     /// `--up-to NAME` names a migration several actions hold.
     case ambiguousMigration(String, actions: [String])
@@ -42,7 +42,7 @@ public enum TenantPlanError: Error, CustomStringConvertible, Sendable, Equatable
             return "--tenant \(ids.joined(separator: ", ")): not among the discovered tenants"
         case .unknownMigration(let name, let known):
             let listed = known.prefix(12).joined(separator: ", ") + (known.count > 12 ? ", ..." : "")
-            return "--up-to \(name): no action of the plan has a migration of that name"
+            return "no action of the plan has a migration named \(name)"
                 + (known.isEmpty ? "" : " (known: \(listed))")
         case .ambiguousMigration(let name, let actions):
             return "--up-to \(name): the actions \(actions.joined(separator: ", ")) all hold a migration of that name; "

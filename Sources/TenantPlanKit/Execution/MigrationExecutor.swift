@@ -21,6 +21,8 @@ struct MigrationExecutor {
     var context: ExecutionContext
     var table: TrackingTableRef
     var format: TrackingFormat
+    /// The action the migrations belong to (for the commands a message suggests).
+    var actionName = ""
     /// Each row records the time its migration ran (the table has the column).
     var recordsTime = true
     var mode: TransactionMode
@@ -222,6 +224,13 @@ struct MigrationExecutor {
         return outcome
     }
 
+    /// The command that records `migration` as applied on this tenant alone.
+    private func markCommand(_ migration: Migration) -> String {
+        let action = actionName.isEmpty ? "" : actionName + ":"
+        let tenant = context.tenantID.isEmpty ? "" : " --tenant \(context.tenantID)"
+        return "tenantplan apply PLAN --mark-applied --up-to \(action)\(migration.name)\(tenant)"
+    }
+
     static func endedTransactionError(_ migration: String?) -> Report.ErrorInfo {
         Report.ErrorInfo(
             migration: migration, sqlstate: "2D000",
@@ -246,8 +255,7 @@ struct MigrationExecutor {
                             migration: migration.name, sqlstate: "57014",
                             message: "interrupted after \(number) of \(migration.statements.count) statements of this "
                                 + "no-transaction migration: those stay applied; no tracking row was written",
-                            hint: "finish it by hand, then record it: tenantplan apply PLAN --mark-applied --up-to "
-                                + migration.name))
+                            hint: "finish it by hand, then record it: " + markCommand(migration)))
                 }
                 do {
                     try connection.exec(statement)
@@ -268,8 +276,7 @@ struct MigrationExecutor {
                 info.message =
                     "the no-transaction migration ran, but its tracking row could not be written: " + info.message
                 info.hint =
-                    "record it without running it again: tenantplan apply PLAN --mark-applied --up-to "
-                    + migration.name
+                    "record it without running it again: " + markCommand(migration)
                 return ExecutionOutcome(error: info)
             }
         } catch {

@@ -163,7 +163,8 @@ struct TenantExecutor: Sendable {
             if change.createTable { try connection.exec(TrackingSQL.createTable(change.table, format: change.format)) }
             let executor = MigrationExecutor(
                 connection: connection, context: context, table: change.table, format: change.format,
-                recordsTime: change.recordsTime, mode: step.action.transaction, isInterrupted: isInterrupted)
+                actionName: step.action.name, recordsTime: change.recordsTime, mode: step.action.transaction,
+                isInterrupted: isInterrupted)
             let execution = executor.apply(change.run)
             result.applied = execution.applied
             result.status = execution.error == nil ? .applied : .failed

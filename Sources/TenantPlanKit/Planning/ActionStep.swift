@@ -100,6 +100,8 @@ public struct ActionStep: Sendable {
     public var decision: Decision
     /// The records commit with the tenant's other records in one transaction (`--mark-applied`).
     public var deferred = false
+    /// Why an unchanged step changes nothing though it might have (shown instead of "up to date").
+    public var note: String?
 
     public var change: TableChange? {
         if case .change(let change) = decision { return change }
@@ -118,8 +120,11 @@ public struct ActionStep: Sendable {
 
     /// Decides what `action` does to its table in `state`. `known` is everything a row of the
     /// table may match (orphans are rows matching none of it).
+    /// `freshSchema`: this run creates the schema, so nothing was applied in it by hand: a
+    /// `markApplied` or `sync markMissing` action records nothing there (its migrations then run).
     public static func decide(
-        _ action: Action, table: TrackingTableRef, state: TrackingState, known: [Migration], mode: PlanningMode
+        _ action: Action, table: TrackingTableRef, state: TrackingState, known: [Migration], mode: PlanningMode,
+        freshSchema: Bool = false
     ) -> ActionStep {
         let format: TrackingFormat
         switch FormatResolution.resolve(action.tracking, state: state, table: table) {
@@ -136,14 +141,16 @@ public struct ActionStep: Sendable {
                 step.decision = .skipped("it runs after the action holding --up-to")
                 return step
             }
+            if limit == .untouched { step.note = "left as it is: the run names tenants (--tenant/--exclude)" }
         } else {
             switch action.kind {
             case .migrate, .sql:
                 change.run = state.pending(action.migrations)
             case .markApplied:
-                change.mark = state.pending(action.recordable)
+                change.mark = freshSchema ? [] : state.pending(action.recordable)
+                if freshSchema { step.note = "a schema this run creates has nothing to record" }
             case .sync(let set, let markMissing, let cleanOrphans):
-                if markMissing { change.mark = state.pending(set.migrations) }
+                if markMissing, !freshSchema { change.mark = state.pending(set.migrations) }
                 if cleanOrphans { change.deleteOrphans = state.orphans(known) }
             }
         }

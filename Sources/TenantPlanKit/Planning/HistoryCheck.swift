@@ -16,7 +16,11 @@ public enum HistoryCheck {
     /// holding the file's journal `when`), hash (the row standing at the file's place in the
     /// applied order), tenantplan (the recorded sha256 of the name). The name format records no hash.
     /// `known`: everything a row may match (the folders and the `sql` scripts recorded in the table).
-    public static func edited(_ state: TrackingState, folders: [Migration], known: [Migration]? = nil) -> [Edited] {
+    /// `folderCount`: how many folders record in the table; with several, the hash format's places
+    /// mean nothing (their migrations interleave in the applied order), so it shows no edit.
+    public static func edited(
+        _ state: TrackingState, folders: [Migration], known: [Migration]? = nil, folderCount: Int = 1
+    ) -> [Edited] {
         guard let format = state.format else { return [] }
         let byName = Dictionary(folders.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         switch format {
@@ -29,6 +33,8 @@ public enum HistoryCheck {
                 }
                 return Edited(migration: row.key, recorded: recorded, now: migration.hash)
             }
+        case .hash where folderCount > 1:
+            return []
         case .hash, .drizzleKit:
             return Drift(state, folders: folders, known: known ?? folders).likely.compactMap { pair in
                 guard pair.kind == "edited", let migration = byName[pair.migration] else { return nil }
@@ -54,10 +60,10 @@ public enum HistoryCheck {
     /// so it would run again), or one would run out of order (unless `outOfOrder` allows it).
     static func refusal(
         _ step: ActionStep, state: TrackingState, folders: [Migration], known: [Migration]? = nil,
-        outOfOrder: OutOfOrder
+        folderCount: Int = 1, outOfOrder: OutOfOrder
     ) -> Report.ErrorInfo? {
         guard let run = step.change?.run, !run.isEmpty else { return nil }
-        if let edit = edited(state, folders: folders, known: known).first {
+        if let edit = edited(state, folders: folders, known: known, folderCount: folderCount).first {
             return editRefusal(edit, format: state.format ?? .hash)
         }
         // Order only means something within one folder: the action's own.

@@ -16,7 +16,8 @@ public enum MaintenanceSteps {
                 failure = error
             }
             var tableDrift = Drift(state, folders: table.folders, known: table.known)
-            tableDrift.edited = HistoryCheck.edited(state, folders: table.folders, known: table.known)
+            tableDrift.edited = HistoryCheck.edited(
+                state, folders: table.folders, known: table.known, folderCount: table.folderSets.count)
             drift.merge(tableDrift)
         }
         return (format, drift, failure)
@@ -41,7 +42,9 @@ public enum MaintenanceSteps {
                 }
             case .cleanOrphans: change.deleteOrphans = state.orphans(table.known)
             case .acceptEdits:
-                change.acceptEdits = HistoryCheck.edited(state, folders: table.folders, known: table.known).filter {
+                change.acceptEdits = HistoryCheck.edited(
+                    state, folders: table.folders, known: table.known, folderCount: table.folderSets.count
+                ).filter {
                     accept.allows($0.migration, format: state.format ?? .hash)
                 }
             case .status: break

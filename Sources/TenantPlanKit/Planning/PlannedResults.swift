@@ -7,7 +7,7 @@ extension Report.ActionResult {
             name: step.action.name, schema: schema, status: .unchanged, durationMs: 0, format: step.format, applied: [])
         switch step.decision {
         case .unchanged:
-            break
+            result.skippedBecause = step.note
         case .skipped(let reason):
             result.status = .skipped
             result.skippedBecause = reason

@@ -95,11 +95,13 @@ public struct StepPlanner: Sendable {
                 continue
             }
             let state = states[ref] ?? .missing
-            let step = ActionStep.decide(action, table: ref, state: state, known: tables.known(in: ref), mode: mode)
+            let step = ActionStep.decide(
+                action, table: ref, state: state, known: tables.known(in: ref), mode: mode,
+                freshSchema: steps.createsOwnSchema)
             if steps.error == nil {
                 steps.error = HistoryCheck.refusal(
                     step, state: state, folders: tables.table(ref)?.folders ?? [], known: tables.known(in: ref),
-                    outOfOrder: outOfOrder)
+                    folderCount: tables.table(ref)?.folderSets.count ?? 1, outOfOrder: outOfOrder)
             }
             if let change = step.change { states[ref] = change.applied(to: state) }
             steps.actions.append(step)

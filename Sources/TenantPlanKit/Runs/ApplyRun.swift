@@ -47,8 +47,11 @@ struct ApplyRun {
         let holderIndex = order.firstIndex { $0.name == holder.name }!
         var limits: [String: MarkLimit] = [:]
         for (index, action) in order.enumerated() {
-            let after: MarkLimit = someTenants && action.scope.isShared ? .untouched : .nothing
-            limits[action.name] = index < holderIndex ? base(action) : index == holderIndex ? .through(name) : after
+            if someTenants, action.scope.isShared {
+                limits[action.name] = .untouched
+            } else {
+                limits[action.name] = index < holderIndex ? .all : index == holderIndex ? .through(name) : .nothing
+            }
         }
         return limits
     }

@@ -80,9 +80,12 @@ public final class PlanRunner: Sendable {
         _ mode: SyncReport.Mode, scope: MarkScope = .gaps, accept: EditScope = .certain,
         confirm: @escaping (Int) -> Bool = { _ in true }
     ) async throws -> SyncReport {
-        if case .upTo(let name) = scope {
-            let folders = graph.tenantActions.flatMap(\.recordable).map(\.name)
-            guard folders.contains(name) else { throw TenantPlanError.unknownMigration(name, known: folders) }
+        let known = graph.tenantActions.flatMap(\.migrations).map(\.name)
+        if case .upTo(let name) = scope, !known.contains(name) {
+            throw TenantPlanError.unknownMigration(name, known: known)
+        }
+        if case .named(let names) = accept, let unknown = names.sorted().first(where: { !known.contains($0) }) {
+            throw TenantPlanError.unknownMigration(unknown, known: known)
         }
         return try await SyncRun(
             session: session(), mode: mode, scope: scope, accept: accept, dryRun: options.dryRun, confirm: confirm

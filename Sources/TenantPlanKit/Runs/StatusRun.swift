@@ -98,7 +98,9 @@ extension StatusReport.Entry {
             let orphans = state.orphans(table.known + scripts)
             applied += state.rows.count - orphans.count
             orphaned += orphans.map(\.key)
-            let edits = HistoryCheck.edited(state, folders: table.folders, known: table.known).map(\.migration)
+            let edits = HistoryCheck.edited(
+                state, folders: table.folders, known: table.known, folderCount: table.folderSets.count
+            ).map(\.migration)
             if !edits.isEmpty { edited = (edited ?? []) + edits }
             if let row = state.last, last == nil || row.id > last!.id { last = row }
         }

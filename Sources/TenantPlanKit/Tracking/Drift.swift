@@ -63,9 +63,11 @@ public struct Drift: Codable, Sendable, Hashable {
         guard !missing.isEmpty, !orphans.isEmpty else { return [] }
         let scripts = Set(known.map { format.key(of: $0) }).subtracting(folders.map { format.key(of: $0) })
         let ordered = rows.sorted { $0.id < $1.id }.filter { !scripts.contains($0.key) }
+        let orphanKeys = Set(orphans.map(\.key))
         let missingNames = Set(missing.map(\.name))
-        return orphans.compactMap { row in
-            guard let position = ordered.firstIndex(where: { $0.id == row.id }), position < folders.count,
+        // By place in the applied order (not by id: a legacy table without ids reads every id as 0).
+        return ordered.enumerated().compactMap { position, row in
+            guard orphanKeys.contains(row.key), position < folders.count,
                 missingNames.contains(folders[position].name)
             else { return nil }
             return Pair(

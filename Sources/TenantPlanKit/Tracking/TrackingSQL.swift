@@ -167,7 +167,7 @@ public enum TrackingSQL {
     public static let populated =
         "EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass "
         + "AND d.refobjid = n.oid AND d.classid NOT IN ('pg_catalog.pg_default_acl'::regclass, "
-        + "'pg_catalog.pg_publication_namespace'::regclass))"
+        + "coalesce(to_regclass('pg_catalog.pg_publication_namespace'), 0)))"
 
     /// Detects a format from a table's columns (name -> type), as the contract says.
     public static func detect(columns: [String: String]) -> TrackingFormat? {

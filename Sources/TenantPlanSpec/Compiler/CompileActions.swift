@@ -271,7 +271,8 @@ extension Compilation {
             }
             return .migrate(set)
         default:
-            return compileScript(entry.value, actionName: name).map(ActionKind.sql)
+            return compileScript(entry.value, actionName: name, inTransactions: transaction != .none).map(
+                ActionKind.sql)
         }
     }
 
@@ -334,7 +335,7 @@ extension Compilation {
             folder: display(folder), absolutePath: resolve(folder), at: reader.location(node), into: &sink)
     }
 
-    mutating func compileScript(_ node: Node, actionName: String) -> Migration? {
+    mutating func compileScript(_ node: Node, actionName: String, inTransactions: Bool = true) -> Migration? {
         let key = "actions[\(actionName)].sql"
         guard let entries = reader.mapping(node, path: key, known: PlanCompiler.scriptKeys, into: &sink) else {
             return nil
@@ -353,7 +354,7 @@ extension Compilation {
             var inline = DiagnosticSink()
             let migration = MigrationLoader.checked(
                 actionName, bytes: Array(value.utf8), source: "\(path) (action \(actionName))", display: key,
-                into: &inline)
+                inTransactions: inTransactions, into: &inline)
             // Positions are in the inline text: report them at the key, naming the line.
             for diagnostic in inline.diagnostics {
                 sink.error(
@@ -370,6 +371,7 @@ extension Compilation {
             return nil
         }
         return MigrationLoader.checked(
-            actionName, bytes: [UInt8](data), source: absolute, display: display(value), into: &sink)
+            actionName, bytes: [UInt8](data), source: absolute, display: display(value), inTransactions: inTransactions,
+            into: &sink)
     }
 }
