@@ -24,16 +24,17 @@ struct TenantExecutor: Sendable {
     }
 
     /// Locks the target, re-reads and plans, then carries out the steps.
+    /// `createdByRun`: an earlier stage of this run created the target's schema.
     func run(
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
-        on connection: PGConnection
+        createdByRun: Bool = false, on connection: PGConnection
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
         let locked = Self.underLock(lockName, schema: target.schema, refs: tables.refs, on: connection) {
             schemas, states in
             let steps = planner.steps(
                 for: target, actions: actions, tables: tables, existingSchemas: Set(schemas.keys),
-                populated: schemas[target.schema] == true, states: states, skip: skip)
+                populated: schemas[target.schema] == true, createdByRun: createdByRun, states: states, skip: skip)
             return carryOut(steps, target: target, on: connection)
         }
         switch locked {

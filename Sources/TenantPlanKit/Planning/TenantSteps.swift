@@ -78,9 +78,11 @@ public struct StepPlanner: Sendable {
     ///     migrated by hand or by another tool: running its migrations from scratch is refused).
     ///   - states: the tracking tables as read (tables absent here read as missing).
     ///   - skip: actions not to run, with the reason.
+    ///   - createdByRun: an earlier stage of this run created the target's schema.
     public func steps(
         for target: StepTarget, actions: [Action], tables: TenantTables, existingSchemas: Set<String>,
-        populated: Bool = false, states initial: [TrackingTableRef: TrackingState], skip: [String: String] = [:]
+        populated: Bool = false, createdByRun: Bool = false, states initial: [TrackingTableRef: TrackingState],
+        skip: [String: String] = [:]
     ) -> TenantSteps {
         var steps = TenantSteps()
         var states = initial
@@ -97,7 +99,7 @@ public struct StepPlanner: Sendable {
             let state = states[ref] ?? .missing
             let step = ActionStep.decide(
                 action, table: ref, state: state, known: tables.known(in: ref), mode: mode,
-                freshSchema: steps.createsOwnSchema)
+                freshSchema: steps.createsOwnSchema || createdByRun)
             if steps.error == nil {
                 steps.error = HistoryCheck.refusal(
                     step, state: state, folders: tables.table(ref)?.folders ?? [], known: tables.known(in: ref),
@@ -143,7 +145,7 @@ public struct StepPlanner: Sendable {
         _ target: StepTarget, refs: [TrackingTableRef], existing: Set<String>, into steps: inout TenantSteps
     ) -> Report.ErrorInfo? {
         if !existing.contains(target.schema) {
-            if case .markApplied = mode, !target.isShared {
+            if case .markApplied = mode {
                 // Recording migrations as applied in a schema that does not exist would claim what never ran.
                 return Report.ErrorInfo(
                     message: "schema \(target.schema) does not exist: --mark-applied records what a schema already has",

@@ -62,7 +62,8 @@ struct ApplyProgress {
         if states[index].schemaExists { existing.insert(tenant.schema) }
         return planner.steps(
             for: .tenant(tenant, plan: plan), actions: stage.tenant, tables: tables, existingSchemas: existing,
-            populated: states[index].populated, states: states[index].tables, skip: skip)
+            populated: states[index].populated, createdByRun: results[index].createdSchema == true,
+            states: states[index].tables, skip: skip)
     }
 
     /// A tenant decided without connecting: a dry run, or nothing to do.

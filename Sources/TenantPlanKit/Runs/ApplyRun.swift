@@ -184,12 +184,13 @@ struct ApplyRun {
         let executor = self.executor
         let snapshot = progress.snapshot
         let plan = self.plan
+        let created = Set(work.filter { progress.results[$0].createdSchema == true })
         return await sweep.run(
             work,
             operation: { index, connection in
                 executor.run(
                     .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant, tables: snapshot.tables[index],
-                    skip: skip, on: connection)
+                    skip: skip, createdByRun: created.contains(index), on: connection)
             },
             failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
             succeeded: { !$0.failed },

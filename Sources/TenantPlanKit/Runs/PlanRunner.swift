@@ -80,7 +80,10 @@ public final class PlanRunner: Sendable {
         _ mode: SyncReport.Mode, scope: MarkScope = .gaps, accept: EditScope = .certain,
         confirm: @escaping (Int) -> Bool = { _ in true }
     ) async throws -> SyncReport {
-        let known = graph.tenantActions.flatMap(\.migrations).map(\.name)
+        let known = graph.tenantActions.flatMap { action -> [String] in
+            if case .sql = action.kind { return [] }
+            return action.migrations.map(\.name)
+        }
         if case .upTo(let name) = scope, !known.contains(name) {
             throw TenantPlanError.unknownMigration(name, known: known)
         }

@@ -53,7 +53,11 @@ public struct TenantTables: Sendable {
             if case .sql = action.kind {
             } else {
                 tables[index].folders += action.recordable
-                tables[index].folderSets.append(action.recordable)
+                // One folder once, even when a markApplied baseline and a migrate action both name it.
+                let sources = action.migrations.map(\.source)
+                if !tables[index].folderSets.contains(where: { $0.map(\.source) == sources }) {
+                    tables[index].folderSets.append(action.migrations)
+                }
             }
             if tables[index].conversionTarget == nil, action.tracking.autoMigrateFormat,
                 case .fixed(let format) = action.tracking.format
