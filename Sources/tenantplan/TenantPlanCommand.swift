@@ -21,6 +21,8 @@ struct TenantPlanCommand: AsyncParsableCommand {
 @main
 enum Main {
     static func main() async {
+        // A reader that goes away (`| head -1`) must not kill the run before its report is written.
+        signal(SIGPIPE, SIG_IGN)
         var command: ParsableCommand
         do {
             command = try TenantPlanCommand.parseAsRoot()

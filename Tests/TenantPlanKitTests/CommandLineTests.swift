@@ -136,4 +136,19 @@ import Testing
         #expect(try await missing.wait() == 2)
         #expect(missing.output.contains("Missing expected argument '<plan>'"))
     }
+
+    @Test("a reader that goes away (| head -1) loses the output, not the run: the report is written, exit 0")
+    func closedPipe() async throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let report = folder + "/report.json"
+        let script =
+            "\"$0\" apply \"$1\" --ephemeral --report \"$2\" | head -1; echo \"tenantplan exited ${PIPESTATUS[0]}\""
+        let child = try ChildProcess(
+            "/bin/bash", ["-c", script, Executable.path, Self.repositoryRoot + "/plans/demo.yaml", report])
+        #expect(try await child.wait(timeout: .seconds(120)) == 0)
+        #expect(child.output.contains("tenantplan exited 0"), "\(child.output)")
+        let written = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        #expect(written.summary.succeeded == 33)
+    }
 }

@@ -133,7 +133,7 @@ struct RunFlags: ParsableArguments {
             human(RunText.summary(report))
         }
         if json {
-            FileHandle.standardOutput.write(try report.json())
+            Console.write(try report.json(), to: .standardOutput)
             Console.out("")
         }
     }

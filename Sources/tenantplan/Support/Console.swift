@@ -1,13 +1,20 @@
 import Foundation
 
-/// Writes to stdout / stderr without buffering surprises.
+/// Writes to stdout / stderr without buffering surprises. A closed pipe (`tenantplan apply … |
+/// head -1`) loses the output, never the run: SIGPIPE is ignored (see `Main`) and write errors
+/// are dropped here, so the run finishes and writes its report.
 enum Console {
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        write(Data((text + "\n").utf8), to: .standardOutput)
     }
 
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        write(Data((text + "\n").utf8), to: .standardError)
+    }
+
+    /// Raw bytes (the live progress line's escape codes) to stderr.
+    static func raw(_ text: String) {
+        write(Data(text.utf8), to: .standardError)
     }
 
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
@@ -16,7 +23,11 @@ enum Console {
     static func json<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        FileHandle.standardOutput.write(try encoder.encode(value))
+        write(try encoder.encode(value), to: .standardOutput)
         out("")
+    }
+
+    static func write(_ data: Data, to handle: FileHandle) {
+        try? handle.write(contentsOf: data)
     }
 }

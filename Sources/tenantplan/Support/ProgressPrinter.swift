@@ -28,7 +28,7 @@ final class ProgressPrinter: @unchecked Sendable {
         case .sharedFinished(let action):
             line(RunText.shared(action, dryRun: dryRun))
         case .warning(let text):
-            if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if live { Console.raw("\r\u{1B}[K") }
             Console.error("warning: " + text)
         case .tenantFinished(let tenant, let done, let failed, let total):
             // A dry run lists every tenant at the end; only a real run reports them as they finish.
@@ -40,7 +40,7 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     private func line(_ text: String) {
-        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if live { Console.raw("\r\u{1B}[K") }
         write(text)
     }
 
@@ -51,13 +51,13 @@ final class ProgressPrinter: @unchecked Sendable {
         let rate = Double(done) / max(0.001, now.timeIntervalSince(started))
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let text = String(format: "tenants %d/%d done, %d failed, %.1f/s, ETA %.0fs", done, total, failed, rate, eta)
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        Console.raw("\r\u{1B}[K\(text)")
     }
 
     /// Clears the live line.
     func finish() {
         lock.lock()
         defer { lock.unlock() }
-        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if live { Console.raw("\r\u{1B}[K") }
     }
 }
