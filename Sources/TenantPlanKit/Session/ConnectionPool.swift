@@ -1,3 +1,4 @@
+import Foundation
 import TenantPlanPostgres
 
 /// At most `capacity` connections, reused across tenants and recycled after serving
@@ -65,8 +66,12 @@ public actor ConnectionPool {
     }
 
     /// Cancels the statement running on every busy session (Ctrl-C).
+    /// PQcancel blocks on the network: it runs on a thread of its own, not on Swift's cooperative pool.
     public func cancelAll() {
-        for session in busy.values { session.cancel() }
+        let sessions = Array(busy.values)
+        DispatchQueue.global().async {
+            for session in sessions { session.cancel() }
+        }
     }
 
     /// Closes idle sessions; later releases close theirs.
