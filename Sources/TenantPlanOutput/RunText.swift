@@ -122,7 +122,7 @@ public enum RunText {
                 + (report.options.dryRun ? "would be converted" : "converted")
         }
         text += " in \(report.durationMs) ms"
-        if let reason = report.stopReason { text += " (stopped: \(reason.description))" }
+        if let reason = report.stopReason { text += " (stopped: \(report.stopDetail ?? reason.description))" }
         return text
     }
 

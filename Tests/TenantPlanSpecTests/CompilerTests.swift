@@ -55,6 +55,7 @@ import Testing
         #expect(plan.database.lockTimeout == .zero)
         #expect(plan.onError == .continue)
         #expect(plan.maxFailures == 0)
+        #expect(plan.stopAfterIdenticalFailures == 3)
         #expect(plan.tenants.schema.template == "{id}")
         #expect(plan.tenants.createSchemas == false)
         #expect(plan.tracking == TrackingSettings())

@@ -128,6 +128,7 @@ extension SlidingWindow.StopReason: CustomStringConvertible {
         case .abortOnError: "onError is abort and something failed"
         case .maxFailures: "maxFailures reached"
         case .interrupted: "interrupted"
+        case .identicalFailures: "the same migration failed the same way on several tenants"
         }
     }
 }

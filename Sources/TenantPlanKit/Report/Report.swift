@@ -15,6 +15,8 @@ public struct Report: Codable, Sendable {
     public var durationMs: Int
     /// Set when the run stopped starting tenants early: abortOnError, maxFailures or interrupted.
     public var stopReason: SlidingWindow.StopReason?
+    /// The stop in words, where the reason alone does not say enough (identicalFailures: which migration, how).
+    public var stopDetail: String?
     /// A failure of the whole run (discovery, connection) rather than of one tenant.
     public var error: ErrorInfo?
     /// Things the run did that the user may not expect (new tables in another format than the existing ones).

@@ -14,12 +14,15 @@ struct ApplyProgress {
     var sharedStates: [TrackingTableRef: TrackingState] = [:]
     /// Tenants settled or finished, for progress events.
     private var done = 0
+    /// The same migration failing the same way on tenant after tenant stops the run.
+    var identical: IdenticalFailures
 
     init(snapshot: Snapshot, plan: Plan, events: @escaping @Sendable (RunEvent) -> Void) {
         self.snapshot = snapshot
         self.plan = plan
         self.events = events
         self.states = snapshot.states
+        self.identical = IdenticalFailures(limit: plan.stopAfterIdenticalFailures)
         self.machine = RunStateMachine(
             invalid: snapshot.tenants.map { $0.invalidReason != nil }, onError: plan.onError,
             maxFailures: plan.maxFailures)
@@ -88,6 +91,9 @@ struct ApplyProgress {
     /// A tenant the sweep ran.
     mutating func finished(_ index: Int, outcome: TenantExecutor.Outcome, durationMs: Int) {
         results[index].add(outcome, durationMs: durationMs)
+        identical.record(
+            applied: outcome.actions.flatMap(\.applied).map(\.name),
+            failure: outcome.actions.first { $0.status == .failed }?.error)
         if outcome.failed {
             machine.failed(tenant: index)
         } else {

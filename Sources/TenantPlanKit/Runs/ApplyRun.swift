@@ -81,6 +81,7 @@ struct ApplyRun {
             progress.finish(hasTenantActions: !graph.tenantActions.isEmpty)
             report.tenants = progress.results
             report.stopReason = progress.machine.stopReason
+            if report.stopReason == .identicalFailures { report.stopDetail = progress.identical.detail }
         } catch let error as TenantPlanError {
             await session.close()
             throw error
@@ -195,7 +196,8 @@ struct ApplyRun {
             failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
             succeeded: { !$0.failed },
             started: { progress.machine.started(tenant: $0) },
-            finished: { index, outcome, duration in progress.finished(index, outcome: outcome, durationMs: duration) })
+            finished: { index, outcome, duration in progress.finished(index, outcome: outcome, durationMs: duration) },
+            shouldStop: { progress.identical.tripped == nil ? nil : .identicalFailures })
     }
 }
 

@@ -19,6 +19,8 @@ public struct SlidingWindow: Sendable {
         case abortOnError
         case maxFailures
         case interrupted
+        /// The same migration failed the same way on several tenants and on none succeeded.
+        case identicalFailures
     }
 
     public let total: Int

@@ -24,7 +24,8 @@ struct Sweep {
         failure: @escaping @Sendable (Error) -> Outcome,
         succeeded: (Outcome) -> Bool,
         started: (Int) -> Void = { _ in },
-        finished: (Int, Outcome, Int) -> Void
+        finished: (Int, Outcome, Int) -> Void,
+        shouldStop: () -> SlidingWindow.StopReason? = { nil }
     ) async -> SlidingWindow {
         var window = SlidingWindow(
             total: work.count, concurrency: pool.capacity, onError: onError, maxFailures: maxFailures)
@@ -35,6 +36,7 @@ struct Sweep {
             func startMore() {
                 while true {
                     if control.isInterrupted { window.interrupt() }
+                    if let reason = shouldStop() { window.stop(reason) }
                     guard case .start(let position) = window.next() else { return }
                     let index = work[position]
                     started(index)

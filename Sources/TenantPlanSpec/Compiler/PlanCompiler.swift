@@ -26,7 +26,7 @@ public struct CompileOptions: Sendable {
 public enum PlanCompiler {
     static let topKeys = [
         "version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral",
-        "outOfOrder",
+        "outOfOrder", "stopAfterIdenticalFailures",
     ]
     static let ephemeralKeys = ["seed"]
     static let databaseKeys = [
@@ -153,12 +153,16 @@ struct Compilation {
             reader.oneOf($0.value, path: "outOfOrder", choices: choices, into: &sink)
         }
         let outOfOrder = options.overrides.outOfOrder ?? written ?? .refuse
+        let identical = byKey["stopAfterIdenticalFailures"].flatMap {
+            reader.int($0.value, path: "stopAfterIdenticalFailures", range: 0...1_000_000, into: &sink)
+        }
         let actions = compileActionList(byKey["actions"]?.value, tracking: tracking ?? TrackingSettings())
         guard let version, let database, let tenants, let tracking, let actions else { return nil }
         return Plan(
             path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
             tenants: tenants, tracking: tracking, concurrency: limits.concurrency, onError: limits.onError,
-            maxFailures: limits.maxFailures, ephemeral: ephemeral, outOfOrder: outOfOrder, actions: actions,
+            maxFailures: limits.maxFailures, ephemeral: ephemeral, outOfOrder: outOfOrder,
+            stopAfterIdenticalFailures: identical ?? 3, actions: actions,
             warnings: [])
     }
 

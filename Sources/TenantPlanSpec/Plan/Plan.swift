@@ -16,6 +16,9 @@ public struct Plan: Sendable {
     public var ephemeral = EphemeralSettings()
     /// `outOfOrder:`: whether a pending migration sorting before a tenant's latest applied one runs.
     public var outOfOrder = OutOfOrder.refuse
+    /// `stopAfterIdenticalFailures:`: when this many tenants failed on the same migration with the
+    /// same SQLSTATE and message, and no tenant has applied it, start no more tenants (0 = never).
+    public var stopAfterIdenticalFailures = 3
     /// Actions in a topological order of their `after` edges (stable: file order where free).
     public var actions: [Action]
     /// Warnings found while compiling (errors make compilation throw).
