@@ -126,6 +126,37 @@ public enum RunText {
         return text
     }
 
+    /// What a failed tenant failed on, the same words for the same failure on any tenant:
+    /// `0005_lame_syntax: 42601 syntax error at or near "WHER"`. Nil for a tenant that did not fail.
+    public static func failureKey(_ tenant: Report.TenantResult) -> String? {
+        guard tenant.status == .failed else { return nil }
+        guard let error = tenant.error ?? tenant.actions.first(where: { $0.status == .failed })?.error else {
+            return nil
+        }
+        let code = error.sqlstate.map { "\($0) " } ?? ""
+        return (error.migration.map { "\($0): " } ?? "") + code + error.message
+    }
+
+    /// Failed tenants that share a failure, one line per failure, largest first:
+    /// `18 tenants: 0005_lame_syntax: 42601 syntax error at or near "WHER" (acme, globex, … and 13 more)`.
+    /// A failure of a single tenant has its own tenant line and no group.
+    public static func failureGroups(_ report: Report, naming: Int = 5) -> [String] {
+        var order: [String] = []
+        var ids: [String: [String]] = [:]
+        for tenant in report.tenants {
+            guard let key = failureKey(tenant) else { continue }
+            if ids[key] == nil { order.append(key) }
+            ids[key, default: []].append(tenant.id)
+        }
+        let groups = order.filter { ids[$0]!.count > 1 }.sorted { ids[$0]!.count > ids[$1]!.count }
+        return groups.map { key in
+            let members = ids[key]!
+            var named = members.prefix(naming).joined(separator: ", ")
+            if members.count > naming { named += ", … and \(members.count - naming) more" }
+            return "\(Plural.count(members.count, "tenant")): \(key) (\(named))"
+        }
+    }
+
     /// `error: ...` for a run that failed as a whole, nil otherwise.
     public static func fatal(_ report: Report) -> String? {
         report.error.map { "error: " + describe(error: $0) }

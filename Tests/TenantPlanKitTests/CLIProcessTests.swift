@@ -279,6 +279,51 @@ import Testing
         #expect(try Self.validate(json: dry, schema: "report-v1.json") == nil)
     }
 
+    @Test("identical failures stop the run and are printed as one group; the report says why and validates")
+    func identicalFailures() async throws {
+        let db = try await TestDatabase.create("identical_cli")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_x.sql", "SELECT 1 / 0;")
+        let ids = (0..<8).map { "a\($0)" }
+        func writePlan(_ extra: String) throws {
+            try fixture.write(
+                "plan.yaml",
+                """
+                version: 1
+                database: { url: "${TEST_DATABASE_URL}", maxConnections: 8 }
+                tenants:
+                  discover: { list: [\(ids.joined(separator: ", "))] }
+                  schema: "t_{id}"
+                  createSchemas: true
+                concurrency: 1
+                \(extra)
+                actions: [{ name: m, migrate: m }]
+                """)
+        }
+        try writePlan("")
+        let path = fixture.directory + "/report.json"
+        let stopped = try await run(["apply", fixture.planPath, "--report", path], database: db)
+        #expect(stopped.code == 1)
+        #expect(
+            stopped.output.contains("8 tenants: 0 succeeded (0 unchanged), 3 failed, 5 skipped"), "\(stopped.output)")
+        #expect(
+            stopped.output.contains(
+                "(stopped: 0001_x failed the same way on 3 tenants and applied on none in this run "
+                    + "(22012 division by zero); fix the migration and rerun)"))
+        #expect(stopped.output.contains("  3 tenants: 0001_x: 22012 division by zero (a0, a1, a2)"))
+        #expect(try Self.validate(json: path, schema: "report-v1.json") == nil)
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(report.stopReason == .identicalFailures)
+        try writePlan("stopAfterIdenticalFailures: 0")
+        let all = try await run(["apply", fixture.planPath], database: db)
+        #expect(all.code == 1)
+        let failedLines = all.output.split(separator: "\n").filter { $0.hasPrefix("FAILED ") }
+        #expect(failedLines.count == 3, "three lines per identical failure, then a group: \(all.output)")
+        #expect(all.output.contains("  8 tenants: 0001_x: 22012 division by zero (a0, a1, a2, a3, a4, … and 3 more)"))
+        #expect(!all.output.contains("stopped"))
+    }
+
     @Test("the plan JSON Schema accepts the demo and fixture plans and refuses invalid ones")
     func planSchema() throws {
         let fixtures = Self.repositoryRoot + "/Tests/TenantPlanSpecTests/Fixtures"

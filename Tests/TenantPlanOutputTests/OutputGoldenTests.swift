@@ -63,6 +63,31 @@ import Testing
         try Self.check(text, golden: "convert")
     }
 
+    @Test("failed tenants sharing a failure are grouped, largest group first, naming five tenants")
+    func failureGroups() throws {
+        var report = try Self.decode(Report.self, "apply")
+        let failed = try #require(report.tenants.first { $0.status == .failed })
+        let key = try #require(RunText.failureKey(failed))
+        #expect(RunText.failureGroups(report).isEmpty)
+        for index in 0..<7 {
+            var copy = failed
+            copy.id = "copy\(index)"
+            report.tenants.append(copy)
+        }
+        var other = failed
+        other.id = "other"
+        other.error = Report.ErrorInfo(sqlstate: "08006", message: "server closed the connection unexpectedly")
+        report.tenants += [other, other]
+        #expect(
+            RunText.failureGroups(report) == [
+                "8 tenants: \(key) (\(failed.id), copy0, copy1, copy2, copy3, … and 3 more)",
+                "2 tenants: 08006 server closed the connection unexpectedly (other, other)",
+            ])
+        report.stopReason = .identicalFailures
+        report.stopDetail = "0002_bad failed the same way on 3 tenants"
+        #expect(RunText.summary(report).hasSuffix("(stopped: 0002_bad failed the same way on 3 tenants)"))
+    }
+
     @Test("a run that failed as a whole prints its error alone; stop reasons are words, not identifiers")
     func fatalAndStops() throws {
         var report = try Self.decode(Report.self, "apply")

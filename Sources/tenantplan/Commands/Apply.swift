@@ -130,6 +130,11 @@ struct RunFlags: ParsableArguments {
             Console.error(fatal)
         } else {
             if report.options.dryRun { DryRunText.lines(report).forEach(human) }
+            let groups = RunText.failureGroups(report)
+            if !groups.isEmpty {
+                human("failed the same way:")
+                for group in groups { human("  " + group) }
+            }
             human(RunText.summary(report))
         }
         if json {

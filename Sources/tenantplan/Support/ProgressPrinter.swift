@@ -11,6 +11,10 @@ final class ProgressPrinter: @unchecked Sendable {
     private let started = Date()
     private var lastDraw = Date.distantPast
     private let dryRun: Bool
+    /// Failed tenants printed per failure: past `linesPerFailure`, identical failures are only
+    /// counted here and listed as a group before the summary (`RunText.failureGroups`).
+    private var printedFailures: [String: Int] = [:]
+    private let linesPerFailure = 3
 
     /// `toStderr`: human output goes to stderr (stdout is reserved for `--json`).
     init(toStderr: Bool, dryRun: Bool = false) {
@@ -32,11 +36,18 @@ final class ProgressPrinter: @unchecked Sendable {
             Console.error("warning: " + text)
         case .tenantFinished(let tenant, let done, let failed, let total):
             // A dry run lists every tenant at the end; only a real run reports them as they finish.
-            if !dryRun, tenant.status == .failed || (!live && !tenant.unchanged) {
+            if !dryRun, tenant.status == .failed || (!live && !tenant.unchanged), !isRepeatedFailure(tenant) {
                 line(RunText.tenant(tenant, dryRun: dryRun))
             }
             if live { drawProgress(done: done, failed: failed, total: total) }
         }
+    }
+
+    /// A failure already printed `linesPerFailure` times (counts it).
+    private func isRepeatedFailure(_ tenant: Report.TenantResult) -> Bool {
+        guard let key = RunText.failureKey(tenant) else { return false }
+        printedFailures[key, default: 0] += 1
+        return printedFailures[key]! > linesPerFailure
     }
 
     private func line(_ text: String) {
