@@ -121,6 +121,7 @@ public enum RunText {
                 ", tracking tables of \(Plural.count(converted, "tenant")) "
                 + (report.options.dryRun ? "would be converted" : "converted")
         }
+        if let retries = s.retries { text += ", \(retries) \(retries == 1 ? "retry" : "retries")" }
         text += " in \(report.durationMs) ms"
         if let reason = report.stopReason { text += " (stopped: \(report.stopDetail ?? reason.description))" }
         return text
@@ -155,6 +156,15 @@ public enum RunText {
             if members.count > naming { named += ", … and \(members.count - naming) more" }
             return "\(Plural.count(members.count, "tenant")): \(key) (\(named))"
         }
+    }
+
+    /// A transient failure about to be retried:
+    /// `retry acme (tenant_acme): attempt 1 of 3 failed: at 0002_x: … (SQLSTATE 57P01); attempt 2 in 87 ms`.
+    public static func retrying(
+        tenant: String, schema: String, attempt: Int, of total: Int, delayMs: Int, error: Report.ErrorInfo
+    ) -> String {
+        "retry \(tenant) (\(schema)): attempt \(attempt) of \(total) failed: \(describe(error: error)); "
+            + "attempt \(attempt + 1) in \(delayMs) ms"
     }
 
     /// `error: ...` for a run that failed as a whole, nil otherwise.

@@ -324,6 +324,38 @@ import Testing
         #expect(!all.output.contains("stopped"))
     }
 
+    @Test("a killed backend is retried from the command line: a retry line, the count in the summary, a valid report")
+    func retryFromCommandLine() async throws {
+        let db = try await TestDatabase.create("retry_cli")
+        try await db.exec("CREATE SEQUENCE public.kills")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_killer.sql", RetryTests.killer(kills: 1))
+        try fixture.write(
+            "plan.yaml",
+            """
+            version: 1
+            database:
+              url: "${TEST_DATABASE_URL}"
+              retry: { initialDelay: 20ms, jitter: none }
+            tenants:
+              discover: { list: [a] }
+              schema: "t_{id}"
+              createSchemas: true
+            actions: [{ name: m, migrate: m }]
+            """)
+        let path = fixture.directory + "/report.json"
+        let result = try await run(["apply", fixture.planPath, "--report", path], database: db)
+        #expect(result.code == 0, "\(result.output)")
+        #expect(result.output.contains("retry a (t_a): attempt 1 of 3 failed: at 0001_killer: "), "\(result.output)")
+        #expect(result.output.contains("(SQLSTATE 57P01); attempt 2 in 20 ms"), "\(result.output)")
+        #expect(result.output.contains("1 migration applied, 1 retry in "))
+        #expect(try Self.validate(json: path, schema: "report-v1.json") == nil)
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(report.tenant("a")?.attempts == 2)
+        #expect(report.summary.retries == 1)
+    }
+
     @Test("the plan JSON Schema accepts the demo and fixture plans and refuses invalid ones")
     func planSchema() throws {
         let fixtures = Self.repositoryRoot + "/Tests/TenantPlanSpecTests/Fixtures"

@@ -83,6 +83,14 @@ import Testing
                 "8 tenants: \(key) (\(failed.id), copy0, copy1, copy2, copy3, … and 3 more)",
                 "2 tenants: 08006 server closed the connection unexpectedly (other, other)",
             ])
+        #expect(
+            RunText.retrying(
+                tenant: "acme", schema: "tenant_acme", attempt: 1, of: 3, delayMs: 87,
+                error: Report.ErrorInfo(migration: "0002_x", sqlstate: "57P01", message: "terminating connection"))
+                == "retry acme (tenant_acme): attempt 1 of 3 failed: at 0002_x: terminating connection "
+                + "(SQLSTATE 57P01); attempt 2 in 87 ms")
+        report.summary.retries = 2
+        #expect(RunText.summary(report).contains(", 2 retries in "))
         report.stopReason = .identicalFailures
         report.stopDetail = "0002_bad failed the same way on 3 tenants"
         #expect(RunText.summary(report).hasSuffix("(stopped: 0002_bad failed the same way on 3 tenants)"))

@@ -19,6 +19,8 @@ struct TenantExecutor: Sendable {
         var error: Report.ErrorInfo?
         /// The tracking tables as they read after the run (when it succeeded).
         var finalStates: [TrackingTableRef: TrackingState] = [:]
+        /// Attempts this outcome adds up (more than 1 after retries, `ApplyRetry`).
+        var attempts = 1
 
         var failed: Bool { error != nil || actions.contains { $0.status == .failed } }
     }

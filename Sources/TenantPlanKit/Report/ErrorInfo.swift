@@ -10,6 +10,13 @@ extension Report {
         public var hint: String?
         /// 1-based character position within the migration file's text, when the server gave one.
         public var position: Int?
+        /// Another attempt may succeed: a lost or refused connection, a serialization failure, a
+        /// deadlock, a server shutting down, a lock timeout (`TransientErrors`). Not in reports.
+        public var transient = false
+
+        private enum CodingKeys: String, CodingKey {
+            case migration, sqlstate, message, detail, hint, position
+        }
 
         public init(
             migration: String? = nil, sqlstate: String? = nil, message: String, detail: String? = nil,
@@ -28,6 +35,7 @@ extension Report {
                 self.init(
                     migration: migration, sqlstate: error.sqlstate, message: error.message,
                     detail: error.detail, hint: error.hint, position: error.position)
+                self.transient = TransientErrors.isTransient(error)
             } else {
                 self.init(migration: migration, message: "\(error)")
             }

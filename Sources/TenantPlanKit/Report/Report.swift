@@ -61,6 +61,8 @@ public struct Report: Codable, Sendable {
         public var migrationsMarked: Int?
         /// Tenants whose tracking tables were converted to another format.
         public var tenantsConverted: Int?
+        /// Attempts beyond the first, over all tenants (`database.retry`); absent when none.
+        public var retries: Int?
     }
 
     public enum Status: String, Codable, Sendable {
@@ -85,6 +87,8 @@ public struct Report: Codable, Sendable {
         public var actions: [ActionResult]
         /// A failure outside any action (invalid schema name, missing schema, lost connection).
         public var error: ErrorInfo?
+        /// Attempts the tenant took when transient errors were retried (`database.retry`); absent for one.
+        public var attempts: Int?
     }
 
     public struct ActionResult: Codable, Sendable {
@@ -183,6 +187,8 @@ extension Report {
         if marked > 0 || options.markApplied == true { summary.migrationsMarked = marked }
         let converted = tenants.filter { $0.convertedTo != nil && $0.status == .succeeded }.count
         if converted > 0 { summary.tenantsConverted = converted }
+        let retries = tenants.reduce(0) { $0 + max(0, ($1.attempts ?? 1) - 1) }
+        if retries > 0 { summary.retries = retries }
         if options.dryRun {
             summary.migrationsPending = allActions.reduce(0) {
                 $0 + ($1.status == .pending ? ($1.pending?.count ?? 0) : 0)

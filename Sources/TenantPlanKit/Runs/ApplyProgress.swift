@@ -124,6 +124,7 @@ extension Report.TenantResult {
             convertedTo = outcome.conversions.first?.to
         }
         if let error = outcome.error { self.error = error }
+        if outcome.attempts > 1 { attempts = (attempts ?? 1) + outcome.attempts - 1 }
         let changed =
             outcome.createdSchema || !outcome.conversions.isEmpty
             || outcome.actions.contains { !$0.applied.isEmpty || $0.marked != nil || $0.deletedOrphans != nil }

@@ -197,7 +197,10 @@ struct ApplyRun {
             succeeded: { !$0.failed },
             started: { progress.machine.started(tenant: $0) },
             finished: { index, outcome, duration in progress.finished(index, outcome: outcome, durationMs: duration) },
-            shouldStop: { progress.identical.tripped == nil ? nil : .identicalFailures })
+            shouldStop: { progress.identical.tripped == nil ? nil : .identicalFailures },
+            retry: options.dryRun
+                ? nil
+                : ApplyRetry.rule(plan: plan, actions: stage.tenant, tenants: snapshot.tenants, events: session.events))
     }
 }
 

@@ -38,4 +38,6 @@ public enum RunEvent: Sendable {
     case sharedFinished(Report.ActionResult)
     /// Something the run does that the user may not expect (it goes on).
     case warning(String)
+    /// Attempt `attempt` of `of` failed on a tenant with a transient error; the next starts after `delayMs`.
+    case retrying(tenant: String, schema: String, attempt: Int, of: Int, delayMs: Int, error: Report.ErrorInfo)
 }

@@ -25,7 +25,8 @@ struct Sweep {
         succeeded: (Outcome) -> Bool,
         started: (Int) -> Void = { _ in },
         finished: (Int, Outcome, Int) -> Void,
-        shouldStop: () -> SlidingWindow.StopReason? = { nil }
+        shouldStop: () -> SlidingWindow.StopReason? = { nil },
+        retry: RetryRule<Outcome>? = nil
     ) async -> SlidingWindow {
         var window = SlidingWindow(
             total: work.count, concurrency: pool.capacity, onError: onError, maxFailures: maxFailures)
@@ -42,14 +43,22 @@ struct Sweep {
                     started(index)
                     group.addTask {
                         let began = Date()
-                        let outcome: Outcome
-                        do {
-                            let session = try await pool.acquire()
-                            outcome = try await session.run { operation(index, $0) }
-                            await pool.release(session)
-                        } catch {
-                            outcome = failure(error)
+                        let once: @Sendable () async -> Outcome = {
+                            do {
+                                let session = try await pool.acquire()
+                                let outcome = try await session.run { operation(index, $0) }
+                                await pool.release(session)
+                                return outcome
+                            } catch {
+                                return failure(error)
+                            }
                         }
+                        let outcome =
+                            if let retry {
+                                await retry.run(index: index, interrupted: { control.isInterrupted }, attempt: once)
+                            } else {
+                                await once()
+                            }
                         return (position, outcome, Int(Date().timeIntervalSince(began) * 1000))
                     }
                 }

@@ -76,6 +76,9 @@ extension Compilation {
                         sink.error(reader.location(entry.value), "'\(key)' must be at least 1, found \(value)")
                     }
                 }
+            case "jitter":
+                let choices = Dictionary(uniqueKeysWithValues: RetrySettings.Jitter.allCases.map { ($0.rawValue, $0) })
+                retry.jitter = reader.oneOf(entry.value, path: key, choices: choices, into: &sink) ?? retry.jitter
             default: break
             }
         }

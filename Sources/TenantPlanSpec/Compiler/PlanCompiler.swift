@@ -32,7 +32,7 @@ public enum PlanCompiler {
     static let databaseKeys = [
         "url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter",
     ]
-    static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier"]
+    static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier", "jitter"]
     static let tenantKeys = ["discover", "schema", "createSchemas", "include", "exclude", "searchPath"]
     static let discoverKeys = ["sql", "list", "schemaLike"]
     static let trackingKeys = ["table", "schema", "format", "autoMigrateFormat", "newTableFormat"]

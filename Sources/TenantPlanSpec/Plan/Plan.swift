@@ -1,3 +1,5 @@
+import Foundation
+
 /// A compiled, validated plan: what to connect to, which tenants, how they are tracked,
 /// and the actions to run. Produced by `PlanCompiler`; immutable afterwards.
 public struct Plan: Sendable {
@@ -63,6 +65,38 @@ public struct RetrySettings: Sendable, Equatable {
     public var initialDelay: PlanDuration = .milliseconds(100)
     public var maxDelay: PlanDuration = .milliseconds(5000)
     public var backoffMultiplier: Double = 2
+    /// `full`: each delay is drawn uniformly from 0 up to the computed one, so that many tenants
+    /// retrying at once do not retry in step. `none`: the computed delay exactly.
+    public var jitter: Jitter = .full
+
+    public enum Jitter: String, Sendable, Equatable, CaseIterable {
+        case full
+        case none
+    }
+
+    public init(
+        maxAttempts: Int = 3, initialDelay: PlanDuration = .milliseconds(100),
+        maxDelay: PlanDuration = .milliseconds(5000), backoffMultiplier: Double = 2, jitter: Jitter = .full
+    ) {
+        self.maxAttempts = maxAttempts
+        self.initialDelay = initialDelay
+        self.maxDelay = maxDelay
+        self.backoffMultiplier = backoffMultiplier
+        self.jitter = jitter
+    }
+
+    /// The delay before attempt `attempt + 1` (attempt counts from 1), before jitter:
+    /// min(initialDelay × backoffMultiplier^(attempt − 1), maxDelay), in milliseconds.
+    public func ceiling(afterAttempt attempt: Int) -> Double {
+        let grown = Double(initialDelay.milliseconds) * pow(backoffMultiplier, Double(max(0, attempt - 1)))
+        return min(grown, Double(maxDelay.milliseconds))
+    }
+
+    /// The delay before attempt `attempt + 1`, jitter applied with `random` (uniform in 0...1).
+    public func delay(afterAttempt attempt: Int, random: () -> Double) -> Double {
+        let ceiling = ceiling(afterAttempt: attempt)
+        return jitter == .full ? ceiling * min(1, max(0, random())) : ceiling
+    }
 }
 
 /// How tenant ids are found.

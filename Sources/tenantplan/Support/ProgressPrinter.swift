@@ -31,6 +31,10 @@ final class ProgressPrinter: @unchecked Sendable {
             line(RunText.discovered(counts))
         case .sharedFinished(let action):
             line(RunText.shared(action, dryRun: dryRun))
+        case .retrying(let tenant, let schema, let attempt, let of, let delayMs, let error):
+            line(
+                RunText.retrying(
+                    tenant: tenant, schema: schema, attempt: attempt, of: of, delayMs: delayMs, error: error))
         case .warning(let text):
             if live { Console.raw("\r\u{1B}[K") }
             Console.error("warning: " + text)

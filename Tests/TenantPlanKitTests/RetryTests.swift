@@ -1,0 +1,192 @@
+import Foundation
+import TenantPlanPostgres
+import Testing
+
+@testable import TenantPlanKit
+@testable import TenantPlanSpec
+
+@Suite struct RetryTests {
+    @Test("delays grow by the multiplier up to maxDelay; full jitter draws below the ceiling")
+    func schedule() {
+        var settings = RetrySettings()
+        settings.jitter = .none
+        #expect(
+            (1...8).map { settings.delay(afterAttempt: $0, random: { 0.5 }) } == [
+                100, 200, 400, 800, 1600, 3200, 5000, 5000,
+            ])
+        settings.jitter = .full
+        #expect(settings.delay(afterAttempt: 3, random: { 0.25 }) == 100)
+        #expect(settings.delay(afterAttempt: 3, random: { 1 }) == 400)
+        #expect(settings.delay(afterAttempt: 20, random: { 0 }) == 0)
+        settings.backoffMultiplier = 1
+        settings.initialDelay = .milliseconds(30)
+        #expect(settings.ceiling(afterAttempt: 5) == 30)
+    }
+
+    @Test("a retry rule retries retryable outcomes up to maxAttempts, sleeping the schedule, merging attempts")
+    func ruleSchedule() async {
+        let slept = Recorder()
+        let announced = Recorder()
+        var settings = RetrySettings()
+        settings.jitter = .none
+        settings.maxAttempts = 4
+        let rule = RetryRule<Int>(
+            settings: settings, isRetryable: { $0 < 10 }, merge: { $0 + $1 },
+            announce: { _, attempt, _, delay in announced.add(attempt * 10_000 + delay) },
+            sleep: { slept.add($0) })
+        let counter = Recorder()
+        let failing = await rule.run(index: 0, interrupted: { false }, attempt: { counter.add(1) })
+        #expect(failing == 1 + 2 + 3 + 4)
+        #expect(slept.values == [100, 100, 100, 100, 100, 100, 100], "700 ms in slices of at most 100")
+        #expect(announced.values == [10_100, 20_200, 30_400])
+        let fine = await rule.run(index: 0, interrupted: { false }, attempt: { 42 })
+        #expect(fine == 42)
+        let stopped = await rule.run(index: 0, interrupted: { true }, attempt: { 1 })
+        #expect(stopped == 1)
+    }
+
+    @Test("transient: class 08, deadlock, serialization, shutdown, too many connections, lock timeout; not syntax")
+    func transient() {
+        func error(_ sqlstate: String?, _ message: String = "m", kind: PostgresError.Kind = .server) -> Bool {
+            TransientErrors.isTransient(.init(kind: kind, message: message, sqlstate: sqlstate))
+        }
+        for state in ["08006", "08001", "40001", "40P01", "53300", "57P01", "57P02", "57P03"] {
+            #expect(error(state), "\(state)")
+        }
+        #expect(error("55P03", "canceling statement due to lock timeout"))
+        #expect(!error("55P03", "could not obtain lock on relation \"t\""))
+        #expect(error(nil, "server closed the connection unexpectedly", kind: .connection))
+        for state in ["42601", "23505", "42P01", "57014", "22012"] { #expect(!error(state), "\(state)") }
+    }
+
+    @Test("attempts add up: what an earlier attempt committed stays applied; a finished action stays as it was")
+    func outcomesMerge() {
+        func applied(_ names: [String]) -> [Report.AppliedMigration] {
+            names.map { Report.AppliedMigration(name: $0, hash: "", durationMs: 1) }
+        }
+        var first = TenantExecutor.Outcome()
+        first.actions = [
+            Report.ActionResult(name: "a", status: .applied, durationMs: 1, applied: applied(["a1"])),
+            Report.ActionResult(name: "m", status: .failed, durationMs: 1, applied: applied(["0001"])),
+        ]
+        first.createdSchema = true
+        var second = TenantExecutor.Outcome()
+        second.actions = [
+            Report.ActionResult(name: "a", status: .unchanged, durationMs: 1, applied: []),
+            Report.ActionResult(name: "m", status: .applied, durationMs: 1, applied: applied(["0002"])),
+        ]
+        let merged = first.followed(by: second)
+        #expect(merged.attempts == 2)
+        #expect(merged.createdSchema)
+        #expect(merged.actions.map(\.status) == [.applied, .applied])
+        #expect(merged.actions.map { $0.applied.map(\.name) } == [["a1"], ["0001", "0002"]])
+        var third = TenantExecutor.Outcome()
+        third.actions = [Report.ActionResult(name: "m", status: .unchanged, durationMs: 1, applied: [])]
+        var failedOnce = TenantExecutor.Outcome()
+        failedOnce.actions = [
+            Report.ActionResult(name: "m", status: .failed, durationMs: 1, applied: applied(["0001"]))
+        ]
+        #expect(failedOnce.followed(by: third).actions.first?.status == .applied)
+        #expect(failedOnce.followed(by: third).failure == nil)
+    }
+
+    /// A migration that kills its own backend while the sequence `public.kills` is at most `kills`
+    /// (nextval is not rolled back, so each attempt counts), after creating a table.
+    static func killer(kills: Int) -> String {
+        """
+        CREATE TABLE made (id int);
+        SELECT CASE WHEN nextval('public.kills') <= \(kills) THEN pg_terminate_backend(pg_backend_pid()) END;
+        """
+    }
+
+    @Test("a backend killed mid-migration is retried on a new connection; the migration is applied once")
+    func killedBackendRetried() async throws {
+        let db = try await TestDatabase.create("retry_kill")
+        try await db.exec("CREATE SEQUENCE public.kills")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_first.sql", "CREATE TABLE first (id int);")
+        try fixture.write("m/0002_killer.sql", Self.killer(kills: 2))
+        var plan = try fixture.compile(
+            ApplyIntegrationTests.listPlan(["a"], actions: "  - { name: m, migrate: m }"), database: db)
+        plan.database.retry.initialDelay = .milliseconds(10)
+        let report = try await runApply(plan, db)
+        let tenant = try #require(report.tenant("a"))
+        #expect(tenant.status == .succeeded, "\(tenant)")
+        #expect(tenant.attempts == 3)
+        #expect(report.summary.retries == 2)
+        // 0001 and 0002 went in one batch; 0001 committed before the kill, but its result was lost
+        // with the connection, so the report does not claim it: the next attempt found it recorded
+        // and ran only 0002. The database has each exactly once.
+        #expect(tenant.actions.first?.applied.map(\.name) == ["0002_killer"])
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 2)
+        #expect(try await db.count("SELECT count(DISTINCT name) FROM t_a.__drizzle_migrations") == 2)
+        #expect(
+            try await db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 't_a' AND tablename = 'first'") == 1)
+        #expect(
+            try await db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 't_a' AND tablename = 'made'") == 1)
+    }
+
+    @Test("attempts run out: the tenant fails with the last error, and nothing of the migration is left")
+    func attemptsRunOut() async throws {
+        let db = try await TestDatabase.create("retry_out")
+        try await db.exec("CREATE SEQUENCE public.kills")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_killer.sql", Self.killer(kills: 5))
+        var plan = try fixture.compile(
+            ApplyIntegrationTests.listPlan(["a"], actions: "  - { name: m, migrate: m }"), database: db)
+        plan.database.retry.initialDelay = .milliseconds(10)
+        plan.database.retry.maxAttempts = 2
+        let report = try await runApply(plan, db)
+        let tenant = try #require(report.tenant("a"))
+        #expect(tenant.status == .failed)
+        #expect(tenant.attempts == 2)
+        #expect(try await db.count("SELECT last_value FROM public.kills") == 2)
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 0)
+        #expect(
+            try await db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 't_a' AND tablename = 'made'") == 0)
+    }
+
+    @Test("never retried: a syntax or data error, a killed no-transaction migration, maxAttempts 1")
+    func notRetried() async throws {
+        let db = try await TestDatabase.create("retry_not")
+        try await db.exec("CREATE SEQUENCE public.kills")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write(
+            "m/0001_x.sql", "SELECT CASE WHEN current_setting('tenantplan.tenant_id') = 'a' THEN 1 END / 0;")
+        try fixture.write(
+            "n/0001_killer.sql", "-- tenantplan: no-transaction\n" + Self.killer(kills: 5))
+        var plan = try fixture.compile(
+            ApplyIntegrationTests.listPlan(
+                ["a", "b"], actions: "  - { name: m, migrate: m }\n  - { name: n, migrate: n }"),
+            database: db)
+        plan.database.retry.initialDelay = .milliseconds(10)
+        plan.stopAfterIdenticalFailures = 0
+        let report = try await runApply(plan, db)
+        #expect(report.tenant("a")?.status == .failed)
+        #expect(report.tenant("a")?.attempts == nil)
+        #expect(report.tenant("a")?.actions.first?.error?.sqlstate == "22012")
+        // b passes m, then n kills its backend after CREATE TABLE committed on its own: never retried.
+        #expect(report.tenant("b")?.status == .failed)
+        #expect(report.tenant("b")?.attempts == nil)
+        #expect(try await db.count("SELECT last_value FROM public.kills") == 1)
+        #expect(report.summary.retries == nil)
+    }
+}
+
+/// Values collected from concurrent closures.
+final class Recorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [Int] = []
+    var values: [Int] { lock.withLock { stored } }
+
+    /// Appends `value`; returns how many values were added so far.
+    @discardableResult func add(_ value: Int) -> Int {
+        lock.withLock {
+            stored.append(value)
+            return stored.count
+        }
+    }
+}
