@@ -148,6 +148,35 @@ import Testing
             try await db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 't_a' AND tablename = 'made'") == 0)
     }
 
+    @Test("a tenant locked by another run waits lockWait, not statementTimeout, then fails naming the holder")
+    func lockWait() async throws {
+        let db = try await TestDatabase.create("lock_wait")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
+        var plan = try fixture.compile(
+            ApplyIntegrationTests.listPlan(["a", "b"], actions: "  - { name: m, migrate: m }"), database: db)
+        plan.database.lockWait = .milliseconds(700)
+        plan.database.statementTimeout = .milliseconds(100)
+        let holder = try #require(try await db.scalar("SELECT pg_backend_pid()::text"))
+        try await db.exec("SELECT pg_advisory_lock(\(AdvisoryLock.namespace), hashtext('tenant:t_a'))")
+        let began = Date()
+        let report = try await runApply(plan, db)
+        let waited = Date().timeIntervalSince(began)
+        let error = try #require(report.tenant("a")?.error)
+        #expect(report.tenant("a")?.status == .failed)
+        #expect(error.sqlstate == "55P03")
+        #expect(error.message.hasPrefix("tenant:t_a is locked by another run (pid \(holder), application_name "))
+        #expect(error.message.hasSuffix("; gave up after database.lockWait 700ms"))
+        #expect(report.tenant("a")?.attempts == nil, "a bounded wait is the user's choice, not a transient error")
+        #expect(waited >= 0.7)
+        #expect(report.tenant("b")?.status == .succeeded)
+        try await db.exec("SELECT pg_advisory_unlock_all()")
+        let rerun = try await runApply(plan, db)
+        #expect(rerun.tenant("a")?.status == .succeeded)
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 1)
+    }
+
     @Test("never retried: a syntax or data error, a killed no-transaction migration, maxAttempts 1")
     func notRetried() async throws {
         let db = try await TestDatabase.create("retry_not")

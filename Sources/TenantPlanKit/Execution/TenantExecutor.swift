@@ -9,6 +9,8 @@ import TenantPlanSpec
 struct TenantExecutor: Sendable {
     var planner: StepPlanner
     var isInterrupted: @Sendable () -> Bool
+    /// `database.lockWait`: how long to wait for another run's lock on the target.
+    var lockWait: PlanDuration = .zero
 
     /// What happened on the target.
     struct Outcome: Sendable {
@@ -32,7 +34,9 @@ struct TenantExecutor: Sendable {
         createdByRun: Bool = false, on connection: PGConnection
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
-        let locked = Self.underLock(lockName, schema: target.schema, refs: tables.refs, on: connection) {
+        let locked = Self.underLock(
+            lockName, schema: target.schema, refs: tables.refs, wait: lockWait, on: connection
+        ) {
             schemas, states in
             let steps = planner.steps(
                 for: target, actions: actions, tables: tables, existingSchemas: Set(schemas.keys),
@@ -50,17 +54,19 @@ struct TenantExecutor: Sendable {
     /// then runs `body` with them. The lock and the schema check take one round trip. Any error
     /// becomes the failure.
     static func underLock<T>(
-        _ lockName: String, schema: String, refs: [TrackingTableRef], on connection: PGConnection,
+        _ lockName: String, schema: String, refs: [TrackingTableRef], wait: PlanDuration, on connection: PGConnection,
         body: ([String: Bool], [TrackingTableRef: TrackingState]) throws -> T
     ) -> Result<T, Report.ErrorInfo> {
         let schemas = Array(Set([schema] + refs.map(\.schema)))
         var existing: [String: Bool] = [:]
         do {
             let result = try AdvisoryLock.acquire(
-                lockName,
+                lockName, wait: wait,
                 then: "SELECT nspname, \(TrackingSQL.populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY("
                     + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", on: connection)
             for row in 0..<result.rowCount { existing[result.value(row, 0) ?? ""] = result.value(row, 1) == "t" }
+        } catch let error as Report.ErrorInfo {
+            return .failure(error)
         } catch {
             return .failure(Report.ErrorInfo(error))
         }

@@ -57,7 +57,9 @@ struct ApplyRun {
     }
 
     var executor: TenantExecutor {
-        TenantExecutor(planner: planner, isInterrupted: { [control = session.control] in control.isInterrupted })
+        TenantExecutor(
+            planner: planner, isInterrupted: { [control = session.control] in control.isInterrupted },
+            lockWait: plan.database.lockWait)
     }
 
     /// Runs the plan. Throws `TenantPlanError` for an invalid command line (an unknown `--tenant`);

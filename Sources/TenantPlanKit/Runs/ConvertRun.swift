@@ -83,11 +83,13 @@ struct ConvertRun {
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (target, source) = (self.target, self.source)
+        let lockWait = session.plan.database.lockWait
         return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.convertTenant(
-                    snapshot.tenants[index], tables: snapshot.tables[index], to: target, from: source, on: connection)
+                    snapshot.tenants[index], tables: snapshot.tables[index], to: target, from: source,
+                    lockWait: lockWait, on: connection)
             },
             record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
@@ -95,9 +97,11 @@ struct ConvertRun {
     /// Under the tenant's lock: reads its tables again and converts them in one transaction.
     private static func convertTenant(
         _ tenant: Tenant, tables: TenantTables, to target: TrackingFormat, from source: TrackingFormat?,
-        on connection: PGConnection
+        lockWait: PlanDuration, on connection: PGConnection
     ) -> Result<[TrackingConverter.Conversion], Report.ErrorInfo> {
-        TenantExecutor.underLock("tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, on: connection) {
+        TenantExecutor.underLock(
+            "tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, wait: lockWait, on: connection
+        ) {
             _, states in
             if let unreadable = states.values.first(where: { $0.readError != nil }) {
                 throw Report.ErrorInfo(message: unreadable.readError!)

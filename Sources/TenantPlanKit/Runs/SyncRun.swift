@@ -69,12 +69,13 @@ struct SyncRun {
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (mode, scope, accept) = (self.mode, self.scope, self.accept)
+        let lockWait = session.plan.database.lockWait
         return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.syncTenant(
                     snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope, accept: accept,
-                    on: connection)
+                    lockWait: lockWait, on: connection)
             },
             record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
@@ -82,9 +83,11 @@ struct SyncRun {
     /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.
     private static func syncTenant(
         _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, accept: EditScope,
-        on connection: PGConnection
+        lockWait: PlanDuration, on connection: PGConnection
     ) -> Result<[TableChange], Report.ErrorInfo> {
-        TenantExecutor.underLock("tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, on: connection) {
+        TenantExecutor.underLock(
+            "tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, wait: lockWait, on: connection
+        ) {
             existing, states in
             if let unreadable = states.values.first(where: { $0.readError != nil }) {
                 throw Report.ErrorInfo(message: unreadable.readError!)

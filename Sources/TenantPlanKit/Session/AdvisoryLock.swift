@@ -1,4 +1,5 @@
 import TenantPlanPostgres
+import TenantPlanSpec
 
 /// Advisory-lock keys: one per tenant schema, one per shared action's table.
 enum AdvisoryLock {
@@ -21,21 +22,46 @@ enum AdvisoryLock {
 
     /// Cleans the session and takes the lock; `then` (a query) runs in the same round trip, after
     /// the lock is held, and its result is returned.
+    /// Waiting longer than `wait` (`database.lockWait`; 0: no bound) fails with who holds the lock.
     @discardableResult
-    static func acquire(_ name: String, then query: String = "SELECT 1", on connection: PGConnection) throws -> PGResult
-    {
-        // Waiting for another tenantplan must trip neither lock_timeout nor statement_timeout: lift
-        // them around the wait (RESET returns to the plan's values, set as startup options).
-        let prefix = cleanSession + "SET lock_timeout = 0;SET statement_timeout = 0;"
+    static func acquire(
+        _ name: String, wait: PlanDuration = .zero, then query: String = "SELECT 1", on connection: PGConnection
+    ) throws -> PGResult {
+        // Waiting for another tenantplan must trip neither lockTimeout nor statementTimeout: the wait
+        // has its own bound, lockWait (RESET returns to the plan's values, set as startup options).
+        let prefix = cleanSession + "SET lock_timeout = \(wait.milliseconds);SET statement_timeout = 0;"
         let statementsBeforeLock = prefix.split(separator: ";").count
         let outcome = connection.execAll(
             prefix + "SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
                 + "RESET lock_timeout;RESET statement_timeout;" + query)
         if let error = outcome.error {
             if outcome.results.count > statementsBeforeLock { release(name, on: connection) }
+            if outcome.results.count == statementsBeforeLock, error.sqlstate == "55P03" {
+                _ = connection.execAll("RESET lock_timeout;RESET statement_timeout")
+                throw Report.ErrorInfo(sqlstate: "55P03", message: lockedMessage(name, wait: wait, on: connection))
+            }
             throw error
         }
         return outcome.results.last!
+    }
+
+    /// `tenant:tenant_acme is locked by another run (pid 4242, application_name tenantplan, waiting
+    /// since …); gave up after lockWait 30s`, naming the holder from pg_locks and pg_stat_activity.
+    static func lockedMessage(_ name: String, wait: PlanDuration, on connection: PGConnection) -> String {
+        let holder = connection.execAll(
+            "SELECT a.pid::text, coalesce(a.application_name, ''), "
+                + "to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                + "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                + "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+                + "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = \(namespace) "
+                + "AND l.objid = (hashtext(\(SQL.quoteLiteral(name)))::bigint & 4294967295) AND l.objsubid = 2 LIMIT 1"
+        ).results.last
+        var text = "\(name) is locked by another run"
+        if let holder, holder.rowCount > 0 {
+            let since = holder.value(0, 2) ?? holder.value(0, 3) ?? "?"
+            text += " (pid \(holder.value(0, 0) ?? "?"), application_name \(holder.value(0, 1) ?? ""), since \(since))"
+        }
+        return text + "; gave up after database.lockWait \(wait)"
     }
 
     static func release(_ name: String, on connection: PGConnection) {

@@ -44,6 +44,8 @@ extension Compilation {
                 settings.statementTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
             case "lockTimeout":
                 settings.lockTimeout = reader.duration(entry.value, path: key, into: &sink) ?? .zero
+            case "lockWait":
+                settings.lockWait = reader.duration(entry.value, path: key, into: &sink) ?? .zero
             case "recycleAfter":
                 settings.recycleAfter =
                     reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter

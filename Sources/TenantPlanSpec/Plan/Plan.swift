@@ -54,6 +54,8 @@ public struct DatabaseSettings: Sendable {
     public var statementTimeout: PlanDuration
     public var lockTimeout: PlanDuration
     public var retry: RetrySettings
+    /// `lockWait:` — how long a tenant waits for another run's lock on it (0: as long as it takes).
+    public var lockWait: PlanDuration = .zero
     /// Connections are closed and reopened after serving this many tenants, so the
     /// backend's per-session catalog cache stays small.
     public var recycleAfter: Int
