@@ -40,6 +40,11 @@ import Testing
                 VALUES (current_setting('tenantplan.tenant_id'), 'm\(index)');
                 """)
         }
+        try writePlan(fixture, ids: ids, concurrency: concurrency)
+    }
+
+    /// plan.yaml: the tenants `ids` in schemas t_ID, one action migrating folder m; `extra` adds top-level keys.
+    static func writePlan(_ fixture: PlanFixture, ids: [String], concurrency: Int, extra: String = "") throws {
         try fixture.write(
             "plan.yaml",
             """
@@ -50,6 +55,7 @@ import Testing
               schema: "t_{id}"
               createSchemas: true
             concurrency: \(concurrency)
+            \(extra)
             actions: [{ name: m, migrate: m }]
             """)
     }
@@ -286,22 +292,7 @@ import Testing
         defer { fixture.remove() }
         try fixture.write("m/0001_x.sql", "SELECT 1 / 0;")
         let ids = (0..<8).map { "a\($0)" }
-        func writePlan(_ extra: String) throws {
-            try fixture.write(
-                "plan.yaml",
-                """
-                version: 1
-                database: { url: "${TEST_DATABASE_URL}", maxConnections: 8 }
-                tenants:
-                  discover: { list: [\(ids.joined(separator: ", "))] }
-                  schema: "t_{id}"
-                  createSchemas: true
-                concurrency: 1
-                \(extra)
-                actions: [{ name: m, migrate: m }]
-                """)
-        }
-        try writePlan("")
+        try Self.writePlan(fixture, ids: ids, concurrency: 1)
         let path = fixture.directory + "/report.json"
         let stopped = try await run(["apply", fixture.planPath, "--report", path], database: db)
         #expect(stopped.code == 1)
@@ -315,7 +306,7 @@ import Testing
         #expect(try Self.validate(json: path, schema: "report-v1.json") == nil)
         let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(report.stopReason == .identicalFailures)
-        try writePlan("stopAfterIdenticalFailures: 0")
+        try Self.writePlan(fixture, ids: ids, concurrency: 1, extra: "stopAfterIdenticalFailures: 0")
         let all = try await run(["apply", fixture.planPath], database: db)
         #expect(all.code == 1)
         let failedLines = all.output.split(separator: "\n").filter { $0.hasPrefix("FAILED ") }
