@@ -96,6 +96,39 @@ import Testing
         #expect(reports[0].summary.migrationsApplied + reports[1].summary.migrationsApplied == 180)
     }
 
+    @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
+    func killedThenRerun() async throws {
+        let db = try await TestDatabase.create("sigkill")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<30).map { "k\($0)" }
+        try Self.plan(fixture, ids: ids, sleep: 0.2, concurrency: 4)
+        let child = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath], environment: ["TEST_DATABASE_URL": db.conninfo])
+        var waited = 0
+        while try await db.count("SELECT count(*) FROM public.applied_log") < 6, waited < 300 {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += 1
+        }
+        child.signal(SIGKILL)
+        _ = try await child.wait(timeout: .seconds(60))
+        let before = try await db.count("SELECT count(*) FROM public.applied_log")
+        #expect(before >= 6 && before < 90, "killed mid-run: \(before) of 90 migrations ran")
+        // The killed run's backends may still hold a tenant lock until they notice: the rerun waits for it.
+        let rerun = try await run(["apply", fixture.planPath], database: db)
+        #expect(rerun.code == 0, "\(rerun.output)")
+        #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 90)
+        #expect(
+            try await db.count(
+                "SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log "
+                    + "GROUP BY 1, 2 HAVING count(*) > 1) d")
+                == 0)
+        for id in ids {
+            #expect(try await db.count("SELECT count(*) FROM t_\(id).__drizzle_migrations") == 3, "\(id)")
+        }
+    }
+
     @Test("SIGINT mid-run exits 130 with a partial report and no half-applied migration")
     func interrupt() async throws {
         let db = try await TestDatabase.create("sigint")
