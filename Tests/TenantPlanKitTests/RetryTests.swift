@@ -127,6 +127,35 @@ import Testing
             try await db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 't_a' AND tablename = 'made'") == 1)
     }
 
+    @Test("a shared action whose backend is killed is retried too, and its tenants then run")
+    func sharedActionRetried() async throws {
+        let db = try await TestDatabase.create("retry_shared")
+        try await db.exec("CREATE SEQUENCE public.kills")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write(
+            "shared/0001_killer.sql",
+            "CREATE TABLE public.made (id int);\n"
+                + "SELECT CASE WHEN nextval('public.kills') <= 1 THEN pg_terminate_backend(pg_backend_pid()) END;")
+        try fixture.write("tenant/0001_t.sql", "CREATE TABLE t (id int);")
+        var plan = try fixture.compile(
+            ApplyIntegrationTests.listPlan(
+                ["a", "b"],
+                actions: """
+                      - { name: shared-schema, scope: shared, migrate: shared, \
+                    tracking: { table: __shared_migrations, format: name } }
+                      - { name: tenant-schema, after: [shared-schema], migrate: tenant }
+                    """), database: db)
+        plan.database.retry.initialDelay = .milliseconds(10)
+        let report = try await runApply(plan, db)
+        #expect(report.exitCode == 0, "\(report.sharedActions.map { $0.error as Any })")
+        #expect(report.sharedActions.first?.status == .applied)
+        #expect(report.summary.succeeded == 2)
+        #expect(try await db.count("SELECT last_value FROM public.kills") == 2)
+        #expect(try await db.count("SELECT count(*) FROM public.__shared_migrations") == 1)
+        #expect(try await db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'made'") == 1)
+    }
+
     @Test("attempts run out: the tenant fails with the last error, and nothing of the migration is left")
     func attemptsRunOut() async throws {
         let db = try await TestDatabase.create("retry_out")

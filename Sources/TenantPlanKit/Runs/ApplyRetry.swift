@@ -2,9 +2,11 @@ import TenantPlanSpec
 
 /// Retrying a tenant of `apply`: which failures are safe to try again, and how attempts add up.
 enum ApplyRetry {
-    /// The rule for a stage's sweep: `database.retry`, announced as `RunEvent.retrying`.
+    /// The rule for a stage's sweep or a shared action: `database.retry`, announced as
+    /// `RunEvent.retrying` for the target `name(index)` gives (id and schema).
     static func rule(
-        plan: Plan, actions: [Action], tenants: [Tenant], events: @escaping @Sendable (RunEvent) -> Void
+        plan: Plan, actions: [Action], name: @escaping @Sendable (Int) -> (id: String, schema: String),
+        events: @escaping @Sendable (RunEvent) -> Void
     ) -> RetryRule<TenantExecutor.Outcome>? {
         guard plan.database.retry.maxAttempts > 1 else { return nil }
         let settings = plan.database.retry
@@ -14,10 +16,11 @@ enum ApplyRetry {
             merge: { $0.followed(by: $1) },
             announce: { index, attempt, outcome, delay in
                 guard let error = outcome.failure else { return }
+                let target = name(index)
                 events(
                     .retrying(
-                        tenant: tenants[index].id, schema: tenants[index].schema, attempt: attempt,
-                        of: settings.maxAttempts, delayMs: delay, error: error))
+                        tenant: target.id, schema: target.schema, attempt: attempt, of: settings.maxAttempts,
+                        delayMs: delay, error: error))
             })
     }
 

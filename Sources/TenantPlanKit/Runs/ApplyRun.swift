@@ -132,8 +132,27 @@ struct ApplyRun {
                 progress.sharedStates.merge(steps.finalStates) { _, new in new }
                 return .plannedShared(steps, schema: target.schema)
             }
-            let outcome = try await session.withConnection { connection in
-                executor.run(target, actions: [action], tables: tables, skip: [:], on: connection)
+            let session = self.session
+            let once: @Sendable () async -> TenantExecutor.Outcome = {
+                do {
+                    return try await session.withConnection { connection in
+                        executor.run(target, actions: [action], tables: tables, skip: [:], on: connection)
+                    }
+                } catch {
+                    return TenantExecutor.Outcome(error: (error as? RunFailure)?.info ?? Report.ErrorInfo(error))
+                }
+            }
+            let rule = ApplyRetry.rule(
+                plan: plan, actions: [action], name: { _ in ("shared " + action.name, target.schema) },
+                events: session.events)
+            let outcome =
+                if let rule {
+                    await rule.run(index: 0, interrupted: { session.control.isInterrupted }, attempt: once)
+                } else {
+                    await once()
+                }
+            if outcome.actions.isEmpty, let error = outcome.error {
+                return .failed(action, error: error, schema: target.schema)
             }
             return .executedShared(outcome, action: action, schema: target.schema)
         } catch {
@@ -202,7 +221,9 @@ struct ApplyRun {
             shouldStop: { progress.identical.tripped == nil ? nil : .identicalFailures },
             retry: options.dryRun
                 ? nil
-                : ApplyRetry.rule(plan: plan, actions: stage.tenant, tenants: snapshot.tenants, events: session.events))
+                : ApplyRetry.rule(
+                    plan: plan, actions: stage.tenant, name: { (snapshot.tenants[$0].id, snapshot.tenants[$0].schema) },
+                    events: session.events))
     }
 }
 
