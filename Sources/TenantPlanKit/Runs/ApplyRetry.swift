@@ -33,6 +33,7 @@ enum ApplyRetry {
         for result in outcome.actions where result.status == .failed {
             guard let action = actions.first(where: { $0.name == result.name }) else { return false }
             if action.transaction == .none { return false }
+            if let own = result.error, !own.transient { return false }
             let migration = result.error?.migration ?? error.migration
             if action.migrations.contains(where: { $0.name == migration && $0.noTransaction }) { return false }
         }
