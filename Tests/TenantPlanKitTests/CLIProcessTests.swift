@@ -1,4 +1,5 @@
 import Foundation
+import TenantPlanCluster
 import TenantPlanPostgres
 import TenantPlanSpec
 import Testing
@@ -127,6 +128,62 @@ import Testing
         for id in ids {
             #expect(try await db.count("SELECT count(*) FROM t_\(id).__drizzle_migrations") == 3, "\(id)")
         }
+    }
+
+    @Test("a server that comes up after apply started is waited for (database.retry); one that never does is one error")
+    func serverStartsLate() async throws {
+        // The suite's cluster listens on a Unix socket; a folder that gets a link to that socket only
+        // after apply has started is, to libpq, a server that starts late.
+        // (With TENANTPLAN_TEST_DATABASE_URL there is no suite cluster: a throwaway one stands in.)
+        let suite = try TestServer.server().cluster
+        let cluster = try suite ?? EphemeralCluster.start()
+        defer { if suite == nil { cluster.stop() } }
+        let dbName = suite == nil ? "postgres" : try await TestDatabase.create("late").name
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let late = fixture.directory + "/late-socket"
+        try FileManager.default.createDirectory(atPath: late, withIntermediateDirectories: true)
+        try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
+        try fixture.write(
+            "plan.yaml",
+            """
+            version: 1
+            database:
+              url: "host=\(late) port=5432 user=postgres dbname=\(dbName)"
+              retry: { maxAttempts: 30, initialDelay: 100ms, maxDelay: 200ms, jitter: none }
+            tenants:
+              discover: { list: [a, b] }
+              schema: "t_{id}"
+              createSchemas: true
+            actions: [{ name: m, migrate: m }]
+            """)
+        let report = fixture.directory + "/report.json"
+        let child = try ChildProcess(Executable.path, ["apply", fixture.planPath, "--report", report])
+        try await Task.sleep(for: .milliseconds(700))
+        try FileManager.default.createSymbolicLink(
+            atPath: late + "/.s.PGSQL.5432", withDestinationPath: cluster.directory + "/.s.PGSQL.5432")
+        let code = try await child.wait(timeout: .seconds(60))
+        #expect(code == 0, "\(child.output)")
+        #expect(child.output.contains("warning: cannot connect: "), "\(child.output)")
+        #expect(child.output.contains("; attempt 2 of 30 in 100 ms"), "\(child.output)")
+        let applied = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        #expect(applied.summary.migrationsApplied == 2)
+        // Never up: one error after the attempts, exit 1.
+        try FileManager.default.removeItem(atPath: late + "/.s.PGSQL.5432")
+        try fixture.write(
+            "plan.yaml",
+            """
+            version: 1
+            database:
+              url: "host=\(late) port=5432 user=postgres dbname=\(dbName)"
+              retry: { maxAttempts: 3, initialDelay: 10ms }
+            tenants: { discover: { list: [a] }, schema: "t_{id}" }
+            actions: [{ name: m, migrate: m }]
+            """)
+        let never = try ChildProcess(Executable.path, ["apply", fixture.planPath])
+        #expect(try await never.wait(timeout: .seconds(60)) == 1)
+        #expect(never.output.contains("(gave up after 3 attempts)"), "\(never.output)")
+        #expect(never.output.contains("database.url: "), "\(never.output)")
     }
 
     @Test("SIGINT mid-run exits 130 with a partial report and no half-applied migration")

@@ -63,9 +63,12 @@ final class RunSession: Sendable {
         }
     }
 
-    /// Runs `body` on a pooled connection that does not count as a tenant's.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
-        let session = try await acquire()
+    /// Runs `body` on a pooled connection that does not count as a tenant's. `waitForServer`:
+    /// the run's first connection, which waits for a server that is down or starting (`acquire`).
+    func withConnection<T: Sendable>(
+        waitForServer: Bool = false, _ body: @escaping @Sendable (PGConnection) throws -> T
+    ) async throws -> T {
+        let session = try await acquire(waitForServer: waitForServer)
         do {
             let value = try await session.run(body)
             await pool.release(session, countsAsTenant: false)
@@ -76,19 +79,40 @@ final class RunSession: Sendable {
         }
     }
 
-    /// A connection, or the failure to connect named after `database.url`.
-    private func acquire() async throws -> PGSession {
-        do {
-            return try await pool.acquire()
-        } catch let error as PostgresError where error.kind == .connection {
-            throw RunFailure(location: plan.database.urlLocation, key: "database.url", error: error)
+    /// A connection, or the failure to connect named after `database.url`. With `waitForServer`,
+    /// a failure to connect is retried as a whole with `database.retry` (one wait for the run, not
+    /// one per tenant), each retry announced as a warning; the error says how many attempts it took.
+    private func acquire(waitForServer: Bool = false) async throws -> PGSession {
+        let retry = plan.database.retry
+        var attempt = 1
+        while true {
+            do {
+                return try await pool.acquire()
+            } catch var error as PostgresError where error.kind == .connection || TransientErrors.isTransient(error) {
+                guard waitForServer, attempt < retry.maxAttempts, !control.isInterrupted else {
+                    if attempt > 1 { error.message += " (gave up after \(attempt) attempts)" }
+                    throw RunFailure(location: plan.database.urlLocation, key: "database.url", error: error)
+                }
+                let delay = Int(retry.delay(afterAttempt: attempt, random: { Double.random(in: 0...1) }).rounded())
+                events(
+                    .warning(
+                        "cannot connect: \(error.message); "
+                            + "attempt \(attempt + 1) of \(retry.maxAttempts) in \(delay) ms"
+                    ))
+                var remaining = delay
+                while remaining > 0, !control.isInterrupted {
+                    try? await Task.sleep(nanoseconds: UInt64(min(remaining, 100)) * 1_000_000)
+                    remaining -= 100
+                }
+                attempt += 1
+            }
         }
     }
 
     /// Discovers the tenants and reads every tenant's tracking tables in batches, in parallel over the pool.
     func snapshot() async throws -> Snapshot {
         let settings = plan.tenants
-        let (ids, target) = try await withConnection { connection in
+        let (ids, target) = try await withConnection(waitForServer: true) { connection in
             do {
                 return (try TenantDiscovery.discover(settings, on: connection), ConnInfo.target(of: connection))
             } catch let error as PostgresError where error.kind != .connection && error.kind != .canceled {
