@@ -60,4 +60,10 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// The output files go with the object: a suite run leaves nothing in the temporary folder.
+    deinit {
+        try? FileManager.default.removeItem(atPath: outputPath)
+        if let errorPath { try? FileManager.default.removeItem(atPath: errorPath) }
+    }
 }
