@@ -93,17 +93,13 @@ final class RunSession: Sendable {
                     if attempt > 1 { error.message += " (gave up after \(attempt) attempts)" }
                     throw RunFailure(location: plan.database.urlLocation, key: "database.url", error: error)
                 }
-                let delay = Int(retry.delay(afterAttempt: attempt, random: { Double.random(in: 0...1) }).rounded())
+                let delay = Int(retry.delay(afterAttempt: attempt, random: Backoff.random).rounded())
                 events(
                     .warning(
                         "cannot connect: \(error.message); "
                             + "attempt \(attempt + 1) of \(retry.maxAttempts) in \(delay) ms"
                     ))
-                var remaining = delay
-                while remaining > 0, !control.isInterrupted {
-                    try? await Task.sleep(nanoseconds: UInt64(min(remaining, 100)) * 1_000_000)
-                    remaining -= 100
-                }
+                await Backoff.pause(delay, interrupted: { control.isInterrupted })
                 attempt += 1
             }
         }
