@@ -30,8 +30,11 @@ extension Report {
             self.position = position
         }
 
+        /// Any error as a report shows it; a run-level failure (`RunFailure`) keeps its plan key and place.
         public init(_ error: Error, migration: String? = nil) {
-            if let error = error as? PostgresError {
+            if let failure = error as? RunFailure {
+                self = failure.info
+            } else if let error = error as? PostgresError {
                 self.init(
                     migration: migration, sqlstate: error.sqlstate, message: error.message,
                     detail: error.detail, hint: error.hint, position: error.position)

@@ -88,7 +88,7 @@ struct ApplyRun {
             await session.close()
             throw error
         } catch {
-            report.error = (error as? RunFailure)?.info ?? Report.ErrorInfo(error)
+            report.error = Report.ErrorInfo(error)
         }
         await session.close()
         report.finish(started: started, interrupted: session.control.isInterrupted)
@@ -139,7 +139,7 @@ struct ApplyRun {
                         executor.run(target, actions: [action], tables: tables, skip: [:], on: connection)
                     }
                 } catch {
-                    return TenantExecutor.Outcome(error: (error as? RunFailure)?.info ?? Report.ErrorInfo(error))
+                    return TenantExecutor.Outcome(error: Report.ErrorInfo(error))
                 }
             }
             let rule = ApplyRetry.rule(
@@ -157,7 +157,7 @@ struct ApplyRun {
             return .executedShared(outcome, action: action, schema: target.schema)
         } catch {
             return .failed(
-                action, error: (error as? RunFailure)?.info ?? Report.ErrorInfo(error), schema: target.schema)
+                action, error: Report.ErrorInfo(error), schema: target.schema)
         }
     }
 
