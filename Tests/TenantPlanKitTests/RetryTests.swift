@@ -225,6 +225,9 @@ import Testing
         // suite runs in parallel): the wait must outlast it.
         plan.database.lockWait = .milliseconds(2500)
         plan.database.statementTimeout = .milliseconds(1000)
+        // The same lock key held in another database of the same server is not this tenant's holder.
+        let decoy = try await TestDatabase.create("lock_wait_decoy")
+        try await decoy.exec("SELECT pg_advisory_lock(\(AdvisoryLock.namespace), hashtext('tenant:t_a'))")
         let holder = try #require(try await db.scalar("SELECT pg_backend_pid()::text"))
         try await db.exec("SELECT pg_advisory_lock(\(AdvisoryLock.namespace), hashtext('tenant:t_a'))")
         let began = Date()

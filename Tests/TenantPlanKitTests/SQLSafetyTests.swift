@@ -211,7 +211,7 @@ import Testing
                 current_setting('search_path'), current_user, to_regclass('pg_temp.left_behind')::text;
             DO $$ BEGIN
               IF current_setting('tenantplan.tenant_id') = 'a' THEN
-                PERFORM set_config('statement_timeout', '200', false);
+                PERFORM set_config('statement_timeout', '123s', false);
                 PERFORM set_config('application_name', 'leaked', false);
                 PERFORM set_config('search_path', 'public', false);
                 PERFORM set_config('role', 'tp_other', false);

@@ -54,6 +54,7 @@ enum AdvisoryLock {
                 + "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
                 + "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
                 + "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = \(namespace) "
+                + "AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) "
                 + "AND l.objid = (hashtext(\(SQL.quoteLiteral(name)))::bigint & 4294967295) AND l.objsubid = 2 LIMIT 1"
         ).results.last
         var text = "\(name) is locked by another run"
