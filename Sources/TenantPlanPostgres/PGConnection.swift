@@ -48,6 +48,12 @@ public final class PGConnection: @unchecked Sendable {
         PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
+    /// A transaction is open (possibly failed).
+    public var inTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
     /// Runs one or more statements with the simple query protocol and returns the last result.
     /// On error, the rest of a multi-statement text is skipped by the server.
     @discardableResult

@@ -26,6 +26,8 @@ struct MigrationExecutor {
     /// Each row records the time its migration ran (the table has the column).
     var recordsTime = true
     var mode: TransactionMode
+    /// Under a transaction pooler, `database.directUrl`: where what runs outside a transaction goes.
+    var direct: ConnectionSettings?
     var isInterrupted: @Sendable () -> Bool
 
     static let markColumn = "tenantplan_mark"
@@ -93,18 +95,19 @@ struct MigrationExecutor {
             text += piece
             length += piece.unicodeScalars.count
         }
-        if !perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
+        if !perMigration { append(context.begin + context.settings(local: true) + "\n") }
         for migration in migrations {
-            if perMigration { append("BEGIN;" + context.settings(local: true) + "\n") }
+            if perMigration { append(context.begin + context.settings(local: true) + "\n") }
+            append(context.unrecordedCheck([migration], in: table, format: format))
             if format == .tenantplan { append(TrackingSQL.markStart) }
             offsets.append(length)
             append(migration.batchText)
             append(
                 "\n;\n" + TrackingSQL.guardedRecord(migration, in: table, format: format, recordsTime: recordsTime)
                     + ";" + Self.mark)
-            if perMigration, !holdCommit { append("COMMIT;") }
+            if perMigration, !holdCommit { append(context.commit) }
         }
-        if !perMigration, !holdCommit { append("COMMIT;") }
+        if !perMigration, !holdCommit { append(context.commit) }
         return (text, offsets)
     }
 
@@ -176,7 +179,7 @@ struct MigrationExecutor {
         let endedItsTransaction = result.error?.sqlstate == "22012" && connection.isHealthy
         if holdCommit {
             if result.error == nil {
-                let commit = connection.execAll("COMMIT")
+                let commit = connection.execAll(context.commit)
                 result.error = commit.error
             } else if !connection.isHealthy {
                 _ = connection.execAll("ROLLBACK")
@@ -201,7 +204,11 @@ struct MigrationExecutor {
         if perMigration {
             if let state = try? TrackingReader.read([table], on: connection)[table] {
                 let recorded = state.keys
-                committed = migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count
+                // Recorded, and reached by this batch (a mark follows each migration's row): under a
+                // transaction pooler, a racing run may have recorded the ones this batch stopped at.
+                committed = min(
+                    migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count,
+                    max(0, marks.count - 1))
                 failedIndex = committed
             } else {
                 // The connection is gone: what committed is unknown here (a mark arrives before its
@@ -242,7 +249,36 @@ struct MigrationExecutor {
     }
 
     /// Statement by statement, outside any transaction; the row is recorded after the last one.
+    /// Under a transaction pooler, on a session of its own (`direct`), holding the target's lock
+    /// there for the migration's length.
     private func runAutocommit(_ migration: Migration) -> ExecutionOutcome {
+        guard let pooled = context.pooled else { return runAutocommit(migration, on: connection) }
+        guard let direct else {
+            return ExecutionOutcome(
+                error: Report.ErrorInfo(
+                    migration: migration.name,
+                    message: "a migration outside a transaction needs database.directUrl "
+                        + "under database.pooler: transaction"))
+        }
+        let session: PGConnection
+        do {
+            session = try PGConnection.connect(direct.conninfo, overrides: direct.overrides)
+            if !direct.setup.isEmpty { try session.exec(direct.setup) }
+            try AdvisoryLock.acquire(
+                pooled.lockName, wait: pooled.lockWait,
+                then: TrackingSQL.unrecordedCheck(
+                    [format.usesHash ? migration.hash : migration.name], in: table, format: format), on: session)
+        } catch {
+            return ExecutionOutcome(error: Report.ErrorInfo(error, migration: migration.name))
+        }
+        defer { AdvisoryLock.release(pooled.lockName, on: session) }
+        var onSession = self
+        onSession.connection = session
+        onSession.context.pooled = nil
+        return onSession.runAutocommit(migration, on: session)
+    }
+
+    private func runAutocommit(_ migration: Migration, on connection: PGConnection) -> ExecutionOutcome {
         let started = Date()
         do {
             try connection.exec(context.settings(local: false))

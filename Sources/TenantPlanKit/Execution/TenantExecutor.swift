@@ -11,6 +11,31 @@ struct TenantExecutor: Sendable {
     var isInterrupted: @Sendable () -> Bool
     /// `database.lockWait`: how long to wait for another run's lock on the target.
     var lockWait: PlanDuration = .zero
+    /// `database.pooler: transaction` (nil: no pooler).
+    var pooling: Pooling?
+
+    /// What each transaction needs under a transaction pooler.
+    struct Pooling: Sendable {
+        var statementTimeout: PlanDuration
+        var lockTimeout: PlanDuration
+        /// `database.directUrl`: a session for what cannot run in one transaction.
+        var direct: ConnectionSettings?
+
+        init(plan: Plan, direct: ConnectionSettings?) {
+            self.statementTimeout = plan.database.statementTimeout
+            self.lockTimeout = plan.database.lockTimeout
+            self.direct = direct
+        }
+
+        func transaction(locking name: String, wait: PlanDuration) -> PooledTransaction {
+            PooledTransaction(
+                lockName: name, lockWait: wait, statementTimeout: statementTimeout, lockTimeout: lockTimeout)
+        }
+    }
+
+    /// Replanning a target after conflicts with racing runs stops after this many (each conflict
+    /// means the other run committed something, so this is reached only by a run that keeps losing).
+    static let maxReplans = 100
 
     /// What happened on the target.
     struct Outcome: Sendable {
@@ -29,32 +54,50 @@ struct TenantExecutor: Sendable {
 
     /// Locks the target, re-reads and plans, then carries out the steps.
     /// `createdByRun`: an earlier stage of this run created the target's schema.
+    /// Under a transaction pooler, a write that finds another run recorded a migration since the
+    /// read fails as a conflict having done nothing; the target is then read and planned again.
     func run(
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
         createdByRun: Bool = false, on connection: PGConnection
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
-        let locked = Self.underLock(
-            lockName, schema: target.schema, refs: tables.refs, wait: lockWait, on: connection
-        ) {
-            schemas, states in
-            let steps = planner.steps(
-                for: target, actions: actions, tables: tables, existingSchemas: Set(schemas.keys),
-                populated: schemas[target.schema] == true, createdByRun: createdByRun, states: states, skip: skip)
-            return carryOut(steps, target: target, on: connection)
+        let context = ExecutionContext(target, pooled: pooling?.transaction(locking: lockName, wait: lockWait))
+        func attempt() -> Outcome {
+            let locked = Self.underLock(
+                lockName, schema: target.schema, refs: tables.refs, wait: lockWait, pooled: context.pooled,
+                on: connection
+            ) {
+                schemas, states in
+                let steps = planner.steps(
+                    for: target, actions: actions, tables: tables, existingSchemas: Set(schemas.keys),
+                    populated: schemas[target.schema] == true, createdByRun: createdByRun, states: states, skip: skip)
+                return carryOut(steps, context: context, on: connection)
+            }
+            switch locked {
+            case .success(let outcome): return outcome
+            case .failure(let error): return Outcome(error: error)
+            }
         }
-        switch locked {
-        case .success(let outcome): return outcome
-        case .failure(let error): return Outcome(error: error)
+        var outcome = attempt()
+        var replans = 0
+        while outcome.failure?.sqlstate == TrackingSQL.conflict, replans < Self.maxReplans, !isInterrupted() {
+            replans += 1
+            var merged = outcome.followed(by: attempt())
+            merged.attempts = outcome.attempts
+            outcome = merged
         }
+        return outcome
     }
 
     /// Under the advisory lock `lockName`, finds which of the schemas (`schema` and those of
     /// `refs`) exist, each with whether it holds objects, and reads the tables of `refs` again,
     /// then runs `body` with them. The lock and the schema check take one round trip. Any error
     /// becomes the failure.
+    /// Under a transaction pooler (`pooled`), the lock is held while reading only: `body` runs
+    /// after, and each of its transactions takes the lock again (`ExecutionContext.begin`).
     static func underLock<T>(
-        _ lockName: String, schema: String, refs: [TrackingTableRef], wait: PlanDuration, on connection: PGConnection,
+        _ lockName: String, schema: String, refs: [TrackingTableRef], wait: PlanDuration,
+        pooled: PooledTransaction? = nil, on connection: PGConnection,
         body: ([String: Bool], [TrackingTableRef: TrackingState]) throws -> T
     ) -> Result<T, Report.ErrorInfo> {
         let schemas = Array(Set([schema] + refs.map(\.schema)))
@@ -63,16 +106,21 @@ struct TenantExecutor: Sendable {
             let result = try AdvisoryLock.acquire(
                 lockName, wait: wait,
                 then: "SELECT nspname, \(TrackingSQL.populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY("
-                    + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", on: connection)
+                    + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", pooled: pooled, on: connection)
             for row in 0..<result.rowCount { existing[result.value(row, 0) ?? ""] = result.value(row, 1) == "t" }
         } catch let error as Report.ErrorInfo {
             return .failure(error)
         } catch {
             return .failure(Report.ErrorInfo(error))
         }
-        defer { AdvisoryLock.release(lockName, on: connection) }
+        var held = true
+        defer { if held { AdvisoryLock.release(lockName, pooled: pooled != nil, on: connection) } }
         do {
             let states = try TrackingReader.read(refs, on: connection)
+            if pooled != nil {
+                AdvisoryLock.release(lockName, pooled: true, on: connection)
+                held = false
+            }
             return .success(try body(existing, states))
         } catch let error as Report.ErrorInfo {
             return .failure(error)
@@ -82,7 +130,7 @@ struct TenantExecutor: Sendable {
     }
 
     /// Carries out `steps` (planned under the lock this connection holds).
-    func carryOut(_ steps: TenantSteps, target: StepTarget, on connection: PGConnection) -> Outcome {
+    func carryOut(_ steps: TenantSteps, context: ExecutionContext, on connection: PGConnection) -> Outcome {
         var outcome = Outcome()
         if let error = steps.error {
             outcome.error = error
@@ -91,20 +139,21 @@ struct TenantExecutor: Sendable {
         }
         do {
             if !steps.createSchemas.isEmpty {
-                try connection.exec(
-                    steps.createSchemas.map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0))" }
-                        .joined(separator: ";"))
+                try Self.locked(
+                    steps.createSchemas.map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0));" }.joined(),
+                    pooled: context.pooled, on: connection)
             }
             outcome.createdSchema = steps.createsOwnSchema
             if !steps.conversions.isEmpty {
-                try Self.transaction(steps.conversions.map(TrackingConverter.sql).joined(), on: connection)
+                try Self.transaction(
+                    steps.conversions.map(TrackingConverter.sql).joined(), pooled: context.pooled, on: connection)
                 outcome.conversions = steps.conversions
             }
         } catch {
             outcome.error = Report.ErrorInfo(error)
             return outcome
         }
-        outcome.actions = runActions(steps.actions, context: ExecutionContext(target), on: connection)
+        outcome.actions = runActions(steps.actions, context: context, on: connection)
         if !outcome.failed { outcome.finalStates = steps.finalStates }
         return outcome
     }
@@ -125,7 +174,7 @@ struct TenantExecutor: Sendable {
             let started = Date()
             var result: Report.ActionResult
             if step.deferred, let change = step.change {
-                deferred.append((results.count, change.recordSQL))
+                deferred.append((results.count, change.recordSQL(checked: context.pooled != nil)))
                 result = .planned(step)
                 result.status = .applied
             } else {
@@ -135,17 +184,18 @@ struct TenantExecutor: Sendable {
             if result.status == .failed { failedReason = "action \(step.action.name) failed" }
             results.append(result)
         }
-        commitDeferred(deferred, into: &results, on: connection)
+        commitDeferred(deferred, into: &results, pooled: context.pooled, on: connection)
         return results
     }
 
     /// `--mark-applied`: every record of the target commits in one transaction, or none does.
     private func commitDeferred(
-        _ deferred: [(index: Int, sql: String)], into results: inout [Report.ActionResult], on connection: PGConnection
+        _ deferred: [(index: Int, sql: String)], into results: inout [Report.ActionResult],
+        pooled: PooledTransaction?, on connection: PGConnection
     ) {
         guard !deferred.isEmpty else { return }
         do {
-            try Self.transaction(deferred.map(\.sql).joined(), on: connection)
+            try Self.transaction(deferred.map(\.sql).joined(), pooled: pooled, on: connection)
         } catch {
             for (index, _) in deferred {
                 results[index].status = .failed
@@ -165,15 +215,20 @@ struct TenantExecutor: Sendable {
         result.pending = nil
         do {
             guard !change.run.isEmpty else {
-                try Self.transaction(change.recordSQL, on: connection)
+                try Self.transaction(
+                    change.recordSQL(checked: context.pooled != nil), pooled: context.pooled, on: connection)
                 result.status = .applied
                 return result
             }
-            if change.createTable { try connection.exec(TrackingSQL.createTable(change.table, format: change.format)) }
+            if change.createTable {
+                try Self.locked(
+                    TrackingSQL.createTable(change.table, format: change.format) + ";", pooled: context.pooled,
+                    on: connection)
+            }
             let executor = MigrationExecutor(
                 connection: connection, context: context, table: change.table, format: change.format,
                 actionName: step.action.name, recordsTime: change.recordsTime, mode: step.action.transaction,
-                isInterrupted: isInterrupted)
+                direct: pooling?.direct, isInterrupted: isInterrupted)
             let execution = executor.apply(change.run)
             result.applied = execution.applied
             result.status = execution.error == nil ? .applied : .failed
@@ -191,9 +246,20 @@ struct TenantExecutor: Sendable {
         return result
     }
 
-    /// Runs `sql` in one transaction, rolling back on failure.
-    static func transaction(_ sql: String, on connection: PGConnection) throws {
-        let outcome = connection.execAll("BEGIN;" + sql + "COMMIT;")
+    /// Runs `sql` as it is on a session this run holds the target's lock on, or, under a
+    /// transaction pooler (`pooled`), in a transaction that takes the lock.
+    static func locked(_ sql: String, pooled: PooledTransaction?, on connection: PGConnection) throws {
+        if pooled == nil {
+            try connection.exec(sql)
+        } else {
+            try transaction(sql, pooled: pooled, on: connection)
+        }
+    }
+
+    /// Runs `sql` in one transaction, rolling back on failure; under a transaction pooler
+    /// (`pooled`), the transaction takes the target's lock and the plan's settings first.
+    static func transaction(_ sql: String, pooled: PooledTransaction? = nil, on connection: PGConnection) throws {
+        let outcome = connection.execAll("BEGIN;" + (pooled?.prelude ?? "") + sql + "COMMIT;")
         if let error = outcome.error {
             if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
             throw error

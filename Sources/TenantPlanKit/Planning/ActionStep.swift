@@ -70,8 +70,16 @@ public struct TableChange: Sendable {
 
     /// SQL creating the table (when needed), recording `mark` and deleting the orphans: what
     /// commits without running any migration.
-    public var recordSQL: String {
+    public var recordSQL: String { recordSQL(checked: false) }
+
+    /// `recordSQL`; `checked` (under a transaction pooler) first fails the transaction as a
+    /// conflict when another run recorded any of `mark` since the table was read.
+    func recordSQL(checked: Bool) -> String {
         var sql = createTable ? TrackingSQL.createTable(table, format: format) + ";" : ""
+        if checked, !mark.isEmpty {
+            sql += TrackingSQL.unrecordedCheck(
+                mark.map { format.usesHash ? $0.hash : $0.name }, in: table, format: format)
+        }
         sql += mark.map { TrackingSQL.record($0, in: table, format: format) + ";" }.joined()
         if !deleteOrphans.isEmpty {
             sql += TrackingSQL.deleteRows(withKeys: deleteOrphans.map(\.key), in: table, format: format)

@@ -59,7 +59,7 @@ struct ApplyRun {
     var executor: TenantExecutor {
         TenantExecutor(
             planner: planner, isInterrupted: { [control = session.control] in control.isInterrupted },
-            lockWait: plan.database.lockWait)
+            lockWait: plan.database.lockWait, pooling: session.pooling)
     }
 
     /// Runs the plan. Throws `TenantPlanError` for an invalid command line (an unknown `--tenant`);

@@ -83,13 +83,13 @@ struct ConvertRun {
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (target, source) = (self.target, self.source)
-        let lockWait = session.plan.database.lockWait
+        let (lockWait, pooling) = (session.plan.database.lockWait, session.pooling)
         return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.convertTenant(
                     snapshot.tenants[index], tables: snapshot.tables[index], to: target, from: source,
-                    lockWait: lockWait, on: connection)
+                    lockWait: lockWait, pooling: pooling, on: connection)
             },
             record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
@@ -97,10 +97,12 @@ struct ConvertRun {
     /// Under the tenant's lock: reads its tables again and converts them in one transaction.
     private static func convertTenant(
         _ tenant: Tenant, tables: TenantTables, to target: TrackingFormat, from source: TrackingFormat?,
-        lockWait: PlanDuration, on connection: PGConnection
+        lockWait: PlanDuration, pooling: TenantExecutor.Pooling?, on connection: PGConnection
     ) -> Result<[TrackingConverter.Conversion], Report.ErrorInfo> {
-        TenantExecutor.underLock(
-            "tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, wait: lockWait, on: connection
+        let pooled = pooling?.transaction(locking: "tenant:" + tenant.schema, wait: lockWait)
+        return TenantExecutor.underLock(
+            "tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, wait: lockWait, pooled: pooled,
+            on: connection
         ) {
             _, states in
             if let unreadable = states.values.first(where: { $0.readError != nil }) {
@@ -109,7 +111,8 @@ struct ConvertRun {
             let conversions = MaintenanceSteps.conversions(tables, states: states, to: target, from: source)
             if let refused = conversions.first(where: { !$0.isPossible }) { throw refused.refusal }
             if !conversions.isEmpty {
-                try TenantExecutor.transaction(conversions.map(TrackingConverter.sql).joined(), on: connection)
+                try TenantExecutor.transaction(
+                    conversions.map(TrackingConverter.sql).joined(), pooled: pooled, on: connection)
             }
             return conversions
         }

@@ -69,13 +69,13 @@ struct SyncRun {
     {
         let sweep = Sweep(pool: session.pool, control: session.control, onError: .continue, maxFailures: 0)
         let (mode, scope, accept) = (self.mode, self.scope, self.accept)
-        let lockWait = session.plan.database.lockWait
+        let (lockWait, pooling) = (session.plan.database.lockWait, session.pooling)
         return await sweep.runWrites(
             work,
             operation: { index, connection in
                 Self.syncTenant(
                     snapshot.tenants[index], tables: snapshot.tables[index], mode: mode, scope: scope, accept: accept,
-                    lockWait: lockWait, on: connection)
+                    lockWait: lockWait, pooling: pooling, on: connection)
             },
             record: { report.tenants[$0].record($1) }, skipped: { report.tenants[$0].status = .skipped })
     }
@@ -83,10 +83,12 @@ struct SyncRun {
     /// Under the tenant's lock: reads its tables again and writes the changes in one transaction.
     private static func syncTenant(
         _ tenant: Tenant, tables: TenantTables, mode: SyncReport.Mode, scope: MarkScope, accept: EditScope,
-        lockWait: PlanDuration, on connection: PGConnection
+        lockWait: PlanDuration, pooling: TenantExecutor.Pooling?, on connection: PGConnection
     ) -> Result<[TableChange], Report.ErrorInfo> {
-        TenantExecutor.underLock(
-            "tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, wait: lockWait, on: connection
+        let pooled = pooling?.transaction(locking: "tenant:" + tenant.schema, wait: lockWait)
+        return TenantExecutor.underLock(
+            "tenant:" + tenant.schema, schema: tenant.schema, refs: tables.refs, wait: lockWait, pooled: pooled,
+            on: connection
         ) {
             existing, states in
             if let unreadable = states.values.first(where: { $0.readError != nil }) {
@@ -106,8 +108,8 @@ struct SyncRun {
                 let schemas = Set(changes.map(\.table.schema)).subtracting(existing.keys)
                 sql += schemas.sorted().map { "CREATE SCHEMA IF NOT EXISTS \(SQL.quoteIdentifier($0));" }.joined()
             }
-            sql += changes.map(\.recordSQL).joined()
-            if !sql.isEmpty { try TenantExecutor.transaction(sql, on: connection) }
+            sql += changes.map { $0.recordSQL(checked: pooled != nil) }.joined()
+            if !sql.isEmpty { try TenantExecutor.transaction(sql, pooled: pooled, on: connection) }
             return changes
         }
     }

@@ -23,10 +23,22 @@ enum AdvisoryLock {
     /// Cleans the session and takes the lock; `then` (a query) runs in the same round trip, after
     /// the lock is held, and its result is returned.
     /// Waiting longer than `wait` (`database.lockWait`; 0: no bound) fails with who holds the lock.
+    /// Under a transaction pooler (`pooled`), the lock is `pg_advisory_xact_lock` in a transaction
+    /// this opens and `release` ends; nothing is cleaned at session level.
     @discardableResult
     static func acquire(
-        _ name: String, wait: PlanDuration = .zero, then query: String = "SELECT 1", on connection: PGConnection
+        _ name: String, wait: PlanDuration = .zero, then query: String = "SELECT 1", pooled: PooledTransaction? = nil,
+        on connection: PGConnection
     ) throws -> PGResult {
+        if let pooled {
+            let outcome = connection.execAll("BEGIN;" + pooled.prelude + query)
+            guard let error = outcome.error else { return outcome.results.last! }
+            _ = connection.execAll("ROLLBACK")
+            if outcome.results.count == PooledTransaction.statementsBeforeLock, error.sqlstate == "55P03" {
+                throw Report.ErrorInfo(sqlstate: "55P03", message: lockedMessage(name, wait: wait, on: connection))
+            }
+            throw error
+        }
         // Waiting for another tenantplan must trip neither lockTimeout nor statementTimeout: the wait
         // has its own bound, lockWait (RESET returns to the plan's values, set as startup options).
         let prefix = cleanSession + "SET lock_timeout = \(wait.milliseconds);SET statement_timeout = 0;"
@@ -65,7 +77,11 @@ enum AdvisoryLock {
         return text + "; gave up after database.lockWait \(wait)"
     }
 
-    static func release(_ name: String, on connection: PGConnection) {
+    static func release(_ name: String, pooled: Bool = false, on connection: PGConnection) {
+        guard !pooled else {
+            _ = connection.execAll("ROLLBACK")
+            return
+        }
         _ = connection.execAll("SELECT pg_advisory_unlock(\(namespace), hashtext(\(SQL.quoteLiteral(name))))")
     }
 }

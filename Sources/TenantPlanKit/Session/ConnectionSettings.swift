@@ -23,10 +23,29 @@ struct ConnectionSettings: Sendable {
     ]
 
     /// `conninfo` is `database.url` with `${VAR}` expanded. The timeouts go in as startup options
-    /// (`-c`), so they are the session defaults that `RESET` returns to.
-    init(plan: Plan, conninfo: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// (`-c`), so they are the session defaults that `RESET` returns to, with a marker setting
+    /// (`checkQuery`) that tells whether they arrived. Under a transaction pooler (unless
+    /// `session`, for `database.directUrl`), nothing is set for the session: no startup options
+    /// (PgBouncer refuses them), the encoding as a connection keyword, the rest `SET LOCAL` in each
+    /// transaction.
+    init(
+        plan: Plan, conninfo: String, session: Bool = false,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         var options = ""
         let given = (try? ConnInfo.parse(conninfo).get()) ?? [:]
+        self.conninfo = conninfo
+        var overrides = ["application_name": plan.database.applicationName]
+        for setting in Self.networkDefaults
+        where given[setting.keyword] == nil && setting.variable.flatMap({ environment[$0] }) == nil {
+            overrides[setting.keyword] = setting.value
+        }
+        guard plan.database.pooler == .none || session else {
+            overrides["client_encoding"] = "UTF8"
+            self.overrides = overrides
+            self.setup = ""
+            return
+        }
         if let existing = given["options"], !existing.isEmpty {
             options = existing + " "
         } else if let inherited = environment["PGOPTIONS"], !inherited.isEmpty {
@@ -34,21 +53,41 @@ struct ConnectionSettings: Sendable {
         }
         options +=
             "-c statement_timeout=\(plan.database.statementTimeout.milliseconds) "
-            + "-c lock_timeout=\(plan.database.lockTimeout.milliseconds)"
-        self.conninfo = conninfo
-        var overrides = ["application_name": plan.database.applicationName, "options": options]
-        for setting in Self.networkDefaults
-        where given[setting.keyword] == nil && setting.variable.flatMap({ environment[$0] }) == nil {
-            overrides[setting.keyword] = setting.value
-        }
+            + "-c lock_timeout=\(plan.database.lockTimeout.milliseconds) -c \(Self.marker)=on"
+        overrides["options"] = options
         self.overrides = overrides
         self.setup = Self.sessionSetup
+    }
+
+    /// A setting sent with the startup options: a session without it did not get them.
+    static let marker = "tenantplan.session"
+
+    /// Whether the startup options arrived (`on`); a pooler that drops them (PgBouncer with
+    /// `ignore_startup_parameters = options`) would also share sessions between clients.
+    static let checkQuery = "SELECT coalesce(pg_catalog.current_setting('\(marker)', true), '')"
+
+    /// What to do about a pooler in front of the server, added to an error that shows one.
+    static let poolerAdvice =
+        "; a connection pooler (PgBouncer) seems to sit in front of the server: set `database.pooler: "
+        + "transaction` in the plan (and `database.directUrl` for migrations that run outside a transaction), "
+        + "or point database.url at the server itself"
+
+    /// Under `database.pooler: none`, fails unless the session got the startup options: a pooler that
+    /// drops them would also hand tenantplan's session (and its locks) to other clients.
+    static func verifySession(on connection: PGConnection) throws {
+        guard try connection.exec(checkQuery).value(0, 0) == "on" else {
+            throw PostgresError(
+                kind: .client,
+                message: "the session did not receive tenantplan's startup options (statement_timeout, "
+                    + "lock_timeout)" + poolerAdvice)
+        }
     }
 
     /// A pool of `capacity` sessions (the plan's concurrency, which the compiler keeps within
     /// `maxConnections`).
     func makePool(capacity: Int, recycleAfter: Int) -> ConnectionPool {
         ConnectionPool(
-            conninfo: conninfo, overrides: overrides, setup: setup, capacity: capacity, recycleAfter: recycleAfter)
+            conninfo: conninfo, overrides: overrides, setup: setup.isEmpty ? nil : setup, capacity: capacity,
+            recycleAfter: recycleAfter)
     }
 }

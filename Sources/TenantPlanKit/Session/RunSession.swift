@@ -32,6 +32,8 @@ final class RunSession: Sendable {
     let control: RunControl
     let filter: TenantFilter
     let events: @Sendable (RunEvent) -> Void
+    /// Under a transaction pooler: what each tenant transaction needs, with `database.directUrl`.
+    let pooling: TenantExecutor.Pooling?
 
     init(
         plan: Plan, graph: ExecutionGraph, conninfo: String, filter: TenantFilter, control: RunControl,
@@ -44,6 +46,17 @@ final class RunSession: Sendable {
         self.control = control
         self.filter = filter
         self.events = events
+        if plan.database.pooler == .transaction {
+            let direct = plan.database.directUrl.map {
+                ConnectionSettings(
+                    plan: plan,
+                    conninfo: EnvironmentExpander(environment: ProcessInfo.processInfo.environment)
+                        .expand($0).value, session: true)
+            }
+            self.pooling = TenantExecutor.Pooling(plan: plan, direct: direct)
+        } else {
+            self.pooling = nil
+        }
         control.attach(pool)
     }
 
@@ -89,7 +102,9 @@ final class RunSession: Sendable {
             do {
                 return try await pool.acquire()
             } catch var error as PostgresError where error.kind == .connection || TransientErrors.isTransient(error) {
-                guard waitForServer, attempt < retry.maxAttempts, !control.isInterrupted else {
+                let refusedOptions = error.message.contains("unsupported startup parameter")
+                if refusedOptions { error.message += ConnectionSettings.poolerAdvice }
+                guard waitForServer, attempt < retry.maxAttempts, !control.isInterrupted, !refusedOptions else {
                     if attempt > 1 { error.message += " (gave up after \(attempt) attempts)" }
                     throw RunFailure(location: plan.database.urlLocation, key: "database.url", error: error)
                 }
@@ -108,7 +123,14 @@ final class RunSession: Sendable {
     /// Discovers the tenants and reads every tenant's tracking tables in batches, in parallel over the pool.
     func snapshot() async throws -> Snapshot {
         let settings = plan.tenants
+        let pooler = plan.database.pooler
+        let urlLocation = plan.database.urlLocation
         let (ids, target) = try await withConnection(waitForServer: true) { connection in
+            do {
+                if pooler == .none { try ConnectionSettings.verifySession(on: connection) }
+            } catch let error as PostgresError {
+                throw RunFailure(location: urlLocation, key: "database.url", error: error)
+            }
             do {
                 return (try TenantDiscovery.discover(settings, on: connection), ConnInfo.target(of: connection))
             } catch let error as PostgresError where error.kind != .connection && error.kind != .canceled {

@@ -42,11 +42,12 @@ public struct RunSetup: Sendable {
         path: String, overrides: RunOverrides = RunOverrides(), ephemeral: Bool = false, seed: [String] = [],
         settings: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws(TenantPlanError) -> RunSetup {
-        let plan = try compile(path: path, overrides: overrides, environment: environment, ephemeral: ephemeral)
+        var plan = try compile(path: path, overrides: overrides, environment: environment, ephemeral: ephemeral)
         guard ephemeral else {
             return RunSetup(plan: plan, conninfo: try conninfo(for: plan, environment: environment), ephemeral: nil)
         }
         let database = try await EphemeralDatabase.start(seed: plan.ephemeral.seed + seed, settings: settings)
+        plan.database.pooler = .none  // the throwaway server is reached directly
         return RunSetup(plan: plan, conninfo: database.conninfo, ephemeral: database)
     }
 

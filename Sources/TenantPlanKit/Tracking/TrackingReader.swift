@@ -41,14 +41,14 @@ public enum TrackingReader {
             let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
                 .joined(separator: "\nUNION ALL\n")
             do {
-                collect(try connection.exec(sql), batch: batch, into: &states)
+                collect(try query(sql, on: connection), batch: batch, into: &states)
             } catch {
                 guard error.kind == .server else { throw error }
                 // One unreadable table must not hide the others: read this batch table by table.
                 for entry in batch {
                     do {
-                        let single = try connection.exec(
-                            TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0))
+                        let single = try query(
+                            TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0), on: connection)
                         collect(single, batch: [entry], into: &states)
                     } catch {
                         guard error.kind == .server else { throw error }
@@ -59,6 +59,18 @@ public enum TrackingReader {
             }
         }
         return states
+    }
+
+    /// Runs `sql`; inside a transaction (a transaction pooler's locked read), under a savepoint,
+    /// so that an unreadable table leaves the transaction usable for the others.
+    private static func query(_ sql: String, on connection: PGConnection) throws(PostgresError) -> PGResult {
+        guard connection.inTransaction else { return try connection.exec(sql) }
+        let outcome = connection.execAll("SAVEPOINT tenantplan_read;" + sql)
+        if let error = outcome.error {
+            _ = connection.execAll("ROLLBACK TO SAVEPOINT tenantplan_read")
+            throw error
+        }
+        return outcome.results.last!
     }
 
     private static func collect(

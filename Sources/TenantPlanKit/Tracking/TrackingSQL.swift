@@ -136,6 +136,31 @@ public enum TrackingSQL {
             + "(\(Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")));"
     }
 
+    /// The SQLSTATE of `unrecordedCheck`: another run recorded a migration this run was about to.
+    static let conflict = "TP409"
+
+    /// Fails the transaction with SQLSTATE `conflict` when any of `keys` is recorded already (a
+    /// racing run behind a transaction pooler got there first, between this run's read and now).
+    static func unrecordedCheck(_ keys: [String], in ref: TrackingTableRef, format: TrackingFormat) -> String {
+        let column = SQL.quoteIdentifier(columns(of: format).key)
+        let list = Set(keys).sorted().map(SQL.quoteLiteral).joined(separator: ", ")
+        let message = SQL.quoteLiteral("recorded by another run since this one read \(ref.qualified)")
+        return doBlock(
+            "BEGIN IF EXISTS (SELECT 1 FROM \(ref.qualified) WHERE \(column) IN (\(list))) THEN "
+                + "RAISE EXCEPTION USING ERRCODE = '\(conflict)', MESSAGE = \(message); END IF; END")
+    }
+
+    /// `DO` with `body` dollar-quoted by a tag the body does not contain.
+    static func doBlock(_ body: String) -> String {
+        var tag = "$tp$"
+        var number = 0
+        while body.contains(tag) {
+            number += 1
+            tag = "$tp\(number)$"
+        }
+        return "DO \(tag)\(body)\(tag);"
+    }
+
     /// Records a file's new hash for an applied migration that was edited (`sync --accept-edits`).
     public static func acceptEdit(_ edit: HistoryCheck.Edited, in ref: TrackingTableRef, format: TrackingFormat)
         -> String

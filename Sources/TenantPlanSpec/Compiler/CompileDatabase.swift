@@ -23,16 +23,15 @@ extension Compilation {
                 guard let url = reader.string(entry.value, path: key, into: &sink) else { continue }
                 settings.url = url
                 settings.urlLocation = reader.location(entry.value)
-                let expanded = EnvironmentExpander(environment: options.environment).expand(url)
-                for name in expanded.unset {
-                    let message = "environment variable '\(name)' in database.url is not set"
-                    let fix = "export \(name)=... or write ${\(name):-default}"
-                    if options.unsetVariablesAreErrors {
-                        sink.error(settings.urlLocation, message, fix: fix)
-                    } else {
-                        sink.warning(settings.urlLocation, message, fix: fix)
-                    }
-                }
+                checkVariables(url, key: key, at: settings.urlLocation)
+            case "directUrl":
+                guard let url = reader.string(entry.value, path: key, into: &sink) else { continue }
+                settings.directUrl = url
+                settings.directUrlLocation = reader.location(entry.value)
+                checkVariables(url, key: key, at: reader.location(entry.value))
+            case "pooler":
+                let choices = Dictionary(uniqueKeysWithValues: Pooler.allCases.map { ($0.rawValue, $0) })
+                settings.pooler = reader.oneOf(entry.value, path: key, choices: choices, into: &sink) ?? .none
             case "maxConnections":
                 settings.maxConnections =
                     reader.int(entry.value, path: key, range: 1...10_000, into: &sink) ?? settings.maxConnections
@@ -56,6 +55,19 @@ extension Compilation {
             }
         }
         return (settings, maxLocation)
+    }
+
+    /// Reports the `${VAR}`s of a URL that the environment does not set.
+    mutating func checkVariables(_ url: String, key: String, at location: SourceLocation) {
+        for name in EnvironmentExpander(environment: options.environment).expand(url).unset {
+            let message = "environment variable '\(name)' in \(key) is not set"
+            let fix = "export \(name)=... or write ${\(name):-default}"
+            if options.unsetVariablesAreErrors {
+                sink.error(location, message, fix: fix)
+            } else {
+                sink.warning(location, message, fix: fix)
+            }
+        }
     }
 
     mutating func compileRetry(_ node: Node) -> RetrySettings? {

@@ -31,7 +31,7 @@ public enum PlanCompiler {
     static let ephemeralKeys = ["seed"]
     static let databaseKeys = [
         "url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter",
-        "lockWait",
+        "lockWait", "pooler", "directUrl",
     ]
     static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier", "jitter"]
     static let tenantKeys = ["discover", "schema", "createSchemas", "include", "exclude", "searchPath"]
@@ -159,6 +159,7 @@ struct Compilation {
         }
         let actions = compileActionList(byKey["actions"]?.value, tracking: tracking ?? TrackingSettings())
         guard let version, let database, let tenants, let tracking, let actions else { return nil }
+        checkPooler(database.settings, actions: actions)
         return Plan(
             path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
             tenants: tenants, tracking: tracking, concurrency: limits.concurrency, onError: limits.onError,
@@ -222,6 +223,35 @@ struct Compilation {
         if let override = options.overrides.onError { onError = override }
         if let override = options.overrides.maxFailures { maxFailures = override }
         return (concurrency, onError ?? .continue, maxFailures ?? 0)
+    }
+
+    /// Under a transaction pooler, what must run outside a transaction needs `directUrl`: a
+    /// session that stays one session from its first statement to its last.
+    mutating func checkPooler(_ database: DatabaseSettings, actions: [Action]) {
+        guard database.pooler == .transaction, database.directUrl == nil else { return }
+        let fix = "set database.directUrl to a connection that bypasses the pooler (e.g. ${DIRECT_DATABASE_URL})"
+        for action in actions {
+            switch action.kind {
+            case .migrate, .sql:
+                if action.transaction == .none {
+                    sink.error(
+                        action.location,
+                        "action '\(action.name)' runs outside a transaction (`transaction: none`), which a "
+                            + "transaction pooler (database.pooler: transaction) may spread over several server "
+                            + "sessions",
+                        fix: fix)
+                } else if let migration = action.migrations.first(where: \.noTransaction) {
+                    sink.error(
+                        action.location,
+                        "action '\(action.name)': migration '\(migration.name)' starts with `-- tenantplan: "
+                            + "no-transaction`, which a transaction pooler (database.pooler: transaction) may spread "
+                            + "over several server sessions",
+                        fix: fix)
+                }
+            case .markApplied, .sync:
+                continue
+            }
+        }
     }
 
     /// `actions:`, compiled and put in a topological order of their `after` edges.

@@ -56,9 +56,26 @@ public struct DatabaseSettings: Sendable {
     public var retry: RetrySettings
     /// `lockWait:` — how long a tenant waits for another run's lock on it (0: as long as it takes).
     public var lockWait: PlanDuration = .zero
+    /// `pooler:` — what sits between tenantplan and the server.
+    public var pooler: Pooler = .none
+    /// `directUrl:` — a session connection that bypasses the pooler (as written, unexpanded), for
+    /// the migrations that cannot run in a transaction.
+    public var directUrl: String?
+    public var directUrlLocation: SourceLocation?
     /// Connections are closed and reopened after serving this many tenants, so the
     /// backend's per-session catalog cache stays small.
     public var recycleAfter: Int
+}
+
+/// `database.pooler:` — how much session state tenantplan may rely on.
+public enum Pooler: String, Sendable, Equatable, CaseIterable {
+    /// A session is tenantplan's from connect to close: the tenant lock is a session advisory
+    /// lock, and the plan's timeouts are startup options.
+    case none
+    /// PgBouncer-style transaction pooling: consecutive transactions may run on different server
+    /// sessions, so every transaction takes the tenant lock itself (`pg_advisory_xact_lock`) and
+    /// sets what it needs with `SET LOCAL`; no startup options are sent.
+    case transaction
 }
 
 /// `database.retry:` — retry with exponential backoff for connecting and transient errors.
