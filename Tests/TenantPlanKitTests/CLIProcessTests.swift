@@ -30,7 +30,9 @@ import Testing
         return status == 0 ? nil : "schema violations: \(child.output)"
     }
 
-    static func plan(_ fixture: PlanFixture, ids: [String], sleep: Double = 0, concurrency: Int = 4) throws {
+    static func plan(
+        _ fixture: PlanFixture, ids: [String], sleep: Double = 0, concurrency: Int = 4, database: String = ""
+    ) throws {
         for index in 1...3 {
             try fixture.write(
                 "m/000\(index)_m\(index).sql",
@@ -41,16 +43,19 @@ import Testing
                 VALUES (current_setting('tenantplan.tenant_id'), 'm\(index)');
                 """)
         }
-        try writePlan(fixture, ids: ids, concurrency: concurrency)
+        try writePlan(fixture, ids: ids, concurrency: concurrency, database: database)
     }
 
     /// plan.yaml: the tenants `ids` in schemas t_ID, one action migrating folder m; `extra` adds top-level keys.
-    static func writePlan(_ fixture: PlanFixture, ids: [String], concurrency: Int, extra: String = "") throws {
+    /// `database` adds keys to `database:`.
+    static func writePlan(
+        _ fixture: PlanFixture, ids: [String], concurrency: Int, extra: String = "", database: String = ""
+    ) throws {
         try fixture.write(
             "plan.yaml",
             """
             version: 1
-            database: { url: "${TEST_DATABASE_URL}", maxConnections: 8 }
+            database: { url: "${TEST_DATABASE_URL}", maxConnections: 8\(database.isEmpty ? "" : ", " + database) }
             tenants:
               discover: { list: [\(ids.joined(separator: ", "))] }
               schema: "t_{id}"
@@ -95,6 +100,47 @@ import Testing
             try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
         }
         #expect(reports[0].summary.migrationsApplied + reports[1].summary.migrationsApplied == 180)
+    }
+
+    @Test(
+        "eight apply processes racing on 200 tenants, directly and through PgBouncer: each migration once, all succeed",
+        arguments: [false, true])
+    func eightProcesses(throughPooler: Bool) async throws {
+        let db = try await TestDatabase.create("eightproc")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<200).map { "e\($0)" }
+        try Self.plan(
+            fixture, ids: ids, sleep: 0.001, concurrency: 4, database: throughPooler ? "pooler: transaction" : "")
+        let environment = ["TEST_DATABASE_URL": throughPooler ? try TestBouncer.conninfo(db) : db.conninfo]
+        let children = try (1...8).map { number in
+            try ChildProcess(
+                Executable.path, ["apply", fixture.planPath, "--report", fixture.directory + "/r\(number).json"],
+                environment: environment)
+        }
+        for child in children {
+            let code = try await child.wait(timeout: .seconds(300))
+            #expect(code == 0, "\(child.output.suffix(2000))")
+        }
+        #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 600)
+        #expect(
+            try await db.count(
+                "SELECT count(*) FROM (SELECT tenant, migration FROM public.applied_log "
+                    + "GROUP BY 1, 2 HAVING count(*) > 1) d") == 0)
+        #expect(
+            try await db.count(
+                "SELECT count(*) FROM ("
+                    + ids.map { "SELECT count(*) AS n FROM t_\($0).__drizzle_migrations" }
+                    .joined(separator: " UNION ALL ") + ") c WHERE n <> 3") == 0)
+        var applied = 0
+        for number in 1...8 {
+            let path = fixture.directory + "/r\(number).json"
+            #expect(try Self.validate(json: path, schema: "report-v1.json") == nil)
+            applied += try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                .summary.migrationsApplied
+        }
+        #expect(applied == 600, "the reports together claim each migration once")
     }
 
     @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
