@@ -95,6 +95,12 @@ public final class EphemeralCluster: @unchecked Sendable {
         }
     }
 
+    /// Restarts the server (fast shutdown: open sessions are terminated, their transactions roll
+    /// back), with the options it was started with: for fault tests.
+    public func restart() throws {
+        try server("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "restart"])
+    }
+
     /// Stops the server (fast shutdown) and removes the folder. Safe to call twice.
     public func stop() {
         lock.lock()

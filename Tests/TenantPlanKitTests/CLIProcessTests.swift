@@ -143,6 +143,57 @@ import Testing
         #expect(applied == 600, "the reports together claim each migration once")
     }
 
+    @Test("a server restart mid-run: tenants cut off are retried, every migration applied once, exit 0")
+    func restartMidRun() async throws {
+        // A cluster of its own: the suite's is shared by every other test.
+        let cluster = try EphemeralCluster.start()
+        defer { cluster.stop() }
+        let admin = try await PGSession.open(cluster.conninfo)
+        _ = try await admin.run { try $0.exec("CREATE TABLE public.applied_log (tenant text, migration text)") }
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<60).map { "s\($0)" }
+        try Self.plan(
+            fixture, ids: ids, sleep: 0.03, concurrency: 4,
+            database: "retry: { maxAttempts: 20, initialDelay: 100ms, maxDelay: 500ms }")
+        let report = fixture.directory + "/report.json"
+        let child = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath, "--report", report],
+            environment: ["TEST_DATABASE_URL": cluster.conninfo])
+        func logged() async throws -> Int {
+            let session = try await PGSession.open(cluster.conninfo)
+            return try await session.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
+        }
+        var waited = 0
+        while try await logged() < 30, waited < 400 {
+            try await Task.sleep(for: .milliseconds(25))
+            waited += 1
+        }
+        try cluster.restart()
+        let code = try await child.wait(timeout: .seconds(180))
+        #expect(code == 0, "\(child.output.suffix(3000))")
+        #expect(try await logged() == 180)
+        let session = try await PGSession.open(cluster.conninfo)
+        let twice = try await session.run {
+            try $0.exec(
+                "SELECT count(*) FROM (SELECT 1 FROM public.applied_log GROUP BY tenant, migration "
+                    + "HAVING count(*) > 1) d"
+            ).value(0, 0)
+        }
+        #expect(twice == "0")
+        let rows = try await session.run {
+            try $0.exec(
+                ids.map { "SELECT count(*) AS n FROM t_\($0).__drizzle_migrations" }.joined(separator: " UNION ALL ")
+            ).rows.map { $0[0] }
+        }
+        #expect(rows == Array(repeating: "3", count: ids.count))
+        #expect(try Self.validate(json: report, schema: "report-v1.json") == nil)
+        let decoded = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        #expect(decoded.summary.migrationsApplied == 180, "\(child.output.suffix(6000))")
+        #expect((decoded.summary.retries ?? 0) > 0, "the restart cut off running tenants: they were retried")
+        #expect(child.output.contains("\nretry "), "\(child.output.suffix(2000))")
+    }
+
     @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
     func killedThenRerun() async throws {
         let db = try await TestDatabase.create("sigkill")

@@ -90,6 +90,36 @@ import Testing
         #expect(failedOnce.followed(by: third).failure == nil)
     }
 
+    @Test("a row a lost connection may have committed is this run's only if the next read shows it by that transaction")
+    func unconfirmedRows() {
+        let table = TrackingTableRef(schema: "t_a", table: "__drizzle_migrations")
+        func row(_ name: String, writer: String) -> TenantExecutor.Outcome.Unconfirmed {
+            .init(
+                action: "m", table: table, key: name, writer: writer,
+                migration: Report.AppliedMigration(name: name, hash: "", durationMs: 1))
+        }
+        var lost = TenantExecutor.Outcome()
+        lost.actions = [Report.ActionResult(name: "m", status: .failed, durationMs: 1, applied: [])]
+        lost.unconfirmed = [row("0001", writer: "700"), row("0002", writer: "701")]
+        let cannotConnect = TenantExecutor.Outcome(error: Report.ErrorInfo(message: "no server"))
+        var state = TrackingState(format: .hash)
+        state.writers = ["0001": "700", "0002": "999"]  // 0002 was written by another transaction
+        var done = TenantExecutor.Outcome()
+        done.readStates = [table: state]
+        done.actions = [
+            Report.ActionResult(
+                name: "m", status: .applied, durationMs: 1,
+                applied: [Report.AppliedMigration(name: "0003", hash: "", durationMs: 1)])
+        ]
+        let waited = lost.followed(by: cannotConnect)
+        #expect(waited.unconfirmed.count == 2, "an attempt that read nothing decides nothing")
+        #expect(waited.actions.first?.status == .failed)
+        let merged = waited.followed(by: done)
+        #expect(merged.actions.first?.applied.map(\.name) == ["0001", "0003"])
+        #expect(merged.unconfirmed.isEmpty)
+        #expect(merged.attempts == 3)
+    }
+
     @Test("retryable: a transient error in a transactional step only; never a no-transaction step or a mixed failure")
     func retryableOutcomes() {
         let plain = Build.migrate("m", [Build.migration("0001_a"), Build.migration("0002_b")])
@@ -151,10 +181,10 @@ import Testing
         #expect(tenant.status == .succeeded, "\(tenant)")
         #expect(tenant.attempts == 3)
         #expect(report.summary.retries == 2)
-        // 0001 and 0002 went in one batch; 0001 committed before the kill, but its result was lost
-        // with the connection, so the report does not claim it: the next attempt found it recorded
-        // and ran only 0002. The database has each exactly once.
-        #expect(tenant.actions.first?.applied.map(\.name) == ["0002_killer"])
+        // 0001 and 0002 went in one batch; 0001 committed before the kill, unknown to this attempt
+        // (the connection went before its COMMIT's answer). The next attempt read its row, written
+        // by the transaction that sent it: it is reported as this run's. Each is in the database once.
+        #expect(tenant.actions.first?.applied.map(\.name) == ["0001_first", "0002_killer"])
         #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 2)
         #expect(try await db.count("SELECT count(DISTINCT name) FROM t_a.__drizzle_migrations") == 2)
         #expect(

@@ -6,6 +6,9 @@ import TenantPlanSpec
 struct ExecutionOutcome {
     var applied: [Report.AppliedMigration] = []
     var error: Report.ErrorInfo?
+    /// After a lost connection: migrations whose row the batch wrote, committed or not (unknown),
+    /// each with its key and the writing transaction.
+    var unconfirmed: [(key: String, writer: String, migration: Report.AppliedMigration)] = []
 }
 
 /// Applies pending migrations with their tracking rows on one connection (blocking).
@@ -43,6 +46,7 @@ struct MigrationExecutor {
             // (A per-action batch holding a file the parser skipped commits only after its results are seen.)
             outcome.applied += result.applied
             outcome.error = result.error
+            outcome.unconfirmed += result.unconfirmed
             return result.error == nil
         }
         for migration in pending {
@@ -58,6 +62,7 @@ struct MigrationExecutor {
                 guard flush() else { return outcome }
                 let result = runBatch([migration], perMigration: true, holdCommit: true)
                 outcome.applied += result.applied
+                outcome.unconfirmed += result.unconfirmed
                 if let error = result.error {
                     outcome.error = error
                     return outcome
@@ -156,6 +161,7 @@ struct MigrationExecutor {
         for migration in migrations {
             let single = runBatch([migration], perMigration: true)
             outcome.applied += single.applied
+            outcome.unconfirmed += single.unconfirmed
             if let error = single.error {
                 outcome.error = error
                 break
@@ -224,11 +230,27 @@ struct MigrationExecutor {
             length: failed.map { $0.batchText.unicodeScalars.count })
         if endedItsTransaction { outcome.error = Self.endedTransactionError(failed?.name) }
         if connectionLost {
+            outcome.unconfirmed = unconfirmed(result.results, migrations, marks: marks)
             outcome.error?.message +=
                 " (the connection was lost: which of the batch's migrations committed is "
                 + "unknown until the next run re-reads the tracking table)"
         }
         return outcome
+    }
+
+    /// The migrations of a batch whose row was written (`guardedRecord` returned its transaction)
+    /// before the connection was lost.
+    private func unconfirmed(_ results: [PGResult], _ migrations: [Migration], marks: [Double]) -> [(
+        key: String, writer: String, migration: Report.AppliedMigration
+    )] {
+        let writers = results.compactMap { result in
+            result.columnCount == 1 && result.rowCount == 1 && result.columnName(0) == TrackingSQL.writerColumn
+                ? result.value(0, 0) : nil
+        }
+        let durations = durations(marks, count: writers.count)
+        return zip(migrations.prefix(writers.count), zip(writers, durations)).map {
+            (format.usesHash ? $0.hash : $0.name, $1.0, .init(name: $0.name, hash: $0.hash, durationMs: $1.1))
+        }
     }
 
     /// The command that records `migration` as applied on this tenant alone.

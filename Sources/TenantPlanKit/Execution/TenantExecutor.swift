@@ -48,6 +48,20 @@ struct TenantExecutor: Sendable {
         var finalStates: [TrackingTableRef: TrackingState] = [:]
         /// Attempts this outcome adds up (more than 1 after retries, `ApplyRetry`).
         var attempts = 1
+        /// The tracking tables as read under the lock before anything ran.
+        var readStates: [TrackingTableRef: TrackingState] = [:]
+        /// Migrations whose row a lost connection may have committed: the next attempt reports
+        /// them applied if it reads that row written by that transaction (`followed(by:)`).
+        var unconfirmed: [Unconfirmed] = []
+
+        struct Unconfirmed: Sendable {
+            var action: String
+            var table: TrackingTableRef
+            var key: String
+            /// The transaction that wrote the row (`xmin`).
+            var writer: String
+            var migration: Report.AppliedMigration
+        }
 
         var failed: Bool { error != nil || actions.contains { $0.status == .failed } }
     }
@@ -71,7 +85,9 @@ struct TenantExecutor: Sendable {
                 let steps = planner.steps(
                     for: target, actions: actions, tables: tables, existingSchemas: Set(schemas.keys),
                     populated: schemas[target.schema] == true, createdByRun: createdByRun, states: states, skip: skip)
-                return carryOut(steps, context: context, on: connection)
+                var outcome = carryOut(steps, context: context, on: connection)
+                outcome.readStates = states
+                return outcome
             }
             switch locked {
             case .success(let outcome): return outcome
@@ -153,7 +169,7 @@ struct TenantExecutor: Sendable {
             outcome.error = Report.ErrorInfo(error)
             return outcome
         }
-        outcome.actions = runActions(steps.actions, context: context, on: connection)
+        outcome.actions = runActions(steps.actions, context: context, unconfirmed: &outcome.unconfirmed, on: connection)
         if !outcome.failed { outcome.finalStates = steps.finalStates }
         return outcome
     }
@@ -161,7 +177,8 @@ struct TenantExecutor: Sendable {
     /// Each action in turn; after a failure the rest are skipped. Deferred records
     /// (`--mark-applied`) commit together at the end.
     private func runActions(
-        _ steps: [ActionStep], context: ExecutionContext, on connection: PGConnection
+        _ steps: [ActionStep], context: ExecutionContext, unconfirmed: inout [Outcome.Unconfirmed],
+        on connection: PGConnection
     ) -> [Report.ActionResult] {
         var results: [Report.ActionResult] = []
         var failedReason: String?
@@ -178,7 +195,7 @@ struct TenantExecutor: Sendable {
                 result = .planned(step)
                 result.status = .applied
             } else {
-                result = carryOut(step, context: context, on: connection)
+                result = carryOut(step, context: context, unconfirmed: &unconfirmed, on: connection)
             }
             result.durationMs = Int(Date().timeIntervalSince(started) * 1000)
             if result.status == .failed { failedReason = "action \(step.action.name) failed" }
@@ -207,9 +224,10 @@ struct TenantExecutor: Sendable {
     }
 
     /// One action's step: run its migrations, or record and delete rows in one transaction.
-    private func carryOut(_ step: ActionStep, context: ExecutionContext, on connection: PGConnection)
-        -> Report.ActionResult
-    {
+    private func carryOut(
+        _ step: ActionStep, context: ExecutionContext, unconfirmed: inout [Outcome.Unconfirmed],
+        on connection: PGConnection
+    ) -> Report.ActionResult {
         guard let change = step.change else { return .planned(step) }
         var result = Report.ActionResult.planned(step)
         result.pending = nil
@@ -230,6 +248,11 @@ struct TenantExecutor: Sendable {
                 actionName: step.action.name, recordsTime: change.recordsTime, mode: step.action.transaction,
                 direct: pooling?.direct, isInterrupted: isInterrupted)
             let execution = executor.apply(change.run)
+            unconfirmed += execution.unconfirmed.map {
+                .init(
+                    action: step.action.name, table: change.table, key: $0.key, writer: $0.writer,
+                    migration: $0.migration)
+            }
             result.applied = execution.applied
             result.status = execution.error == nil ? .applied : .failed
             result.error = execution.error

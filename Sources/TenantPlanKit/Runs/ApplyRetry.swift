@@ -49,18 +49,40 @@ extension TenantExecutor.Outcome {
 
     /// This outcome, then `later`'s attempt: what earlier attempts committed stays reported (a
     /// migration applied before the connection was lost is applied, once), the rest is `later`'s.
+    /// A migration whose commit a lost connection left unknown counts as this run's when `later`
+    /// read its row written by the transaction that sent it.
     func followed(by later: TenantExecutor.Outcome) -> TenantExecutor.Outcome {
         var merged = later
         merged.attempts = attempts + later.attempts
         merged.createdSchema = createdSchema || later.createdSchema
         merged.conversions = conversions + later.conversions
+        var confirmed: [String: [Report.AppliedMigration]] = [:]
+        var stillUnknown: [TenantExecutor.Outcome.Unconfirmed] = []
+        for row in unconfirmed {
+            if later.readStates[row.table]?.writers[row.key] == row.writer {
+                confirmed[row.action, default: []].append(row.migration)
+            } else if later.readStates.isEmpty {
+                stillUnknown.append(row)  // `later` read nothing: the next attempt may tell
+            }
+        }
+        merged.unconfirmed = stillUnknown + later.unconfirmed
+        merged.readStates = later.readStates
+        guard !later.actions.isEmpty else {
+            // `later` failed before any action (it could not connect): the earlier results stand.
+            merged.actions = actions.map { action in
+                var action = action
+                action.applied += confirmed[action.name] ?? []
+                return action
+            }
+            return merged
+        }
         merged.actions = later.actions.map { action in
-            guard let before = actions.first(where: { $0.name == action.name }) else { return action }
-            var action = action
-            let committed = before.status == .failed ? before.applied : []
-            if before.status != .failed, before.status != .skipped, action.status == .unchanged {
+            let before = actions.first { $0.name == action.name }
+            if let before, before.status != .failed, before.status != .skipped, action.status == .unchanged {
                 return before
             }
+            var action = action
+            let committed = (before?.status == .failed ? before?.applied ?? [] : []) + (confirmed[action.name] ?? [])
             action.applied = committed + action.applied
             if action.status == .unchanged, !action.applied.isEmpty { action.status = .applied }
             return action

@@ -82,6 +82,7 @@ public enum TrackingReader {
                 let key = result.value(row, 2)
             else { continue }
             let ref = batch[tag].0
+            if let writer = result.value(row, 5) { states[ref]!.writers[key] = writer }
             states[ref]!.rows.append(
                 TrackingState.Row(
                     id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3),

@@ -103,8 +103,12 @@ public enum TrackingSQL {
         let (columns, values) = recordValues(
             migration, format: format, recordsTime: recordsTime, elapsed: .sinceStart)
         let check = "1 / coalesce((pg_catalog.current_setting('\(guardSetting)', true) = 'on')::int, 0) = 1"
-        return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check)"
+        return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check) "
+            + "RETURNING xmin::text AS \(writerColumn)"
     }
+
+    /// The column of the transaction id `guardedRecord` returns.
+    static let writerColumn = "tenantplan_writer"
 
     /// The key column (name or hash) and the time column of a format.
     static func columns(of format: TrackingFormat) -> (key: String, time: String) {
@@ -114,7 +118,8 @@ public enum TrackingSQL {
         }
     }
 
-    /// A SELECT of `(tag, id, key, applied, checksum)` rows, all as text: `key` is the name or
+    /// A SELECT of `(tag, id, key, applied, checksum, writer)` rows, all as text (`writer`: the
+    /// row's `xmin`): `key` is the name or
     /// hash, `applied` the time, `checksum` the tenantplan format's sha256. Columns a legacy table
     /// lacks read as NULL instead of failing the batch.
     public static func selectRows(_ ref: TrackingTableRef, format: TrackingFormat, columns: Set<String>, tag: Int)
@@ -125,7 +130,7 @@ public enum TrackingSQL {
         let applied = columns.contains(time) ? "\"\(time)\"::text" : "NULL::text"
         let checksum = format == .tenantplan ? "\"sha256\"::text" : "NULL::text"
         return "SELECT \(tag) AS tag, \(id) AS id, \"\(key)\"::text AS key, \(applied) AS applied, "
-            + "\(checksum) AS checksum FROM \(ref.qualified)"
+            + "\(checksum) AS checksum, xmin::text AS writer FROM \(ref.qualified)"
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).

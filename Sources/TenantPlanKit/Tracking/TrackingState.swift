@@ -24,6 +24,9 @@ public struct TrackingState: Sendable {
     /// The table exists but could not be read (permissions, a broken layout): that tenant's error.
     public var readError: String?
     public var rows: [Row] = []
+    /// The transaction (`xmin`) that wrote each key's row, as read: tells a row a lost connection
+    /// committed from one another run wrote since (`TenantExecutor.Outcome.unconfirmed`).
+    public var writers: [String: String] = [:]
     /// A legacy table without its format's time column (`applied_at` / `created_at`).
     public var lacksTimeColumn = false
 
