@@ -149,6 +149,35 @@ import Testing
         }
     }
 
+    @Test("a conversion planned from a read refuses a table changed since (a row recorded, or converted already)")
+    func conversionCheck() async throws {
+        let db = try await TestDatabase.create("pooler_convert")
+        let table = TrackingTableRef(schema: "s", table: "tracking")
+        try await db.exec(
+            "CREATE SCHEMA s;" + TrackingSQL.createTable(table, format: .name) + ";"
+                + "INSERT INTO s.tracking (name, applied_at) VALUES ('0001_a', now()), ('0002_b', now())")
+        let known = ["0001_a", "0002_b", "0003_c"].map { Build.migration($0) }
+        let state = try #require(try await db.session.run { try TrackingReader.read([table], on: $0)[table] })
+        let conversion = try #require(TrackingConverter.plan(state, table: table, to: .hash, known: known))
+        let check = TrackingConverter.unchangedCheck(conversion)
+        try await db.exec("BEGIN;" + check + "ROLLBACK")
+        func refused() async throws -> String? {
+            do {
+                try await db.exec(check)
+                return nil
+            } catch let error as PostgresError {
+                return error.sqlstate
+            }
+        }
+        try await db.exec("INSERT INTO s.tracking (name, applied_at) VALUES ('0003_c', now())")
+        #expect(try await refused() == TrackingSQL.conflict, "a row recorded since the read")
+        try await db.exec("DELETE FROM s.tracking WHERE name = '0003_c'")
+        #expect(try await refused() == nil)
+        try await db.exec(TrackingConverter.sql([conversion], checked: true))
+        #expect(try await refused() == TrackingSQL.conflict, "converted since the read")
+        #expect(try await db.count("SELECT count(*) FROM s.tracking WHERE hash IS NOT NULL") == 2)
+    }
+
     @Test("a tenant locked by another run waits lockWait under the pooler too, then fails naming the holder")
     func lockWait() async throws {
         let db = try await TestDatabase.create("pooler_lock")

@@ -162,7 +162,8 @@ struct TenantExecutor: Sendable {
             outcome.createdSchema = steps.createsOwnSchema
             if !steps.conversions.isEmpty {
                 try Self.transaction(
-                    steps.conversions.map(TrackingConverter.sql).joined(), pooled: context.pooled, on: connection)
+                    TrackingConverter.sql(steps.conversions, checked: context.pooled != nil), pooled: context.pooled,
+                    on: connection)
                 outcome.conversions = steps.conversions
             }
         } catch {

@@ -112,7 +112,7 @@ struct ConvertRun {
             if let refused = conversions.first(where: { !$0.isPossible }) { throw refused.refusal }
             if !conversions.isEmpty {
                 try TenantExecutor.transaction(
-                    conversions.map(TrackingConverter.sql).joined(), pooled: pooled, on: connection)
+                    TrackingConverter.sql(conversions, checked: pooled != nil), pooled: pooled, on: connection)
             }
             return conversions
         }

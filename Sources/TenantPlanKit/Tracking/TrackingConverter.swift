@@ -79,6 +79,28 @@ public enum TrackingConverter {
         return conversion
     }
 
+    /// The SQL of `conversions`, each after its `unchangedCheck` when `checked`.
+    static func sql(_ conversions: [Conversion], checked: Bool) -> String {
+        conversions.map { (checked ? unchangedCheck($0) : "") + sql($0) }.joined()
+    }
+
+    /// Under a transaction pooler: fails the transaction with SQLSTATE `TrackingSQL.conflict` when
+    /// the table no longer holds exactly the rows the conversion was planned from (another run
+    /// recorded, deleted or converted since the read), so that `sql` never drops a row it did not see.
+    static func unchangedCheck(_ conversion: Conversion) -> String {
+        let ref = TrackingTableRef(schema: conversion.schema, table: conversion.table)
+        let column = SQL.quoteIdentifier(TrackingSQL.columns(of: conversion.from).key)
+        let keys = Set(conversion.rows.map { conversion.from.usesHash ? $0.hash : $0.migration }).sorted()
+        let message = SQL.quoteLiteral("\(ref.qualified) changed since this run read it")
+        return TrackingSQL.doBlock(
+            "BEGIN IF (SELECT count(*) FROM \(ref.qualified)) <> \(conversion.rows.count + conversion.duplicates) "
+                + "OR EXISTS (SELECT 1 FROM \(ref.qualified) WHERE \(column)::text <> ALL ("
+                + "\(SQL.quoteLiteral(PGArray.literal(keys)))::text[])) THEN "
+                + "RAISE EXCEPTION USING ERRCODE = '\(TrackingSQL.conflict)', MESSAGE = \(message); END IF; "
+                + "EXCEPTION WHEN undefined_column THEN "
+                + "RAISE EXCEPTION USING ERRCODE = '\(TrackingSQL.conflict)', MESSAGE = \(message); END")
+    }
+
     /// SQL that rewrites the table in the target layout (run inside the tenant's transaction). The
     /// table itself stays, so its owner and grants do: its rows are deleted, its layout columns
     /// replaced, and the rows inserted again with their ids. (A view over a layout column blocks the
