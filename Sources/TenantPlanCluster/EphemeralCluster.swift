@@ -101,6 +101,11 @@ public final class EphemeralCluster: @unchecked Sendable {
         try server("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "restart"])
     }
 
+    /// Shuts the server down (fast) and leaves it down; the folder stays until `stop()`: for fault tests.
+    public func shutDown() throws {
+        try server("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "stop"])
+    }
+
     /// Stops the server (fast shutdown) and removes the folder. Safe to call twice.
     public func stop() {
         lock.lock()

@@ -194,6 +194,39 @@ import Testing
         #expect(child.output.contains("\nretry "), "\(child.output.suffix(2000))")
     }
 
+    @Test("a server that goes away for good: one wait for the run, then it stops; only tenants in flight fail")
+    func serverGone() async throws {
+        let cluster = try EphemeralCluster.start()
+        defer { cluster.stop() }
+        let admin = try await PGSession.open(cluster.conninfo)
+        _ = try await admin.run { try $0.exec("CREATE TABLE public.applied_log (tenant text, migration text)") }
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try Self.plan(
+            fixture, ids: (0..<60).map { "g\($0)" }, sleep: 0.03, concurrency: 4,
+            database: "retry: { maxAttempts: 4, initialDelay: 100ms, maxDelay: 200ms, jitter: none }")
+        let report = fixture.directory + "/report.json"
+        let child = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath, "--report", report],
+            environment: ["TEST_DATABASE_URL": cluster.conninfo])
+        var logged = 0
+        for _ in 0..<400 where logged < 30 {
+            try await Task.sleep(for: .milliseconds(25))
+            logged = try await admin.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
+        }
+        try cluster.shutDown()
+        let code = try await child.wait(timeout: .seconds(120))
+        #expect(code == 1, "\(child.output.suffix(3000))")
+        #expect(try Self.validate(json: report, schema: "report-v1.json") == nil)
+        let decoded = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        #expect(decoded.stopReason == .databaseUnreachable)
+        #expect(decoded.stopDetail?.contains("gave up after 4 attempts") == true, "\(decoded.stopDetail as Any)")
+        #expect(decoded.summary.failed <= 4, "only the tenants in flight fail: \(decoded.summary)")
+        #expect(decoded.summary.skipped > 0)
+        #expect(decoded.summary.succeeded + decoded.summary.failed + decoded.summary.skipped == 60)
+        #expect(child.output.contains("the database cannot be reached"), "\(child.output.suffix(3000))")
+    }
+
     @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
     func killedThenRerun() async throws {
         let db = try await TestDatabase.create("sigkill")

@@ -90,6 +90,51 @@ import Testing
         #expect(failedOnce.followed(by: third).failure == nil)
     }
 
+    @Test(
+        "the circuit: one probe for the run on the retry schedule; waiters go on when it answers, or learn it gave up")
+    func circuit() async throws {
+        final class Probes: @unchecked Sendable {
+            let lock = NSLock()
+            var failuresLeft: Int
+            var probes = 0
+            var slept: [Int] = []
+            init(failing: Int) { failuresLeft = failing }
+        }
+        func make(_ probes: Probes, maxAttempts: Int) -> Circuit {
+            var settings = RetrySettings(maxAttempts: maxAttempts, initialDelay: .milliseconds(100))
+            settings.jitter = .none
+            var circuit = Circuit(
+                settings: settings,
+                probe: {
+                    probes.lock.withLock {
+                        probes.probes += 1
+                        guard probes.failuresLeft > 0 else { return nil }
+                        probes.failuresLeft -= 1
+                        return PostgresError(kind: .connection, message: "no such file")
+                    }
+                },
+                announce: { _, _, _ in }, interrupted: { false })
+            circuit.sleep = { milliseconds in probes.lock.withLock { probes.slept.append(milliseconds) } }
+            return circuit
+        }
+        let comesBack = Probes(failing: 2)
+        let open = make(comesBack, maxAttempts: 5)
+        #expect(await open.passage() == nil, "closed: no wait")
+        open.trip()
+        open.trip()  // a second tenant while it is open: still one probe
+        #expect(await open.passage() == nil)
+        #expect(comesBack.probes == 3)
+        #expect(comesBack.slept == [100, 100, 100], "100 ms, then 200 ms (in slices of at most 100 ms)")
+        #expect(open.tripCount == 1)
+        let gone = Probes(failing: 100)
+        let closedForGood = make(gone, maxAttempts: 3)
+        closedForGood.trip()
+        let reason = await closedForGood.passage()
+        #expect(reason?.contains("gave up after 3 attempts") == true, "\(reason as Any)")
+        #expect(gone.probes == 3)
+        #expect(closedForGood.gaveUp != nil)
+    }
+
     @Test("a row a lost connection may have committed is this run's only if the next read shows it by that transaction")
     func unconfirmedRows() {
         let table = TrackingTableRef(schema: "t_a", table: "__drizzle_migrations")

@@ -129,6 +129,7 @@ extension SlidingWindow.StopReason: CustomStringConvertible {
         case .maxFailures: "maxFailures reached"
         case .interrupted: "interrupted"
         case .identicalFailures: "the same migration failed the same way on several tenants"
+        case .databaseUnreachable: "the database could not be reached"
         }
     }
 }

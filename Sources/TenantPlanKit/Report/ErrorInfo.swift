@@ -13,6 +13,9 @@ extension Report {
         /// Another attempt may succeed: a lost or refused connection, a serialization failure, a
         /// deadlock, a server shutting down, a lock timeout (`TransientErrors`). Not in reports.
         public var transient = false
+        /// The connection was refused or lost, or the server is going away (`TransientErrors.isUnreachable`):
+        /// what opens the run's circuit (`Circuit`). Not in reports.
+        public var unreachable = false
 
         private enum CodingKeys: String, CodingKey {
             case migration, sqlstate, message, detail, hint, position
@@ -39,6 +42,7 @@ extension Report {
                     migration: migration, sqlstate: error.sqlstate, message: error.message,
                     detail: error.detail, hint: error.hint, position: error.position)
                 self.transient = TransientErrors.isTransient(error)
+                self.unreachable = TransientErrors.isUnreachable(error)
             } else {
                 self.init(migration: migration, message: "\(error)")
             }

@@ -84,6 +84,7 @@ struct ApplyRun {
             report.tenants = progress.results
             report.stopReason = progress.machine.stopReason
             if report.stopReason == .identicalFailures { report.stopDetail = progress.identical.detail }
+            if report.stopReason == .databaseUnreachable { report.stopDetail = session.circuit?.gaveUp }
         } catch let error as TenantPlanError {
             await session.close()
             throw error
@@ -202,7 +203,7 @@ struct ApplyRun {
         let limits = progress.machine.windowLimits
         let sweep = Sweep(
             pool: session.pool, control: session.control, onError: plan.onError, maxFailures: limits.maxFailures,
-            stopAtOnce: limits.stop)
+            stopAtOnce: limits.stop, circuit: options.dryRun ? nil : session.circuit)
         let executor = self.executor
         let snapshot = progress.snapshot
         let plan = self.plan
@@ -223,7 +224,8 @@ struct ApplyRun {
                 ? nil
                 : ApplyRetry.rule(
                     plan: plan, actions: stage.tenant, name: { (snapshot.tenants[$0].id, snapshot.tenants[$0].schema) },
-                    events: session.events))
+                    events: session.events),
+            unreachable: { $0.failure?.unreachable == true })
     }
 }
 

@@ -21,6 +21,8 @@ public struct SlidingWindow: Sendable {
         case interrupted
         /// The same migration failed the same way on several tenants and on none succeeded.
         case identicalFailures
+        /// The database could not be reached for all of `database.retry`'s attempts.
+        case databaseUnreachable
     }
 
     public let total: Int

@@ -13,6 +13,8 @@ struct Sweep {
     var maxFailures: Int
     /// Start nothing at all, for this reason (the run already stopped).
     var stopAtOnce: SlidingWindow.StopReason? = nil
+    /// The run's one wait while the database cannot be reached (nil: no retry).
+    var circuit: Circuit? = nil
 
     /// Runs `operation` for the tenants at `work` (indices). `finished` runs on the calling task,
     /// one tenant at a time, with the outcome and its duration in milliseconds. A tenant whose
@@ -26,30 +28,38 @@ struct Sweep {
         started: (Int) -> Void = { _ in },
         finished: (Int, Outcome, Int) -> Void,
         shouldStop: () -> SlidingWindow.StopReason? = { nil },
-        retry: RetryRule<Outcome>? = nil
+        retry: RetryRule<Outcome>? = nil,
+        unreachable: @escaping @Sendable (Outcome) -> Bool = { _ in false }
     ) async -> SlidingWindow {
         var window = SlidingWindow(
             total: work.count, concurrency: pool.capacity, onError: onError, maxFailures: maxFailures)
         if let stopAtOnce { window.stop(stopAtOnce) }
         let pool = self.pool
         let control = self.control
+        let circuit = self.circuit
         await withTaskGroup(of: (Int, Outcome, Int).self) { group in
             func startMore() {
                 while true {
                     if control.isInterrupted { window.interrupt() }
                     if let reason = shouldStop() { window.stop(reason) }
+                    if circuit?.gaveUp != nil { window.stop(.databaseUnreachable) }
                     guard case .start(let position) = window.next() else { return }
                     let index = work[position]
                     started(index)
                     group.addTask {
                         let began = Date()
                         let once: @Sendable () async -> Outcome = {
+                            if let gaveUp = await circuit?.passage() { return failure(Unreachable(message: gaveUp)) }
                             do {
                                 let session = try await pool.acquire()
                                 let outcome = try await session.run { operation(index, $0) }
                                 await pool.release(session)
+                                if unreachable(outcome) { circuit?.trip() }
                                 return outcome
                             } catch {
+                                if let error = error as? PostgresError, TransientErrors.isUnreachable(error) {
+                                    circuit?.trip()
+                                }
                                 return failure(error)
                             }
                         }
@@ -72,6 +82,12 @@ struct Sweep {
             }
         }
         return window
+    }
+
+    /// A tenant not run because the run gave up on the database.
+    struct Unreachable: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
     }
 
     /// Runs a write per tenant at `work` that succeeds or fails with an error (sync,

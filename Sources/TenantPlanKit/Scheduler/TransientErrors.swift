@@ -15,4 +15,12 @@ public enum TransientErrors {
         if sqlstate.hasPrefix("08") || states.contains(sqlstate) { return true }
         return sqlstate == "55P03" && error.message.contains("lock timeout")
     }
+
+    /// The server cannot be reached or is going away: a refused or lost connection, class 08,
+    /// or a shutdown (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect now).
+    public static func isUnreachable(_ error: PostgresError) -> Bool {
+        if error.kind == .connection { return true }
+        guard let sqlstate = error.sqlstate else { return false }
+        return sqlstate.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlstate)
+    }
 }

@@ -34,6 +34,8 @@ final class RunSession: Sendable {
     let events: @Sendable (RunEvent) -> Void
     /// Under a transaction pooler: what each tenant transaction needs, with `database.directUrl`.
     let pooling: TenantExecutor.Pooling?
+    /// The run's one wait while the database cannot be reached (nil without retry).
+    let circuit: Circuit?
 
     init(
         plan: Plan, graph: ExecutionGraph, conninfo: String, filter: TenantFilter, control: RunControl,
@@ -41,8 +43,8 @@ final class RunSession: Sendable {
     ) {
         self.plan = plan
         self.graph = graph
-        self.pool = ConnectionSettings(plan: plan, conninfo: conninfo)
-            .makePool(capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter)
+        let settings = ConnectionSettings(plan: plan, conninfo: conninfo)
+        self.pool = settings.makePool(capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter)
         self.control = control
         self.filter = filter
         self.events = events
@@ -57,7 +59,39 @@ final class RunSession: Sendable {
         } else {
             self.pooling = nil
         }
+        self.circuit =
+            plan.database.retry.maxAttempts > 1
+            ? Self.circuit(settings, plan: plan, control: control, events: events) : nil
         control.attach(pool)
+    }
+
+    /// The circuit: its probe opens a connection of its own (an idle pooled one may be dead
+    /// since the outage) and runs `SELECT 1`.
+    private static func circuit(
+        _ settings: ConnectionSettings, plan: Plan, control: RunControl,
+        events: @escaping @Sendable (RunEvent) -> Void
+    ) -> Circuit {
+        let retry = plan.database.retry
+        return Circuit(
+            settings: retry,
+            probe: {
+                do {
+                    let session = try await PGSession.open(
+                        settings.conninfo, overrides: settings.overrides,
+                        setup: settings.setup.isEmpty ? nil : settings.setup)
+                    _ = try await session.run { try $0.exec("SELECT 1") }
+                    return nil
+                } catch {
+                    return error
+                }
+            },
+            announce: { attempt, delay, error in
+                events(
+                    .warning(
+                        "the database cannot be reached (\(error)); no tenant starts or retries until it answers: "
+                            + "attempt \(attempt + 1) of \(retry.maxAttempts) in \(delay) ms"))
+            },
+            interrupted: { control.isInterrupted })
     }
 
     func close() async {
