@@ -230,6 +230,7 @@ import Testing
         // (the connection went before its COMMIT's answer). The next attempt read its row, written
         // by the transaction that sent it: it is reported as this run's. Each is in the database once.
         #expect(tenant.actions.first?.applied.map(\.name) == ["0001_first", "0002_killer"])
+        #expect(tenant.actions.first?.applied.map(\.attempts) == [nil, 3], "0002 was killed twice, then applied")
         #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 2)
         #expect(try await db.count("SELECT count(DISTINCT name) FROM t_a.__drizzle_migrations") == 2)
         #expect(
@@ -261,6 +262,9 @@ import Testing
         let report = try await runApply(plan, db)
         #expect(report.exitCode == 0, "\(report.sharedActions.map { $0.error as Any })")
         #expect(report.sharedActions.first?.status == .applied)
+        #expect(report.sharedActions.first?.attempts == 2)
+        #expect(report.sharedActions.first?.applied.first?.attempts == 2)
+        #expect(report.summary.retries == 1, "a shared action's retry counts too")
         #expect(report.summary.succeeded == 2)
         #expect(try await db.count("SELECT last_value FROM public.kills") == 2)
         #expect(try await db.count("SELECT count(*) FROM public.__shared_migrations") == 1)

@@ -48,6 +48,9 @@ struct TenantExecutor: Sendable {
         var finalStates: [TrackingTableRef: TrackingState] = [:]
         /// Attempts this outcome adds up (more than 1 after retries, `ApplyRetry`).
         var attempts = 1
+        /// Failed attempts per migration (`"action/migration"`), which the report shows on the
+        /// migration once a later attempt applied it (`followed(by:)`).
+        var failedAttempts: [String: Int] = [:]
         /// The tracking tables as read under the lock before anything ran.
         var readStates: [TrackingTableRef: TrackingState] = [:]
         /// Migrations whose row a lost connection may have committed: the next attempt reports

@@ -121,12 +121,17 @@ public struct Report: Codable, Sendable {
         public var deletedOrphans: [String]?
         /// Shared actions: their tracking table converted first (autoMigrateFormat).
         public var conversions: [TrackingConverter.Conversion]?
+        /// A shared action's attempts, when retried (`database.retry`).
+        public var attempts: Int?
     }
 
     public struct AppliedMigration: Codable, Sendable, Equatable {
         public var name: String
         public var hash: String
         public var durationMs: Int
+        /// Attempts it took, when more than one (`database.retry`): earlier ones failed transiently
+        /// and rolled back.
+        public var attempts: Int? = nil
     }
 
     /// Exit code per the contract: 0 success, 1 a tenant/action failed or the run could not proceed, 130 interrupted.
@@ -187,7 +192,9 @@ extension Report {
         if marked > 0 || options.markApplied == true { summary.migrationsMarked = marked }
         let converted = tenants.filter { $0.convertedTo != nil && $0.status == .succeeded }.count
         if converted > 0 { summary.tenantsConverted = converted }
-        let retries = tenants.reduce(0) { $0 + max(0, ($1.attempts ?? 1) - 1) }
+        let retries =
+            tenants.reduce(0) { $0 + max(0, ($1.attempts ?? 1) - 1) }
+            + sharedActions.reduce(0) { $0 + max(0, ($1.attempts ?? 1) - 1) }
         if retries > 0 { summary.retries = retries }
         if options.dryRun {
             summary.migrationsPending = allActions.reduce(0) {

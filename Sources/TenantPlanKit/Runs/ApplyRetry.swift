@@ -42,6 +42,16 @@ enum ApplyRetry {
 }
 
 extension TenantExecutor.Outcome {
+    /// Puts `failedAttempts` on the applied migrations they belong to.
+    fileprivate mutating func countAttempts() {
+        for index in actions.indices {
+            for place in actions[index].applied.indices {
+                let failed = failedAttempts[actions[index].name + "/" + actions[index].applied[place].name] ?? 0
+                if failed > 0 { actions[index].applied[place].attempts = failed + 1 }
+            }
+        }
+    }
+
     /// The error the tenant failed with: outside any action, or its first failed action's.
     var failure: Report.ErrorInfo? {
         error ?? actions.first { $0.status == .failed }?.error
@@ -67,6 +77,14 @@ extension TenantExecutor.Outcome {
         }
         merged.unconfirmed = stillUnknown + later.unconfirmed
         merged.readStates = later.readStates
+        merged.failedAttempts = failedAttempts
+        for attempt in attempts == 1 ? [self, later] : [later] {
+            for action in attempt.actions where action.status == .failed {
+                if let migration = action.error?.migration {
+                    merged.failedAttempts[action.name + "/" + migration, default: 0] += 1
+                }
+            }
+        }
         guard !later.actions.isEmpty else {
             // `later` failed before any action (it could not connect): the earlier results stand.
             merged.actions = actions.map { action in
@@ -74,6 +92,7 @@ extension TenantExecutor.Outcome {
                 action.applied += confirmed[action.name] ?? []
                 return action
             }
+            merged.countAttempts()
             return merged
         }
         merged.actions = later.actions.map { action in
@@ -87,6 +106,7 @@ extension TenantExecutor.Outcome {
             if action.status == .unchanged, !action.applied.isEmpty { action.status = .applied }
             return action
         }
+        merged.countAttempts()
         return merged
     }
 }

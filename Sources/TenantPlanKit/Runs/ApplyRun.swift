@@ -252,6 +252,7 @@ extension Report.ActionResult {
         }
         result.schema = schema
         if !outcome.conversions.isEmpty { result.conversions = outcome.conversions }
+        if outcome.attempts > 1 { result.attempts = outcome.attempts }
         return result
     }
 }

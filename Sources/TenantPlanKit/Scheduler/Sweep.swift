@@ -49,19 +49,9 @@ struct Sweep {
                     group.addTask {
                         let began = Date()
                         let once: @Sendable () async -> Outcome = {
-                            if let gaveUp = await circuit?.passage() { return failure(Unreachable(message: gaveUp)) }
-                            do {
-                                let session = try await pool.acquire()
-                                let outcome = try await session.run { operation(index, $0) }
-                                await pool.release(session)
-                                if unreachable(outcome) { circuit?.trip() }
-                                return outcome
-                            } catch {
-                                if let error = error as? PostgresError, TransientErrors.isUnreachable(error) {
-                                    circuit?.trip()
-                                }
-                                return failure(error)
-                            }
+                            await Self.attempt(
+                                index, pool: pool, circuit: circuit, operation: operation, failure: failure,
+                                unreachable: unreachable)
                         }
                         let outcome =
                             if let retry {
@@ -82,6 +72,26 @@ struct Sweep {
             }
         }
         return window
+    }
+
+    /// One attempt at one tenant: waits while the circuit is open, runs `operation` on a pooled
+    /// connection, and opens the circuit when the database could not be reached.
+    private static func attempt<Outcome: Sendable>(
+        _ index: Int, pool: ConnectionPool, circuit: Circuit?,
+        operation: @escaping @Sendable (Int, PGConnection) -> Outcome, failure: (Error) -> Outcome,
+        unreachable: (Outcome) -> Bool
+    ) async -> Outcome {
+        if let gaveUp = await circuit?.passage() { return failure(Unreachable(message: gaveUp)) }
+        do {
+            let session = try await pool.acquire()
+            let outcome = try await session.run { operation(index, $0) }
+            await pool.release(session)
+            if unreachable(outcome) { circuit?.trip() }
+            return outcome
+        } catch {
+            if let error = error as? PostgresError, TransientErrors.isUnreachable(error) { circuit?.trip() }
+            return failure(error)
+        }
     }
 
     /// A tenant not run because the run gave up on the database.
