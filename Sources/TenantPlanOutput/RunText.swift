@@ -167,6 +167,15 @@ public enum RunText {
             + "attempt \(attempt + 1) in \(delayMs) ms"
     }
 
+    /// Waiting for another run's lock: `wait acme (tenant_acme): tenant:tenant_acme is locked by
+    /// another run (pid 4242, application_name tenantplan, since …); waiting up to 30s (database.lockWait)`.
+    public static func waitingForLock(tenant: String, schema: String, holder: String, lockWaitMs: Int) -> String {
+        "wait \(tenant) (\(schema)): \(holder); waiting "
+            + (lockWaitMs == 0
+                ? "for it (database.lockWait: no bound)"
+                : "up to \(PlanDuration.milliseconds(Int64(lockWaitMs))) (database.lockWait)")
+    }
+
     /// `error: ...` for a run that failed as a whole, nil otherwise.
     public static func fatal(_ report: Report) -> String? {
         report.error.map { "error: " + describe(error: $0) }

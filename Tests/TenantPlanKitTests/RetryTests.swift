@@ -310,8 +310,14 @@ import Testing
         let holder = try #require(try await db.scalar("SELECT pg_backend_pid()::text"))
         try await db.exec("SELECT pg_advisory_lock(\(AdvisoryLock.namespace), hashtext('tenant:t_a'))")
         let began = Date()
-        let report = try await runApply(plan, db)
+        let events = EventLog()
+        let report = try await PlanRunner(
+            plan: plan, conninfo: db.conninfo, options: RunOptions(command: "apply"), events: events.record
+        ).apply()
         let waited = Date().timeIntervalSince(began)
+        #expect(events.waits.count == 1, "the wait is announced once: \(events.waits)")
+        #expect(
+            events.waits.first?.hasPrefix("a|t_a|2500|tenant:t_a is locked by another run (pid \(holder), ") == true)
         let error = try #require(report.tenant("a")?.error)
         #expect(report.tenant("a")?.status == .failed)
         #expect(error.sqlstate == "55P03")
@@ -324,6 +330,18 @@ import Testing
         let rerun = try await runApply(plan, db)
         #expect(rerun.tenant("a")?.status == .succeeded, "\(rerun.tenant("a")?.error as Any)")
         #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 1)
+    }
+
+    /// Collects the lock waits a run announces (`tenant|schema|lockWait|holder`).
+    final class EventLog: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        var waits: [String] { lock.withLock { lines } }
+
+        func record(_ event: RunEvent) {
+            guard case .waitingForLock(let tenant, let schema, let holder, let lockWait) = event else { return }
+            lock.withLock { lines.append("\(tenant)|\(schema)|\(lockWait)|\(holder)") }
+        }
     }
 
     @Test("never retried: a syntax or data error, a killed no-transaction migration, maxAttempts 1")

@@ -89,6 +89,14 @@ import Testing
                 error: Report.ErrorInfo(migration: "0002_x", sqlstate: "57P01", message: "terminating connection"))
                 == "retry acme (tenant_acme): attempt 1 of 3 failed: at 0002_x: terminating connection "
                 + "(SQLSTATE 57P01); attempt 2 in 87 ms")
+        let holder =
+            "tenant:tenant_acme is locked by another run (pid 42, application_name tenantplan, since 2026-11-29T16:40:01Z)"
+        #expect(
+            RunText.waitingForLock(tenant: "acme", schema: "tenant_acme", holder: holder, lockWaitMs: 30000)
+                == "wait acme (tenant_acme): \(holder); waiting up to 30s (database.lockWait)")
+        #expect(
+            RunText.waitingForLock(tenant: "acme", schema: "tenant_acme", holder: holder, lockWaitMs: 0)
+                .hasSuffix("; waiting for it (database.lockWait: no bound)"))
         report.summary.retries = 2
         #expect(RunText.summary(report).contains(", 2 retries in "))
         report.stopReason = .identicalFailures

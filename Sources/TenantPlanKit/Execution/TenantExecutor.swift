@@ -13,6 +13,8 @@ struct TenantExecutor: Sendable {
     var lockWait: PlanDuration = .zero
     /// `database.pooler: transaction` (nil: no pooler).
     var pooling: Pooling?
+    /// Another run holds the target's lock: who (`AdvisoryLock.lockedBy`), before this run waits for it.
+    var lockWaiting: (@Sendable (StepTarget, String) -> Void)? = nil
 
     /// What each transaction needs under a transaction pooler.
     struct Pooling: Sendable {
@@ -82,7 +84,7 @@ struct TenantExecutor: Sendable {
         func attempt() -> Outcome {
             let locked = Self.underLock(
                 lockName, schema: target.schema, refs: tables.refs, wait: lockWait, pooled: context.pooled,
-                on: connection
+                waiting: lockWaiting.map { report in { report(target, $0) } }, on: connection
             ) {
                 schemas, states in
                 let steps = planner.steps(
@@ -116,7 +118,7 @@ struct TenantExecutor: Sendable {
     /// after, and each of its transactions takes the lock again (`ExecutionContext.begin`).
     static func underLock<T>(
         _ lockName: String, schema: String, refs: [TrackingTableRef], wait: PlanDuration,
-        pooled: PooledTransaction? = nil, on connection: PGConnection,
+        pooled: PooledTransaction? = nil, waiting: ((String) -> Void)? = nil, on connection: PGConnection,
         body: ([String: Bool], [TrackingTableRef: TrackingState]) throws -> T
     ) -> Result<T, Report.ErrorInfo> {
         let schemas = Array(Set([schema] + refs.map(\.schema)))
@@ -125,7 +127,8 @@ struct TenantExecutor: Sendable {
             let result = try AdvisoryLock.acquire(
                 lockName, wait: wait,
                 then: "SELECT nspname, \(TrackingSQL.populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY("
-                    + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", pooled: pooled, on: connection)
+                    + "\(SQL.quoteLiteral(PGArray.literal(schemas)))::text[])", pooled: pooled, waiting: waiting,
+                on: connection)
             for row in 0..<result.rowCount { existing[result.value(row, 0) ?? ""] = result.value(row, 1) == "t" }
         } catch let error as Report.ErrorInfo {
             return .failure(error)

@@ -59,7 +59,12 @@ struct ApplyRun {
     var executor: TenantExecutor {
         TenantExecutor(
             planner: planner, isInterrupted: { [control = session.control] in control.isInterrupted },
-            lockWait: plan.database.lockWait, pooling: session.pooling)
+            lockWait: plan.database.lockWait, pooling: session.pooling,
+            lockWaiting: { [events = session.events, wait = plan.database.lockWait] target, holder in
+                events(
+                    .waitingForLock(
+                        tenant: target.id, schema: target.schema, holder: holder, lockWait: Int(wait.milliseconds)))
+            })
     }
 
     /// Runs the plan. Throws `TenantPlanError` for an invalid command line (an unknown `--tenant`);

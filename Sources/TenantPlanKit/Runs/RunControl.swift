@@ -40,4 +40,7 @@ public enum RunEvent: Sendable {
     case warning(String)
     /// Attempt `attempt` of `of` failed on a tenant with a transient error; the next starts after `delayMs`.
     case retrying(tenant: String, schema: String, attempt: Int, of: Int, delayMs: Int, error: Report.ErrorInfo)
+    /// Another run holds the tenant's lock (`holder`: who, since when); this run waits for it,
+    /// up to `lockWait` (0: as long as it takes).
+    case waitingForLock(tenant: String, schema: String, holder: String, lockWait: Int)
 }

@@ -25,14 +25,40 @@ enum AdvisoryLock {
     /// Waiting longer than `wait` (`database.lockWait`; 0: no bound) fails with who holds the lock.
     /// Under a transaction pooler (`pooled`), the lock is `pg_advisory_xact_lock` in a transaction
     /// this opens and `release` ends; nothing is cleaned at session level.
+    /// With `waiting`, the lock is tried first (the same one round trip when it is free); when
+    /// another run holds it, `waiting` gets who does (`lockedBy`) before the wait begins.
     @discardableResult
     static func acquire(
         _ name: String, wait: PlanDuration = .zero, then query: String = "SELECT 1", pooled: PooledTransaction? = nil,
-        on connection: PGConnection
+        waiting: ((String) -> Void)? = nil, on connection: PGConnection
     ) throws -> PGResult {
+        if let waiting {
+            if let result = try lock(name, wait: wait, then: query, pooled: pooled, trying: true, on: connection) {
+                return result
+            }
+            waiting(lockedBy(name, on: connection))
+        }
+        return try lock(name, wait: wait, then: query, pooled: pooled, trying: false, on: connection)!
+    }
+
+    /// One round trip taking the lock then running `query`. `trying`: `pg_try_advisory_lock`, and
+    /// nil (nothing held) when another session holds it.
+    private static func lock(
+        _ name: String, wait: PlanDuration, then query: String, pooled: PooledTransaction?, trying: Bool,
+        on connection: PGConnection
+    ) throws -> PGResult? {
+        func taken(_ results: [PGResult], at index: Int) -> Bool {
+            !trying || (results.count > index && results[index].value(0, 0) == "t")
+        }
         if let pooled {
-            let outcome = connection.execAll("BEGIN;" + pooled.prelude + query)
-            guard let error = outcome.error else { return outcome.results.last! }
+            let outcome = connection.execAll("BEGIN;" + pooled.prelude(trying: trying) + query)
+            guard let error = outcome.error else {
+                guard taken(outcome.results, at: PooledTransaction.statementsBeforeLock) else {
+                    _ = connection.execAll("ROLLBACK")
+                    return nil
+                }
+                return outcome.results.last!
+            }
             _ = connection.execAll("ROLLBACK")
             if outcome.results.count == PooledTransaction.statementsBeforeLock, error.sqlstate == "55P03" {
                 throw Report.ErrorInfo(sqlstate: "55P03", message: lockedMessage(name, wait: wait, on: connection))
@@ -43,23 +69,31 @@ enum AdvisoryLock {
         // has its own bound, lockWait (RESET returns to the plan's values, set as startup options).
         let prefix = cleanSession + "SET lock_timeout = \(wait.milliseconds);SET statement_timeout = 0;"
         let statementsBeforeLock = prefix.split(separator: ";").count
+        let function = trying ? "pg_try_advisory_lock" : "pg_advisory_lock"
         let outcome = connection.execAll(
-            prefix + "SELECT pg_advisory_lock(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
+            prefix + "SELECT \(function)(\(namespace), hashtext(\(SQL.quoteLiteral(name))));"
                 + "RESET lock_timeout;RESET statement_timeout;" + query)
         if let error = outcome.error {
-            if outcome.results.count > statementsBeforeLock { release(name, on: connection) }
+            if outcome.results.count > statementsBeforeLock, taken(outcome.results, at: statementsBeforeLock) {
+                release(name, on: connection)
+            }
             if outcome.results.count == statementsBeforeLock, error.sqlstate == "55P03" {
                 _ = connection.execAll("RESET lock_timeout;RESET statement_timeout")
                 throw Report.ErrorInfo(sqlstate: "55P03", message: lockedMessage(name, wait: wait, on: connection))
             }
             throw error
         }
-        return outcome.results.last!
+        return taken(outcome.results, at: statementsBeforeLock) ? outcome.results.last! : nil
     }
 
     /// `tenant:tenant_acme is locked by another run (pid 4242, application_name tenantplan, waiting
     /// since …); gave up after lockWait 30s`, naming the holder from pg_locks and pg_stat_activity.
     static func lockedMessage(_ name: String, wait: PlanDuration, on connection: PGConnection) -> String {
+        lockedBy(name, on: connection) + "; gave up after database.lockWait \(wait)"
+    }
+
+    /// `tenant:tenant_acme is locked by another run (pid 4242, application_name tenantplan, since …)`.
+    static func lockedBy(_ name: String, on connection: PGConnection) -> String {
         let holder = connection.execAll(
             "SELECT a.pid::text, coalesce(a.application_name, ''), "
                 + "to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
@@ -74,7 +108,7 @@ enum AdvisoryLock {
             let since = holder.value(0, 2) ?? holder.value(0, 3) ?? "?"
             text += " (pid \(holder.value(0, 0) ?? "?"), application_name \(holder.value(0, 1) ?? ""), since \(since))"
         }
-        return text + "; gave up after database.lockWait \(wait)"
+        return text
     }
 
     static func release(_ name: String, pooled: Bool = false, on connection: PGConnection) {

@@ -35,6 +35,8 @@ final class ProgressPrinter: @unchecked Sendable {
             line(
                 RunText.retrying(
                     tenant: tenant, schema: schema, attempt: attempt, of: of, delayMs: delayMs, error: error))
+        case .waitingForLock(let tenant, let schema, let holder, let lockWait):
+            line(RunText.waitingForLock(tenant: tenant, schema: schema, holder: holder, lockWaitMs: lockWait))
         case .warning(let text):
             if live { Console.raw("\r\u{1B}[K") }
             Console.error("warning: " + text)
