@@ -90,7 +90,8 @@ import Testing
                 == "retry acme (tenant_acme): attempt 1 of 3 failed: at 0002_x: terminating connection "
                 + "(SQLSTATE 57P01); attempt 2 in 87 ms")
         let holder =
-            "tenant:tenant_acme is locked by another run (pid 42, application_name tenantplan, since 2026-11-29T16:40:01Z)"
+            "tenant:tenant_acme is locked by another run (pid 42, application_name tenantplan, "
+            + "since 2026-11-29T16:40:01Z)"
         #expect(
             RunText.waitingForLock(tenant: "acme", schema: "tenant_acme", holder: holder, lockWaitMs: 30000)
                 == "wait acme (tenant_acme): \(holder); waiting up to 30s (database.lockWait)")

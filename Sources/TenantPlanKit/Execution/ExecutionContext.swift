@@ -67,7 +67,8 @@ struct PooledTransaction: Sendable {
     /// `prelude`; `trying`: `pg_try_advisory_xact_lock`, which returns whether it got the lock.
     func prelude(trying: Bool) -> String {
         "SET LOCAL lock_timeout = \(lockWait.milliseconds);SET LOCAL statement_timeout = 0;"
-            + "SELECT pg_catalog.\(trying ? "pg_try_advisory_xact_lock" : "pg_advisory_xact_lock")(\(AdvisoryLock.namespace), "
+            + "SELECT pg_catalog.\(trying ? "pg_try_advisory_xact_lock" : "pg_advisory_xact_lock")("
+            + "\(AdvisoryLock.namespace), "
             + "hashtext(\(SQL.quoteLiteral(lockName))));"
             + "SET LOCAL statement_timeout = \(statementTimeout.milliseconds);"
             + "SET LOCAL lock_timeout = \(lockTimeout.milliseconds);"
