@@ -332,15 +332,55 @@ import Testing
         #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 1)
     }
 
-    /// Collects the lock waits a run announces (`tenant|schema|lockWait|holder`).
+    @Test("a discovery query whose backend is killed is run again (database.retry), then the run goes on")
+    func discoveryRetried() async throws {
+        let db = try await TestDatabase.create("retry_discover")
+        try await db.exec(
+            "CREATE SEQUENCE public.kills; CREATE TABLE public.tenants (id text); INSERT INTO public.tenants VALUES ('a'), ('b')"
+        )
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
+        let yaml = """
+            version: 1
+            database: { url: "${TEST_DATABASE_URL}", retry: { initialDelay: 10ms } }
+            tenants:
+              discover:
+                sql: >-
+                  SELECT id FROM public.tenants WHERE (SELECT CASE WHEN nextval('public.kills') <= 1
+                  THEN pg_terminate_backend(pg_backend_pid()) ELSE true END)
+              schema: "t_{id}"
+              createSchemas: true
+            actions: [{ name: m, migrate: m }]
+            """
+        let events = EventLog()
+        let report = try await PlanRunner(
+            plan: try fixture.compile(yaml, database: db), conninfo: db.conninfo, options: RunOptions(command: "apply"),
+            events: events.record
+        ).apply()
+        #expect(report.exitCode == 0, "\(report.error as Any)")
+        #expect(report.summary.succeeded == 2)
+        #expect(events.warnings.count == 1, "\(events.warnings)")
+        #expect(events.warnings.first?.hasPrefix("reading the tenants failed: ") == true)
+    }
+
+    /// Collects the lock waits (`tenant|schema|lockWait|holder`) and warnings a run announces.
     final class EventLog: @unchecked Sendable {
         private let lock = NSLock()
         private var lines: [String] = []
+        private var warningLines: [String] = []
         var waits: [String] { lock.withLock { lines } }
+        var warnings: [String] { lock.withLock { warningLines } }
 
         func record(_ event: RunEvent) {
-            guard case .waitingForLock(let tenant, let schema, let holder, let lockWait) = event else { return }
-            lock.withLock { lines.append("\(tenant)|\(schema)|\(lockWait)|\(holder)") }
+            switch event {
+            case .waitingForLock(let tenant, let schema, let holder, let lockWait):
+                lock.withLock { lines.append("\(tenant)|\(schema)|\(lockWait)|\(holder)") }
+            case .warning(let text):
+                lock.withLock { warningLines.append(text) }
+            default:
+                break
+            }
         }
     }
 

@@ -154,8 +154,40 @@ final class RunSession: Sendable {
         }
     }
 
-    /// Discovers the tenants and reads every tenant's tracking tables in batches, in parallel over the pool.
+    /// Discovers the tenants and reads every tenant's tracking tables in batches, in parallel over
+    /// the pool. A transient failure of discovery's query or of the read (a deadlock, a
+    /// serialization failure, a connection lost or a shutdown mid-query) starts it over with
+    /// `database.retry`, a warning per attempt; failing to connect at all is `acquire`'s wait.
     func snapshot() async throws -> Snapshot {
+        let retry = plan.database.retry
+        var attempt = 1
+        while true {
+            do {
+                return try await takeSnapshot()
+            } catch let error where attempt < retry.maxAttempts && !control.isInterrupted {
+                guard let transient = Self.transientReadFailure(error) else { throw error }
+                let delay = Int(retry.delay(afterAttempt: attempt, random: Backoff.random).rounded())
+                events(
+                    .warning(
+                        "reading the tenants failed: \(transient.message); attempt \(attempt + 1) of "
+                            + "\(retry.maxAttempts) in \(delay) ms"))
+                await Backoff.pause(delay, interrupted: { self.control.isInterrupted })
+                attempt += 1
+            }
+        }
+    }
+
+    /// The transient database error behind a failed discovery or read, if that is what it was (not
+    /// a failure to connect, which `acquire` waited for already).
+    private static func transientReadFailure(_ error: Error) -> PostgresError? {
+        if let failure = error as? RunFailure {
+            return failure.key != "database.url" && TransientErrors.isTransient(failure.error) ? failure.error : nil
+        }
+        if let error = error as? PostgresError, TransientErrors.isTransient(error) { return error }
+        return nil
+    }
+
+    private func takeSnapshot() async throws -> Snapshot {
         let settings = plan.tenants
         let pooler = plan.database.pooler
         let urlLocation = plan.database.urlLocation
