@@ -336,8 +336,8 @@ import Testing
     func discoveryRetried() async throws {
         let db = try await TestDatabase.create("retry_discover")
         try await db.exec(
-            "CREATE SEQUENCE public.kills; CREATE TABLE public.tenants (id text); INSERT INTO public.tenants VALUES ('a'), ('b')"
-        )
+            "CREATE SEQUENCE public.kills; CREATE TABLE public.tenants (id text); "
+                + "INSERT INTO public.tenants VALUES ('a'), ('b')")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write("m/0001_x.sql", "CREATE TABLE x (id int);")
