@@ -143,37 +143,54 @@ import Testing
         #expect(applied == 600, "the reports together claim each migration once")
     }
 
-    @Test("a server restart mid-run: tenants cut off are retried, every migration applied once, exit 0")
-    func restartMidRun() async throws {
-        // A cluster of its own: the suite's is shared by every other test.
+    /// A fault run: a cluster of its own (the suite's is shared by every other test), an apply of 60
+    /// tenants x 3 migrations with `retry` started on it, and `fault` done to the server once 30
+    /// migrations are logged. Returns the exit code, the output and the report.
+    static func faultRun(
+        retry: String, fault: (EphemeralCluster) throws -> Void,
+        check: (EphemeralCluster, _ ids: [String]) async throws -> Void = { _, _ in }
+    ) async throws -> (code: Int32, output: String, report: Report) {
         let cluster = try EphemeralCluster.start()
         defer { cluster.stop() }
         let admin = try await PGSession.open(cluster.conninfo)
         _ = try await admin.run { try $0.exec("CREATE TABLE public.applied_log (tenant text, migration text)") }
         let fixture = try PlanFixture()
         defer { fixture.remove() }
-        let ids = (0..<60).map { "s\($0)" }
-        try Self.plan(
-            fixture, ids: ids, sleep: 0.03, concurrency: 4,
-            database: "retry: { maxAttempts: 20, initialDelay: 100ms, maxDelay: 500ms }")
+        let ids = (0..<60).map { "f\($0)" }
+        try plan(fixture, ids: ids, sleep: 0.03, concurrency: 4, database: "retry: " + retry)
         let report = fixture.directory + "/report.json"
         let child = try ChildProcess(
             Executable.path, ["apply", fixture.planPath, "--report", report],
             environment: ["TEST_DATABASE_URL": cluster.conninfo])
-        func logged() async throws -> Int {
-            let session = try await PGSession.open(cluster.conninfo)
-            return try await session.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
-        }
-        var waited = 0
-        while try await logged() < 30, waited < 400 {
+        var logged = 0
+        for _ in 0..<400 where logged < 30 {
             try await Task.sleep(for: .milliseconds(25))
-            waited += 1
+            logged = try await admin.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
         }
-        try cluster.restart()
+        try fault(cluster)
         let code = try await child.wait(timeout: .seconds(180))
-        #expect(code == 0, "\(child.output.suffix(3000))")
-        #expect(try await logged() == 180)
+        #expect(try validate(json: report, schema: "report-v1.json") == nil)
+        try await check(cluster, ids)
+        let decoded = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        return (code, child.output, decoded)
+    }
+
+    @Test("a server restart mid-run: tenants cut off are retried, every migration applied once, exit 0")
+    func restartMidRun() async throws {
+        let (code, output, report) = try await Self.faultRun(
+            retry: "{ maxAttempts: 20, initialDelay: 100ms, maxDelay: 500ms }", fault: { try $0.restart() },
+            check: Self.eachMigrationOnce)
+        #expect(code == 0, "\(output.suffix(3000))")
+        #expect(report.summary.migrationsApplied == 180, "\(output.suffix(6000))")
+        #expect((report.summary.retries ?? 0) > 0, "the restart cut off running tenants: they were retried")
+        #expect(output.contains("\nretry "), "\(output.suffix(2000))")
+    }
+
+    /// Every tenant of a fault run has its 3 migrations, each applied (logged) once.
+    static func eachMigrationOnce(_ cluster: EphemeralCluster, ids: [String]) async throws {
         let session = try await PGSession.open(cluster.conninfo)
+        let logged = try await session.run { try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0) }
+        #expect(logged == "180")
         let twice = try await session.run {
             try $0.exec(
                 "SELECT count(*) FROM (SELECT 1 FROM public.applied_log GROUP BY tenant, migration "
@@ -187,44 +204,20 @@ import Testing
             ).rows.map { $0[0] }
         }
         #expect(rows == Array(repeating: "3", count: ids.count))
-        #expect(try Self.validate(json: report, schema: "report-v1.json") == nil)
-        let decoded = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
-        #expect(decoded.summary.migrationsApplied == 180, "\(child.output.suffix(6000))")
-        #expect((decoded.summary.retries ?? 0) > 0, "the restart cut off running tenants: they were retried")
-        #expect(child.output.contains("\nretry "), "\(child.output.suffix(2000))")
     }
 
     @Test("a server that goes away for good: one wait for the run, then it stops; only tenants in flight fail")
     func serverGone() async throws {
-        let cluster = try EphemeralCluster.start()
-        defer { cluster.stop() }
-        let admin = try await PGSession.open(cluster.conninfo)
-        _ = try await admin.run { try $0.exec("CREATE TABLE public.applied_log (tenant text, migration text)") }
-        let fixture = try PlanFixture()
-        defer { fixture.remove() }
-        try Self.plan(
-            fixture, ids: (0..<60).map { "g\($0)" }, sleep: 0.03, concurrency: 4,
-            database: "retry: { maxAttempts: 4, initialDelay: 100ms, maxDelay: 200ms, jitter: none }")
-        let report = fixture.directory + "/report.json"
-        let child = try ChildProcess(
-            Executable.path, ["apply", fixture.planPath, "--report", report],
-            environment: ["TEST_DATABASE_URL": cluster.conninfo])
-        var logged = 0
-        for _ in 0..<400 where logged < 30 {
-            try await Task.sleep(for: .milliseconds(25))
-            logged = try await admin.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
-        }
-        try cluster.shutDown()
-        let code = try await child.wait(timeout: .seconds(120))
-        #expect(code == 1, "\(child.output.suffix(3000))")
-        #expect(try Self.validate(json: report, schema: "report-v1.json") == nil)
-        let decoded = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: report)))
+        let (code, output, decoded) = try await Self.faultRun(
+            retry: "{ maxAttempts: 4, initialDelay: 100ms, maxDelay: 200ms, jitter: none }",
+            fault: { try $0.shutDown() })
+        #expect(code == 1, "\(output.suffix(3000))")
         #expect(decoded.stopReason == .databaseUnreachable)
         #expect(decoded.stopDetail?.contains("gave up after 4 attempts") == true, "\(decoded.stopDetail as Any)")
         #expect(decoded.summary.failed <= 4, "only the tenants in flight fail: \(decoded.summary)")
         #expect(decoded.summary.skipped > 0)
         #expect(decoded.summary.succeeded + decoded.summary.failed + decoded.summary.skipped == 60)
-        #expect(child.output.contains("the database cannot be reached"), "\(child.output.suffix(3000))")
+        #expect(output.contains("the database cannot be reached"), "\(output.suffix(3000))")
     }
 
     @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
