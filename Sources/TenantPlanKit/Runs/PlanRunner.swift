@@ -53,9 +53,11 @@ public final class PlanRunner: Sendable {
     /// Ctrl-C (or SIGTERM) stopped the run.
     public var isInterrupted: Bool { control.isInterrupted }
 
-    private func session() -> RunSession {
+    /// `readOnly`: every transaction of the run's connections is read only (`plan`, `status`, dry runs).
+    private func session(readOnly: Bool = false) -> RunSession {
         RunSession(
-            plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events)
+            plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events,
+            readOnly: readOnly)
     }
 
     /// Applies the plan (or, with `dryRun`, reports what would run without writing). Throws
@@ -64,12 +66,12 @@ public final class PlanRunner: Sendable {
     public func apply() async throws(TenantPlanError) -> Report {
         // An unknown --up-to is a command-line error, found before connecting.
         _ = try ApplyRun.markLimits(options, graph: graph)
-        return try await ApplyRun(session: session(), options: options).run()
+        return try await ApplyRun(session: session(readOnly: options.dryRun), options: options).run()
     }
 
     /// Every tenant's applied, pending and orphaned migrations, from the batched read.
     public func status() async throws -> StatusReport {
-        try await StatusRun(session: session()).run()
+        try await StatusRun(session: session(readOnly: true)).run()
     }
 
     /// Drift between tracking rows and files; with `.markMissing`, `.cleanOrphans` or

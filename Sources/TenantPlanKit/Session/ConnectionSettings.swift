@@ -28,8 +28,10 @@ struct ConnectionSettings: Sendable {
     /// `session`, for `database.directUrl`), nothing is set for the session: no startup options
     /// (PgBouncer refuses them), the encoding as a connection keyword, the rest `SET LOCAL` in each
     /// transaction.
+    /// `readOnly` (without a pooler): `default_transaction_read_only` is on, so nothing the run
+    /// sends can write (`plan`, `status`).
     init(
-        plan: Plan, conninfo: String, session: Bool = false,
+        plan: Plan, conninfo: String, session: Bool = false, readOnly: Bool = false,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         var options = ""
@@ -54,6 +56,7 @@ struct ConnectionSettings: Sendable {
         options +=
             "-c statement_timeout=\(plan.database.statementTimeout.milliseconds) "
             + "-c lock_timeout=\(plan.database.lockTimeout.milliseconds) -c \(Self.marker)=on"
+            + (readOnly ? " -c default_transaction_read_only=on" : "")
         overrides["options"] = options
         self.overrides = overrides
         self.setup = Self.sessionSetup

@@ -39,11 +39,11 @@ final class RunSession: Sendable {
 
     init(
         plan: Plan, graph: ExecutionGraph, conninfo: String, filter: TenantFilter, control: RunControl,
-        events: @escaping @Sendable (RunEvent) -> Void
+        events: @escaping @Sendable (RunEvent) -> Void, readOnly: Bool = false
     ) {
         self.plan = plan
         self.graph = graph
-        let settings = ConnectionSettings(plan: plan, conninfo: conninfo)
+        let settings = ConnectionSettings(plan: plan, conninfo: conninfo, readOnly: readOnly)
         self.pool = settings.makePool(capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter)
         self.control = control
         self.filter = filter

@@ -48,26 +48,75 @@ struct Apply: AsyncParsableCommand {
     }
 }
 
-/// `tenantplan plan PLAN`: the dry run, for reviews.
+/// `tenantplan plan PLAN`: what `apply` would do, for reviews.
 struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Show what `apply` would do (a dry run: connects and reads, writes nothing)."
+        abstract: "Show what `apply` would do (read only: connects and reads, writes nothing).",
+        discussion: """
+            Tenants that would get the same changes are grouped; shared actions come first, totals last. The \
+            same database state and files give the same bytes (no times, everything sorted), so a pull-request \
+            comment changes only when the plan does. Progress goes to stderr.
+            """
     )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, markdown, json
+    }
 
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
     @OptionGroup var run: RunFlags
     @OptionGroup var ephemeral: EphemeralOptions
 
-    @Flag(help: "Exit 3 when changes are pending (0 when none, 1 on failure).")
+    @Option(
+        help: ArgumentHelp(
+            "text; markdown (for a pull-request comment); json (docs/schemas/plan-output-v1.json).",
+            valueName: "text|markdown|json"))
+    var format: Format = .text
+
+    @Option(help: "Write the plan output to this file instead of stdout.", completion: .file())
+    var out: String?
+
+    @Flag(help: "With markdown or json: include each pending migration's SQL.")
+    var sql = false
+
+    @Flag(help: "Exit 3 when changes are pending (0 when none, 1 on errors, 2 for an invalid plan).")
     var detailedExitcode = false
+
+    func validate() throws {
+        if run.json, out == nil { throw ValidationError("--json prints the report on stdout: write the plan with --out") }
+    }
 
     mutating func run() async throws {
         let options = RunOptions(command: "plan", dryRun: true, filter: selection.filter)
-        let report = try await run.execute(plan: planArgument.plan, options: options, ephemeral: ephemeral)
+        let printer = ProgressPrinter(toStderr: true, dryRun: true)
+        let (report, review) = try await CommandRun.with(
+            plan: planArgument.plan, overrides: run.overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed,
+            options: options, events: { printer.handle($0) }
+        ) { runner, _ in
+            let report = try await runner.apply()
+            return (report, PlanReview(report: report, plan: runner.plan, includeSQL: sql))
+        }
+        printer.finish()
+        let text: Data
+        switch format {
+        case .text: text = Data(PlanText.text(review).utf8)
+        case .markdown: text = Data(PlanText.markdown(review).utf8)
+        case .json: text = try review.json()
+        }
+        if let out {
+            do {
+                try text.write(to: URL(fileURLWithPath: out))
+            } catch {
+                throw TenantPlanError.failed("cannot write the plan to \(out): \(error.localizedDescription)")
+            }
+        } else {
+            FileHandle.standardOutput.write(text)
+        }
+        try run.writeReport(report)
         var code = report.exitCode
-        if code == 0, detailedExitcode, report.hasPendingChanges { code = 3 }
+        if code == 0, detailedExitcode, review.hasChanges { code = 3 }
         throw ExitCode(code)
     }
 }
@@ -113,6 +162,12 @@ struct RunFlags: ParsableArguments {
             { runner, _ in try await runner.apply() })
         printer.finish()
         try show(report)
+        try writeReport(report)
+        return report
+    }
+
+    /// `--report FILE`, and with `--json` the report on stdout.
+    func writeReport(_ report: Report) throws {
         if let path = self.report {
             do {
                 try report.json().write(to: URL(fileURLWithPath: path))
@@ -120,7 +175,6 @@ struct RunFlags: ParsableArguments {
                 throw TenantPlanError.failed("cannot write report to \(path): \(error.localizedDescription)")
             }
         }
-        return report
     }
 
     /// The dry-run listing and the summary; a run that failed as a whole prints its error alone, on stderr.

@@ -1,0 +1,180 @@
+import TenantPlanKit
+
+/// `tenantplan plan` for people: text for a terminal or a CI log, markdown for a pull-request
+/// comment. Both come from a `PlanReview` alone, so they are byte-stable too.
+public enum PlanText {
+    /// Tenant ids named per group before `… and N more` (the JSON has all of them).
+    public static let namedTenants = 10
+
+    /// `4,812`.
+    public static func number(_ value: Int) -> String {
+        let digits = String(value.magnitude)
+        var grouped = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { grouped += "," }
+            grouped.append(digit)
+        }
+        return (value < 0 ? "-" : "") + grouped
+    }
+
+    /// `3 tenants (acme, globex, initech)`, `4,812 tenants (a, b, …, j, and 4,802 more)`.
+    static func tenants(_ ids: [String]) -> String {
+        let noun = "\(number(ids.count)) tenant\(ids.count == 1 ? "" : "s")"
+        let named = ids.prefix(namedTenants).joined(separator: ", ")
+        let more = ids.count > namedTenants ? ", … and \(number(ids.count - namedTenants)) more" : ""
+        return "\(noun) (\(named)\(more))"
+    }
+
+    static func describe(_ group: PlanReview.Group) -> String {
+        var parts = group.changes
+        if let error = group.error { parts.append(RunText.describe(error: error)) }
+        return parts.joined(separator: "; ")
+    }
+
+    static func totals(_ summary: PlanReview.Summary) -> String {
+        var text =
+            "\(number(summary.tenants)) tenant\(summary.tenants == 1 ? "" : "s"): \(number(summary.toChange)) would "
+            + "change, \(number(summary.upToDate)) up to date, \(number(summary.failed)) failed, "
+            + "\(number(summary.skipped)) skipped; \(number(summary.migrationsPending)) migration"
+            + "\(summary.migrationsPending == 1 ? "" : "s") pending"
+        if summary.migrationsToMark > 0 { text += ", \(number(summary.migrationsToMark)) to mark" }
+        if summary.orphansToDelete > 0 { text += ", \(number(summary.orphansToDelete)) orphan rows to delete" }
+        if summary.schemasToCreate > 0 { text += ", \(number(summary.schemasToCreate)) schemas to create" }
+        if summary.tablesToConvert > 0 { text += ", \(number(summary.tablesToConvert)) tables to convert" }
+        return text
+    }
+
+    /// The text review: shared actions, one line per group, the totals.
+    public static func text(_ review: PlanReview) -> String {
+        var lines = ["plan \(review.plan.path) (sha256 \(review.plan.sha256.prefix(12)))"]
+        if let error = review.error { return (lines + ["error: " + RunText.describe(error: error)]).joined(separator: "\n") + "\n" }
+        let shared = review.shared.filter { $0.status != "unchanged" }
+        if !shared.isEmpty {
+            lines.append("shared actions:")
+            for action in shared {
+                let body = action.error.map { "FAILED " + RunText.describe(error: $0) } ?? action.changes.joined(separator: "; ")
+                lines.append("  \(action.action) (\(action.schema)): \(body)")
+            }
+        }
+        for group in review.groups {
+            let mark = group.kind == .failed ? "FAILED " : group.kind == .skipped ? "skipped " : ""
+            lines.append("\(mark)\(tenants(group.tenants)): \(describe(group))")
+        }
+        lines.append("totals: " + totals(review.summary))
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension PlanText {
+    /// The markdown review, made for a pull-request comment (GitHub-flavoured): a summary table,
+    /// shared actions, then one collapsible `<details>` per group, and with `--sql` each pending
+    /// migration's SQL in a fenced block. Every text from the database or the files is escaped.
+    public static func markdown(_ review: PlanReview) -> String {
+        var out = ["### tenantplan plan", "", "\(code(review.plan.path)) (sha256 \(code(String(review.plan.sha256.prefix(12)))))", ""]
+        if let error = review.error {
+            out += ["**The plan could not be computed:** " + escape(RunText.describe(error: error)), ""]
+            return out.joined(separator: "\n")
+        }
+        let summary = review.summary
+        out += [
+            "| Tenants | |", "| --- | ---: |", "| would change | \(number(summary.toChange)) |",
+            "| up to date | \(number(summary.upToDate)) |", "| failed | \(number(summary.failed)) |",
+            "| skipped | \(number(summary.skipped)) |", "| **total** | **\(number(summary.tenants))** |", "",
+            escape(totals(summary)), "",
+        ]
+        let shared = review.shared.filter { $0.status != "unchanged" }
+        if !shared.isEmpty {
+            out += ["#### Shared actions", ""]
+            for action in shared {
+                let body = action.error.map { "**failed**: " + escape(RunText.describe(error: $0)) }
+                    ?? escape(action.changes.joined(separator: "; "))
+                out.append("- **\(escape(action.action))** (\(escape(action.schema))): \(body)")
+            }
+            out.append("")
+        }
+        for (kind, title) in [(PlanReview.Group.Kind.changes, "Changes"), (.failed, "Failed"), (.skipped, "Skipped")] {
+            let groups = review.groups.filter { $0.kind == kind }
+            guard !groups.isEmpty else { continue }
+            out += ["#### \(title)", ""]
+            for group in groups { out += details(group) }
+        }
+        let withSQL = review.migrations.filter { $0.sql != nil }
+        if !withSQL.isEmpty {
+            out += ["#### Pending migrations", ""]
+            for migration in withSQL { out += details(migration) }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    private static func details(_ group: PlanReview.Group) -> [String] {
+        let count = "\(number(group.tenants.count)) tenant\(group.tenants.count == 1 ? "" : "s")"
+        var lines = [
+            "<details>", "<summary><b>\(count)</b>: \(html(describe(group)))</summary>", "",
+            escape(group.tenants.prefix(namedTenants).joined(separator: ", "))
+                + (group.tenants.count > namedTenants ? " … and \(number(group.tenants.count - namedTenants)) more" : ""),
+            "",
+        ]
+        if let detail = group.error?.detail { lines += ["Detail: " + escape(detail), ""] }
+        lines += ["</details>", ""]
+        return lines
+    }
+
+    private static func details(_ migration: PlanReview.PendingMigration) -> [String] {
+        let sql = migration.sql ?? ""
+        let fence = String(repeating: "`", count: max(3, longestRun(of: "`", in: sql) + 1))
+        var lines = [
+            "<details>",
+            "<summary><code>\(html(migration.action))/\(html(migration.name))</code>, \(number(migration.targets)) "
+                + "target\(migration.targets == 1 ? "" : "s")</summary>", "", fence + "sql",
+        ]
+        lines.append(sql.hasSuffix("\n") ? String(sql.dropLast()) : sql)
+        lines += [fence, ""]
+        if migration.truncated == true { lines += ["*(cut at \(number(PlanReview.sqlLimit)) characters)*", ""] }
+        lines += ["</details>", ""]
+        return lines
+    }
+
+    private static func longestRun(of character: Character, in text: String) -> Int {
+        var longest = 0
+        var current = 0
+        for scalar in text {
+            current = scalar == character ? current + 1 : 0
+            longest = max(longest, current)
+        }
+        return longest
+    }
+
+    /// Characters that can start markup anywhere in a line (emphasis, code, links, HTML, tables,
+    /// strikethrough, entities).
+    private static let inlineMarkup: Set<Character> = ["\\", "`", "*", "_", "[", "]", "<", ">", "&", "|", "!", "~"]
+
+    /// Markdown text that renders as itself: markup characters backslash-escaped, and a first
+    /// character that could start a block (`#`, `-`, `+`, `=`, a digit's `.`) too; lines joined.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        var digitsOnly = true  // `1.` or `1)` would start an ordered list
+        for character in text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ") {
+            let startsBlock = out.isEmpty && (character.isPunctuation || character.isSymbol)
+            let endsListNumber = digitsOnly && !out.isEmpty && (character == "." || character == ")")
+            if character.isASCII, inlineMarkup.contains(character) || startsBlock || endsListNumber {
+                out.append("\\")
+            }
+            digitsOnly = digitsOnly && character.isASCII && character.isNumber
+            out.append(character)
+        }
+        return out
+    }
+
+    /// Text inside an HTML tag (`<summary>`): `&`, `<`, `>` and `"` as entities, lines joined.
+    static func html(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// An inline code span holding `text` whatever backticks it has.
+    static func code(_ text: String) -> String {
+        let fence = String(repeating: "`", count: longestRun(of: "`", in: text) + 1)
+        return "\(fence) \(text.replacingOccurrences(of: "\n", with: " ")) \(fence)"
+    }
+}
