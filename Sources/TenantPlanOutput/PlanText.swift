@@ -47,12 +47,16 @@ public enum PlanText {
     /// The text review: shared actions, one line per group, the totals.
     public static func text(_ review: PlanReview) -> String {
         var lines = ["plan \(review.plan.path) (sha256 \(review.plan.sha256.prefix(12)))"]
-        if let error = review.error { return (lines + ["error: " + RunText.describe(error: error)]).joined(separator: "\n") + "\n" }
+        if let error = review.error {
+            return (lines + ["error: " + RunText.describe(error: error)]).joined(separator: "\n") + "\n"
+        }
         let shared = review.shared.filter { $0.status != "unchanged" }
         if !shared.isEmpty {
             lines.append("shared actions:")
             for action in shared {
-                let body = action.error.map { "FAILED " + RunText.describe(error: $0) } ?? action.changes.joined(separator: "; ")
+                let body =
+                    action.error.map { "FAILED " + RunText.describe(error: $0) }
+                    ?? action.changes.joined(separator: "; ")
                 lines.append("  \(action.action) (\(action.schema)): \(body)")
             }
         }
@@ -70,7 +74,10 @@ extension PlanText {
     /// shared actions, then one collapsible `<details>` per group, and with `--sql` each pending
     /// migration's SQL in a fenced block. Every text from the database or the files is escaped.
     public static func markdown(_ review: PlanReview) -> String {
-        var out = ["### tenantplan plan", "", "\(code(review.plan.path)) (sha256 \(code(String(review.plan.sha256.prefix(12)))))", ""]
+        var out = [
+            "### tenantplan plan", "",
+            "\(code(review.plan.path)) (sha256 \(code(String(review.plan.sha256.prefix(12)))))", "",
+        ]
         if let error = review.error {
             out += ["**The plan could not be computed:** " + escape(RunText.describe(error: error)), ""]
             return out.joined(separator: "\n")
@@ -86,7 +93,8 @@ extension PlanText {
         if !shared.isEmpty {
             out += ["#### Shared actions", ""]
             for action in shared {
-                let body = action.error.map { "**failed**: " + escape(RunText.describe(error: $0)) }
+                let body =
+                    action.error.map { "**failed**: " + escape(RunText.describe(error: $0)) }
                     ?? escape(action.changes.joined(separator: "; "))
                 out.append("- **\(escape(action.action))** (\(escape(action.schema))): \(body)")
             }
@@ -111,7 +119,8 @@ extension PlanText {
         var lines = [
             "<details>", "<summary><b>\(count)</b>: \(html(describe(group)))</summary>", "",
             escape(group.tenants.prefix(namedTenants).joined(separator: ", "))
-                + (group.tenants.count > namedTenants ? " … and \(number(group.tenants.count - namedTenants)) more" : ""),
+                + (group.tenants.count > namedTenants
+                    ? " … and \(number(group.tenants.count - namedTenants)) more" : ""),
             "",
         ]
         if let detail = group.error?.detail { lines += ["Detail: " + escape(detail), ""] }

@@ -52,7 +52,7 @@ import Testing
         let plan = Self.repositoryRoot + "/plans/demo.yaml"
         let pending = try ChildProcess(Executable.path, ["plan", plan, "--ephemeral", "--detailed-exitcode"])
         #expect(try await pending.wait(timeout: .seconds(120)) == 3, "\(pending.output)")
-        #expect(pending.output.contains("dry run: 33 tenants: 33 would change, 0 up to date, 0 failed, 0 skipped"))
+        #expect(pending.output.contains("totals: 33 tenants: 33 would change, 0 up to date, 0 failed, 0 skipped"))
         let apply = try ChildProcess(Executable.path, ["apply", plan, "--ephemeral"])
         #expect(try await apply.wait(timeout: .seconds(120)) == 0, "\(apply.output)")
         #expect(

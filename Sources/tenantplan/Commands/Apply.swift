@@ -85,7 +85,9 @@ struct PlanCommand: AsyncParsableCommand {
     var detailedExitcode = false
 
     func validate() throws {
-        if run.json, out == nil { throw ValidationError("--json prints the report on stdout: write the plan with --out") }
+        if run.json, out == nil {
+            throw ValidationError("--json prints the report on stdout: write the plan with --out")
+        }
     }
 
     mutating func run() async throws {
@@ -93,12 +95,13 @@ struct PlanCommand: AsyncParsableCommand {
         let printer = ProgressPrinter(toStderr: true, dryRun: true)
         let (report, review) = try await CommandRun.with(
             plan: planArgument.plan, overrides: run.overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed,
-            options: options, events: { printer.handle($0) }
-        ) { runner, _ in
-            let report = try await runner.apply()
-            return (report, PlanReview(report: report, plan: runner.plan, includeSQL: sql))
-        }
+            options: options, events: { printer.handle($0) },
+            { runner, _ in
+                let report = try await runner.apply()
+                return (report, PlanReview(report: report, plan: runner.plan, includeSQL: sql))
+            })
         printer.finish()
+        if let fatal = RunText.fatal(report) { Console.error(fatal) }
         let text: Data
         switch format {
         case .text: text = Data(PlanText.text(review).utf8)
