@@ -1,6 +1,7 @@
 import Foundation
 import TenantPlanKit
 import TenantPlanOutput
+import TenantPlanSpec
 import Testing
 
 /// Human output is a pure function of a report: each renderer against a golden file, from reports
@@ -132,5 +133,51 @@ import Testing
         #expect(
             RunText.discovered(DiscoveryCounts(discovered: 20, afterPlanFilters: 18, selected: 18))
                 == "discovered 20 tenants, 18 after the plan's include/exclude")
+    }
+}
+
+/// `tenantplan graph`: golden files for the demo plan and the compiler's full fixture, and dot
+/// output that Graphviz itself accepts.
+@Suite struct GraphGoldenTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func document(_ relative: String) throws -> GraphDocument {
+        let plan = try PlanCompiler.compile(
+            path: root.appendingPathComponent(relative).path, options: CompileOptions(unsetVariablesAreErrors: false))
+        return GraphDocument(plan: plan, planPath: relative)
+    }
+
+    @Test(
+        "graph: mermaid, dot and json of the demo plan and a plan with shared actions after tenant ones",
+        arguments: ["plans/demo.yaml", "Tests/TenantPlanSpecTests/Fixtures/valid/full.yaml"])
+    func golden(_ relative: String) throws {
+        let document = try Self.document(relative)
+        let name = "graph-" + ((relative as NSString).lastPathComponent as NSString).deletingPathExtension
+        try OutputGoldenTests.check(String(document.mermaid().dropLast()), golden: name + ".mmd")
+        try OutputGoldenTests.check(String(document.dot().dropLast()), golden: name + ".dot")
+        try OutputGoldenTests.check(
+            String(decoding: try document.json().dropLast(), as: UTF8.self), golden: name + ".json")
+    }
+
+    @Test("graph: Graphviz (dot -Tsvg) reads the dot output")
+    func graphvizAccepts() throws {
+        for relative in ["plans/demo.yaml", "Tests/TenantPlanSpecTests/Fixtures/valid/full.yaml"] {
+            let input = Pipe()
+            let output = Pipe()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/dot")
+            process.arguments = ["-Tsvg"]
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            input.fileHandleForWriting.write(Data(try Self.document(relative).dot().utf8))
+            try input.fileHandleForWriting.close()
+            let svg = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "dot refused the graph of \(relative): \(svg.prefix(500))")
+            #expect(svg.contains("<svg"))
+        }
     }
 }
