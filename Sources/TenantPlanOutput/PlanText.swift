@@ -44,7 +44,20 @@ public enum PlanText {
         return text
     }
 
-    /// The text review: shared actions, one line per group, the totals.
+    /// `lint warning [require-concurrent-index] m/0003_c line 3: CREATE INDEX on orders without
+    /// CONCURRENTLY: SHARE on orders in 4,812 schemas`.
+    static func lintLine(_ item: PlanReview.Finding) -> String {
+        let finding = item.finding
+        var text =
+            "lint \(finding.severity.rawValue) [\(finding.rule.rawValue)] \(finding.action)/\(finding.migration) line "
+            + "\(finding.line): \(finding.message)"
+        if let lock = finding.lock, let table = finding.table {
+            text += ": \(lock) on \(table) in \(number(item.targets)) schema\(item.targets == 1 ? "" : "s")"
+        }
+        return text
+    }
+
+    /// The text review: shared actions, one line per group, the lint, the totals.
     public static func text(_ review: PlanReview) -> String {
         var lines = ["plan \(review.plan.path) (sha256 \(review.plan.sha256.prefix(12)))"]
         if let error = review.error {
@@ -64,6 +77,7 @@ public enum PlanText {
             let mark = group.kind == .failed ? "FAILED " : group.kind == .skipped ? "skipped " : ""
             lines.append("\(mark)\(tenants(group.tenants)): \(describe(group))")
         }
+        for item in review.lint { lines.append(lintLine(item)) }
         lines.append("totals: " + totals(review.summary))
         return lines.joined(separator: "\n") + "\n"
     }
@@ -105,6 +119,14 @@ extension PlanText {
             guard !groups.isEmpty else { continue }
             out += ["#### \(title)", ""]
             for group in groups { out += details(group) }
+        }
+        if !review.lint.isEmpty {
+            out += ["#### Lint", ""]
+            for item in review.lint {
+                out.append("- " + escape(lintLine(item)) + "  ")
+                out.append("  " + escape(item.finding.why + "; fix: " + item.finding.fix))
+            }
+            out.append("")
         }
         let withSQL = review.migrations.filter { $0.sql != nil }
         if !withSQL.isEmpty {

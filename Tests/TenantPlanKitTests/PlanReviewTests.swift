@@ -53,12 +53,16 @@ import Testing
             #expect(try read("\(directory)/\(format)1") == read("\(directory)/\(format)2"), "\(format) is byte-stable")
         }
         let text = try read("\(directory)/text1").split(separator: "\n").map(String.init)
-        #expect(text.count == 5, "\(text)")
+        #expect(text.count == 6, "\(text)")
         #expect(text[1] == "9 tenants (a_*b*<i>, e0, e1, e2, e3, e4, e5, e6, e7): m: +0003_c")
         #expect(text[2] == "3 tenants (n0, n1, n2): create schema; m: +0001_a, +0002_b, +0003_c")
         #expect(text[3].hasPrefix("FAILED 1 tenant (x): at 0001_a: 0001_a is pending but sorts before 0002_b"))
         #expect(
             text[4]
+                == "lint warning [require-lock-timeout] m/0003_c line 1: ALTER TABLE takes ACCESS EXCLUSIVE on b "
+                + "and the plan sets no database.lockTimeout: ACCESS EXCLUSIVE on b in 12 schemas")
+        #expect(
+            text[5]
                 == "totals: 13 tenants: 12 would change, 0 up to date, 1 failed, 0 skipped; 18 migrations pending, "
                 + "3 schemas to create")
         #expect(try CLIProcessTests.validate(json: "\(directory)/json1", schema: "plan-output-v1.json") == nil)

@@ -16,6 +16,8 @@ public struct PlanReview: Codable, Sendable, Equatable {
     public var groups: [Group]
     /// Every migration some tenant or shared action would run, in plan order.
     public var migrations: [PendingMigration]
+    /// The lint's findings on those migrations, each with how many targets would run it.
+    public var lint: [Finding]
     /// The run failed as a whole (connection, discovery): nothing else is known.
     public var error: Report.ErrorInfo?
 
@@ -68,6 +70,12 @@ public struct PlanReview: Codable, Sendable, Equatable {
         public var tenants: [String]
     }
 
+    public struct Finding: Codable, Sendable, Equatable {
+        public var finding: LintFinding
+        /// Tenants (or 1 for a shared action) that would run the statement.
+        public var targets: Int
+    }
+
     public struct PendingMigration: Codable, Sendable, Equatable {
         public var action: String
         public var name: String
@@ -112,6 +120,12 @@ public struct PlanReview: Codable, Sendable, Equatable {
             group.tenants.sort()
             return group
         }.sorted(by: Self.order)
+        let pending = compiled.actions.flatMap { action in
+            action.runnable.filter { runs[action.name + "/" + $0.name] != nil }.map { (action, $0) }
+        }
+        self.lint = Linter.lint(compiled, migrations: pending).map {
+            Finding(finding: $0, targets: runs[$0.action + "/" + $0.migration] ?? 0)
+        }
         self.migrations = compiled.actions.flatMap { action in
             action.migrations.compactMap { migration -> PendingMigration? in
                 guard let targets = runs[action.name + "/" + migration.name] else { return nil }

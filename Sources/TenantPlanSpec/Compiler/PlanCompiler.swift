@@ -26,7 +26,7 @@ public struct CompileOptions: Sendable {
 public enum PlanCompiler {
     static let topKeys = [
         "version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral",
-        "outOfOrder", "stopAfterIdenticalFailures",
+        "outOfOrder", "stopAfterIdenticalFailures", "lint",
     ]
     static let ephemeralKeys = ["seed"]
     static let databaseKeys = [
@@ -157,6 +157,7 @@ struct Compilation {
         let identical = byKey["stopAfterIdenticalFailures"].flatMap {
             reader.int($0.value, path: "stopAfterIdenticalFailures", range: 0...1_000_000, into: &sink)
         }
+        let lint = byKey["lint"].map { compileLint($0.value) } ?? LintSettings()
         let actions = compileActionList(byKey["actions"]?.value, tracking: tracking ?? TrackingSettings())
         guard let version, let database, let tenants, let tracking, let actions else { return nil }
         checkPooler(database.settings, actions: actions)
@@ -164,7 +165,7 @@ struct Compilation {
             path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
             tenants: tenants, tracking: tracking, concurrency: limits.concurrency, onError: limits.onError,
             maxFailures: limits.maxFailures, ephemeral: ephemeral, outOfOrder: outOfOrder,
-            stopAfterIdenticalFailures: identical ?? 3, actions: actions,
+            stopAfterIdenticalFailures: identical ?? 3, lint: lint, actions: actions,
             warnings: [])
     }
 
@@ -265,6 +266,24 @@ struct Compilation {
         let (actions, declared) = compileActions(node, tracking: tracking)
         checkSharedTableHashes(actions)
         return order(actions, declared: declared)
+    }
+
+    /// `lint: { rules: { ID: error | warning | off } }`.
+    mutating func compileLint(_ node: Node) -> LintSettings {
+        var settings = LintSettings()
+        guard let entries = reader.mapping(node, path: "lint", known: ["rules"], into: &sink),
+            let rules = entries.first(where: { $0.key == "rules" }),
+            let ruleEntries = reader.mapping(
+                rules.value, path: "lint.rules", known: LintRule.allCases.map(\.rawValue), into: &sink)
+        else { return settings }
+        let choices = Dictionary(uniqueKeysWithValues: LintRule.Severity.allCases.map { ($0.rawValue, $0) })
+        for entry in ruleEntries {
+            guard let rule = LintRule(rawValue: entry.key),
+                let severity = reader.oneOf(entry.value, path: "lint.rules.\(entry.key)", choices: choices, into: &sink)
+            else { continue }
+            settings.rules[rule] = severity
+        }
+        return settings
     }
 
     /// `ephemeral: { seed: [files] }`: files must exist; paths are relative to the plan.

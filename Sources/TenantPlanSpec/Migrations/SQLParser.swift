@@ -58,6 +58,36 @@ public enum SQLParser {
             })
     }
 
+    /// One top-level statement's parse tree, as libpg_query's JSON gives it (for the lint).
+    struct Tree {
+        var node: String
+        var fields: [String: Any]
+        /// Bytes of the statement, blanks and comments before it included.
+        var byteRange: Range<Int>
+        /// Byte offset of its first token.
+        var byteOffset: Int
+    }
+
+    /// The parse trees of `text`'s statements; nil when it does not parse.
+    static func trees(_ text: String) -> [Tree]? {
+        let result = pg_query_parse(text)
+        defer { pg_query_free_parse_result(result) }
+        guard result.error == nil, let tree = result.parse_tree,
+            let json = try? JSONSerialization.jsonObject(with: Data(String(cString: tree).utf8)) as? [String: Any]
+        else { return nil }
+        let bytes = Array(text.utf8)
+        return ((json["stmts"] as? [[String: Any]]) ?? []).compactMap { raw in
+            guard let wrapper = raw["stmt"] as? [String: Any], let (node, fields) = wrapper.first,
+                let fields = fields as? [String: Any]
+            else { return nil }
+            let start = raw["stmt_location"] as? Int ?? 0
+            let length = raw["stmt_len"] as? Int ?? 0
+            let end = length > 0 ? min(bytes.count, start + length) : bytes.count
+            return Tree(
+                node: node, fields: fields, byteRange: start..<end, byteOffset: firstToken(in: bytes, from: start))
+        }
+    }
+
     /// The index after the block comment opening at `start`; PostgreSQL's block comments nest.
     static func endOfBlockComment(in bytes: [UInt8], from start: Int) -> Int {
         var depth = 0

@@ -21,6 +21,8 @@ public struct Plan: Sendable {
     /// `stopAfterIdenticalFailures:`: when this many tenants failed on the same migration with the
     /// same SQLSTATE and message, and no tenant has applied it, start no more tenants (0 = never).
     public var stopAfterIdenticalFailures = 3
+    /// `lint:`: severities of the migration lint's rules.
+    public var lint = LintSettings()
     /// Actions in a topological order of their `after` edges (stable: file order where free).
     public var actions: [Action]
     /// Warnings found while compiling (errors make compilation throw).

@@ -19,11 +19,15 @@ struct Validate: AsyncParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: Format = .text
 
+    @Flag(help: "Also lint every migration (as `tenantplan lint`); a lint error makes the plan invalid.")
+    var lint = false
+
     private struct Output: Encodable {
         var plan: String
         var valid: Bool
         var diagnostics: [Diagnostic]
         var summary: String?
+        var lint: [LintFinding]?
     }
 
     /// `database.url` read by libpq's own parser, when every `${VAR}` in it is set (offline).
@@ -43,20 +47,28 @@ struct Validate: AsyncParsableCommand {
         let path = planArgument.plan
         let diagnostics: [Diagnostic]
         var summary: String?
+        var findings: [LintFinding]?
         do {
             let plan = try PlanCompiler.compile(path: path, options: CompileOptions(unsetVariablesAreErrors: false))
             diagnostics = plan.warnings + Self.connectionStringProblems(plan)
             summary = diagnostics.contains { $0.severity == .error } ? nil : ValidateText.summary(plan)
+            if lint { findings = Linter.lint(plan) }
         } catch {
             diagnostics = error.diagnostics
         }
+        let lintFailed = findings?.contains { $0.severity == .error } == true
         switch format {
         case .text:
             for diagnostic in diagnostics { Console.error(diagnostic.description) }
-            if let summary { Console.out(summary) }
+            for finding in findings ?? [] { Console.error(finding.description) }
+            if let findings { Console.error(LintText.summary(findings)) }
+            if let summary, !lintFailed { Console.out(summary) }
         case .json:
-            try Console.json(Output(plan: path, valid: summary != nil, diagnostics: diagnostics, summary: summary))
+            try Console.json(
+                Output(
+                    plan: path, valid: summary != nil && !lintFailed, diagnostics: diagnostics, summary: summary,
+                    lint: findings))
         }
-        if summary == nil { throw ExitCode(2) }
+        if summary == nil || lintFailed { throw ExitCode(2) }
     }
 }
