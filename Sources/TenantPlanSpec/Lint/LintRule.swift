@@ -57,7 +57,8 @@ public enum LintRule: String, Sendable, Codable, CaseIterable {
             "dropping a schema destroys everything in it"
         case .explicitSchema:
             "a tenant migration runs once per tenant: a statement that creates, alters, writes or drops a "
-                + "schema-qualified table does it to that one table from every tenant (reading or referencing one is fine)"
+                + "schema-qualified table does it to that one table from every tenant (reading or referencing one "
+                + "is fine)"
         case .requireLockTimeout:
             "without database.lockTimeout, a migration waiting for an ACCESS EXCLUSIVE lock blocks every query "
                 + "queued behind it"
