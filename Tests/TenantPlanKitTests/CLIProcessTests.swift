@@ -567,9 +567,13 @@ import Testing
             try Self.validate(json: Self.repositoryRoot + "/plans/demo.yaml", schema: "plan-v1.json", yaml: true) == nil
         )
         #expect(try Self.validate(json: fixtures + "/valid/full.yaml", schema: "plan-v1.json", yaml: true) == nil)
+        // Valid for the schema, refused by the compiler for what a schema cannot say.
+        #expect(
+            try Self.validate(json: fixtures + "/invalid/pooler-no-direct.yaml", schema: "plan-v1.json", yaml: true)
+                == nil)
         for name in [
             "unknown-key", "wrong-types", "bad-duration", "discover-two", "action-two-kinds", "unknown-format",
-            "wrong-version",
+            "wrong-version", "lint-rules",
         ] {
             #expect(
                 try Self.validate(json: fixtures + "/invalid/\(name).yaml", schema: "plan-v1.json", yaml: true) != nil,
