@@ -74,6 +74,11 @@ public final class PlanRunner: Sendable {
         try await StatusRun(session: session(readOnly: true)).run()
     }
 
+    /// Schema drift: tenants at the same applied state grouped by a fingerprint of their schema (read only).
+    public func drift() async throws -> DriftReport {
+        try await DriftRun(session: session(readOnly: true)).run()
+    }
+
     /// Drift between tracking rows and files; with `.markMissing`, `.cleanOrphans` or
     /// `.acceptEdits` (and not a dry run) fixes it. `--mark-missing` records what `scope` allows
     /// (the gaps by default). `confirm` is asked with the number of tenants that would change;
