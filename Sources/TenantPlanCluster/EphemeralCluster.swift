@@ -151,6 +151,13 @@ public final class EphemeralCluster: @unchecked Sendable {
         }
     }
 
+    /// Runs one of the server's client tools (`pg_dump`, `psql`) from `findBinDirectory()` to
+    /// completion; its output, or a failure with its last lines.
+    @discardableResult
+    public func tool(_ name: String, _ arguments: [String]) throws -> String {
+        try Self.run(binDirectory + "/" + name, arguments)
+    }
+
     /// Runs a program to completion. Output goes to a temporary file, not a pipe: a server
     /// started by `pg_ctl` would inherit a pipe and keep it open.
     @discardableResult

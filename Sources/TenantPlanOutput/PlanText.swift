@@ -57,7 +57,29 @@ public enum PlanText {
         return text
     }
 
-    /// The text review: shared actions, one line per group, the lint, the totals.
+    /// `rehearsal (throwaway cluster, 2 tenants, schema only):` then a line per shared action and tenant.
+    static func rehearsalLines(_ rehearsal: Rehearsal.Result) -> [String] {
+        var lines = ["rehearsal (throwaway cluster, \(rehearsal.copied)):"]
+        if let error = rehearsal.error { return lines + ["  could not rehearse: \(error)"] }
+        for action in rehearsal.shared where action.status != .unchanged {
+            lines.append("  shared \(action.name): " + RunText.describe(action: action))
+        }
+        for tenant in rehearsal.tenants { lines.append("  " + rehearsed(tenant)) }
+        return lines
+    }
+
+    /// `acme: ok: 0042_x 12 ms, 0043_y 40 ms; table invoices added` or `acme: FAILED at 0043_y: …`.
+    static func rehearsed(_ tenant: Rehearsal.Tenant) -> String {
+        let timings = tenant.applied.map { "\($0.name) \($0.durationMs) ms" }.joined(separator: ", ")
+        guard tenant.status != .failed else {
+            let done = timings.isEmpty ? "" : "applied \(timings), then "
+            return "\(tenant.id): \(done)FAILED " + (tenant.error.map { RunText.describe(error: $0) } ?? "")
+        }
+        let changes = tenant.schemaChanges.isEmpty ? "" : "; " + tenant.schemaChanges.joined(separator: ", ")
+        return "\(tenant.id): ok" + (timings.isEmpty ? "" : ": " + timings) + changes
+    }
+
+    /// The text review: shared actions, one line per group, the lint, the rehearsal, the totals.
     public static func text(_ review: PlanReview) -> String {
         var lines = ["plan \(review.plan.path) (sha256 \(review.plan.sha256.prefix(12)))"]
         if let error = review.error {
@@ -78,6 +100,7 @@ public enum PlanText {
             lines.append("\(mark)\(tenants(group.tenants)): \(describe(group))")
         }
         for item in review.lint { lines.append(lintLine(item)) }
+        if let rehearsal = review.rehearsal { lines += rehearsalLines(rehearsal) }
         lines.append("totals: " + totals(review.summary))
         return lines.joined(separator: "\n") + "\n"
     }
@@ -125,6 +148,13 @@ extension PlanText {
             for item in review.lint {
                 out.append("- " + escape(lintLine(item)) + "  ")
                 out.append("  " + escape(item.finding.why + "; fix: " + item.finding.fix))
+            }
+            out.append("")
+        }
+        if let rehearsal = review.rehearsal {
+            out += ["#### Rehearsal", "", escape("On a throwaway cluster, " + rehearsal.copied + ":"), ""]
+            for line in rehearsalLines(rehearsal).dropFirst() {
+                out.append("- " + escape(line.trimmingCharacters(in: .whitespaces)))
             }
             out.append("")
         }

@@ -117,6 +117,36 @@ import Testing
         #expect(try await plan([fixture.directory + "/bad.yaml", "--detailed-exitcode"], db).code == 2)
     }
 
+    @Test("a rehearsal with data catches a unique index over duplicates in one tenant; the source is unchanged")
+    func rehearsal() async throws {
+        let db = try await TestDatabase.create("review_rehearse")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_items.sql", "CREATE TABLE items (id int, sku text);")
+        try CLIProcessTests.writePlan(fixture, ids: ["r1", "r2", "r3"], concurrency: 2)
+        let first = try await CLIProcessTests().run(["apply", fixture.planPath], database: db)
+        #expect(first.code == 0, "\(first.output)")
+        try await db.exec("INSERT INTO t_r2.items VALUES (1, 'a'), (2, 'a'); INSERT INTO t_r1.items VALUES (1, 'x')")
+        try fixture.write("m/0002_unique.sql", "CREATE UNIQUE INDEX items_sku ON items (sku);")
+        let out = fixture.directory + "/rehearsal.json"
+        let schemaOnly = try await plan(
+            [fixture.planPath, "--rehearse", "--format", "json", "--out", out], db)
+        #expect(schemaOnly.code == 0, "schema only, one tenant per group: nothing to trip on: \(schemaOnly.errors)")
+        let withData = try await plan(
+            [fixture.planPath, "--rehearse", "--with-data", "--sample", "3", "--format", "json", "--out", out], db)
+        #expect(withData.code == 1, "\(withData.errors)")
+        #expect(try CLIProcessTests.validate(json: out, schema: "plan-output-v1.json") == nil)
+        let review = try JSONDecoder().decode(PlanReview.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let rehearsal = try #require(review.rehearsal)
+        #expect(rehearsal.copied == "3 tenants with data")
+        #expect(rehearsal.tenants.map(\.status) == [.succeeded, .failed, .succeeded])
+        #expect(rehearsal.tenants[1].error?.sqlstate == "23505")
+        #expect(rehearsal.tenants[0].schemaChanges == ["index items_sku added"])
+        #expect(rehearsal.tenants[0].applied.map(\.name) == ["0002_unique"])
+        #expect(try await db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'items_sku'") == 0)
+        #expect(try await db.count("SELECT count(*) FROM t_r1.__drizzle_migrations") == 1, "the source only read")
+    }
+
     @Test("plan reads only: it works as a role that may only read, and cannot write even if a query tries")
     func readOnly() async throws {
         let db = try await TestDatabase.create("review_ro")

@@ -6,7 +6,7 @@ import TenantPlanSpec
 /// actions first, the pending migrations, totals. Built from a dry run's report (pure). Nothing
 /// in it depends on timing or on the order tenants finished, so the same database state and files
 /// give the same value, and the same bytes in every format (`tenantplan plan`).
-public struct PlanReview: Codable, Sendable, Equatable {
+public struct PlanReview: Codable, Sendable {
     public var planOutputVersion = 1
     public var plan: Plan
     public var database: ConnInfo.Target
@@ -20,6 +20,8 @@ public struct PlanReview: Codable, Sendable, Equatable {
     public var lint: [Finding]
     /// The run failed as a whole (connection, discovery): nothing else is known.
     public var error: Report.ErrorInfo?
+    /// `--rehearse`: the changes applied on copies in a throwaway cluster (timings in it: not byte-stable).
+    public var rehearsal: Rehearsal.Result?
 
     public struct Plan: Codable, Sendable, Equatable {
         public var path: String

@@ -84,7 +84,22 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Exit 3 when changes are pending (0 when none, 1 on errors, 2 for an invalid plan).")
     var detailedExitcode = false
 
+    @Flag(
+        help: """
+            Also apply the pending changes for real on a throwaway PostgreSQL, to copies (pg_dump) of one tenant \
+            per group and the shared schemas: did it work, how long, what changed. The database is only read.
+            """)
+    var rehearse = false
+
+    @Option(help: "With --rehearse: copy this many tenants, spread over those with changes, instead of one per group.")
+    var sample: Int?
+
+    @Flag(help: "With --rehearse: copy the tenants' data too (default: schema only, and the tracking rows).")
+    var withData = false
+
     func validate() throws {
+        if sample != nil || withData, !rehearse { throw ValidationError("--sample and --with-data need --rehearse") }
+        if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
         if run.json, out == nil {
             throw ValidationError("--json prints the report on stdout: write the plan with --out")
         }
@@ -96,9 +111,16 @@ struct PlanCommand: AsyncParsableCommand {
         let (report, review) = try await CommandRun.with(
             plan: planArgument.plan, overrides: run.overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed,
             options: options, events: { printer.handle($0) },
-            { runner, _ in
+            { runner, setup in
                 let report = try await runner.apply()
-                return (report, PlanReview(report: report, plan: runner.plan, includeSQL: sql))
+                var review = PlanReview(report: report, plan: runner.plan, includeSQL: sql)
+                if rehearse, report.error == nil {
+                    Console.error("rehearsing on a throwaway PostgreSQL cluster...")
+                    review.rehearsal = await Rehearsal.run(
+                        plan: runner.plan, conninfo: setup.conninfo, review: review, report: report,
+                        options: .init(sample: sample, withData: withData))
+                }
+                return (report, review)
             })
         printer.finish()
         if let fatal = RunText.fatal(report) { Console.error(fatal) }
@@ -119,6 +141,12 @@ struct PlanCommand: AsyncParsableCommand {
         }
         try run.writeReport(report)
         var code = report.exitCode
+        if let rehearsal = review.rehearsal,
+            rehearsal.error != nil || rehearsal.tenants.contains(where: { $0.status == .failed })
+                || rehearsal.shared.contains(where: { $0.status == .failed })
+        {
+            code = 1  // the changes failed where they were tried for real
+        }
         if code == 0, detailedExitcode, review.hasChanges { code = 3 }
         throw ExitCode(code)
     }
