@@ -101,6 +101,7 @@ public enum PlanText {
         }
         for item in review.lint { lines.append(lintLine(item)) }
         if let rehearsal = review.rehearsal { lines += rehearsalLines(rehearsal) }
+        if let drift = review.drift { lines += DriftText.text(drift).split(separator: "\n").map(String.init) }
         lines.append("totals: " + totals(review.summary))
         return lines.joined(separator: "\n") + "\n"
     }
@@ -148,6 +149,13 @@ extension PlanText {
             for item in review.lint {
                 out.append("- " + escape(lintLine(item)) + "  ")
                 out.append("  " + escape(item.finding.why + "; fix: " + item.finding.fix))
+            }
+            out.append("")
+        }
+        if let drift = review.drift {
+            out += ["#### Drift", ""]
+            for line in DriftText.text(drift).split(separator: "\n") {
+                out.append("- " + escape(line.trimmingCharacters(in: .whitespaces)))
             }
             out.append("")
         }

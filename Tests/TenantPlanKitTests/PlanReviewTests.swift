@@ -71,6 +71,11 @@ import Testing
         #expect(review.groups.map(\.tenants.count) == [9, 3, 1])
         #expect(review.migrations.map { "\($0.name):\($0.targets)" } == ["0001_a:3", "0002_b:3", "0003_c:12"])
         #expect(review.migrations.last?.sql?.contains("<b>bold</b>") == true)
+        try await db.exec("DROP INDEX IF EXISTS t_e3.nothing; CREATE TABLE t_e3.scratch (z int)")
+        let drift = try await plan([fixture.planPath, "--drift", "--out", "\(directory)/drift.txt"], db)
+        #expect(drift.code == 1)
+        let driftText = try read("\(directory)/drift.txt")
+        #expect(driftText.contains("  1 tenant (e3): column scratch.z extra; table scratch extra"), "\(driftText)")
     }
 
     @Test("the markdown renders (markdown-it, GitHub's table and details) with every user text escaped")
@@ -162,6 +167,18 @@ import Testing
         let asReader = try await plan([fixture.planPath, "--out", out, "--exclude", "x"], db, user: "tp_review_reader")
         #expect(asReader.code == 0, "\(asReader.errors)")
         #expect(try read(out).contains("9 tenants (a_*b*<i>, e0, e1, e2, e3, e4, e5, e6, e7): m: +0003_c"))
+        // A role that may connect and nothing more is told which grant it lacks.
+        try await db.exec(
+            "DO $$ BEGIN CREATE ROLE tp_review_blind LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+                + "GRANT CONNECT ON DATABASE \(SQL.quoteIdentifier(db.name)) TO tp_review_blind")
+        let blind = try await plan([fixture.planPath, "--out", out, "--tenant", "e0"], db, user: "tp_review_blind")
+        #expect(blind.code == 1)
+        let told = try read(out)
+        #expect(
+            told.contains(
+                "FAILED 1 tenant (e0): m; cannot read tracking table {schema}.__drizzle_migrations: permission denied "
+                    + "for schema {schema} (this role needs USAGE on schema {schema} and SELECT on the table, or "
+                    + "pg_read_all_data"), "\(told)")
         // A discovery query that writes is refused by the read-only transaction, even for a superuser.
         try await db.exec("CREATE TABLE public.tenants (id text); CREATE TABLE public.touched (n int)")
         try fixture.write(

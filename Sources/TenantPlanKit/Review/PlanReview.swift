@@ -22,6 +22,8 @@ public struct PlanReview: Codable, Sendable {
     public var error: Report.ErrorInfo?
     /// `--rehearse`: the changes applied on copies in a throwaway cluster (timings in it: not byte-stable).
     public var rehearsal: Rehearsal.Result?
+    /// `--drift`: tenants at one applied state whose schemas differ (`tenantplan drift`).
+    public var drift: DriftReport?
 
     public struct Plan: Codable, Sendable, Equatable {
         public var path: String
@@ -165,7 +167,7 @@ public struct PlanReview: Codable, Sendable {
         switch tenant.status {
         case .failed:
             let failedAction = tenant.actions.first { $0.status == .failed }
-            let error = tenant.error ?? failedAction?.error
+            let error = (tenant.error ?? failedAction?.error).map { general($0, for: tenant) }
             return Group(kind: .failed, changes: failedAction.map { [$0.name] } ?? [], error: error, tenants: [])
         case .skipped:
             let reason = tenant.actions.compactMap(\.skippedBecause).first ?? "the run stopped before this tenant"
@@ -173,6 +175,21 @@ public struct PlanReview: Codable, Sendable {
         case .succeeded:
             return changes.isEmpty ? nil : Group(kind: .changes, changes: changes, error: nil, tenants: [])
         }
+    }
+
+    /// `error` with the tenant's schema written `{schema}` and its id after `--tenant` written
+    /// `{id}`, so that tenants failing the same way fall in one group.
+    static func general(_ error: Report.ErrorInfo, for tenant: Report.TenantResult) -> Report.ErrorInfo {
+        func general(_ text: String) -> String {
+            var text = text.replacingOccurrences(of: "--tenant \(tenant.id)", with: "--tenant {id}")
+            if tenant.schema.count >= 3 { text = text.replacingOccurrences(of: tenant.schema, with: "{schema}") }
+            return text
+        }
+        var error = error
+        error.message = general(error.message)
+        error.detail = error.detail.map(general)
+        error.hint = error.hint.map(general)
+        return error
     }
 
     /// A tenant's changes, one phrase each, in the order `apply` makes them.

@@ -54,6 +54,9 @@ public enum TrackingReader {
                         guard error.kind == .server else { throw error }
                         states[entry.0]!.readError =
                             "cannot read tracking table \(entry.0.schema).\(entry.0.table): \(error.message)"
+                            + (error.sqlstate == "42501"
+                                ? " (this role needs USAGE on schema \(entry.0.schema) and SELECT on the table, or "
+                                    + "pg_read_all_data: see docs/pull-requests.md)" : "")
                     }
                 }
             }

@@ -91,6 +91,10 @@ struct PlanCommand: AsyncParsableCommand {
             """)
     var rehearse = false
 
+    @Flag(
+        help: "Add a schema-drift section: tenants at one applied state whose schemas differ (as `tenantplan drift`).")
+    var drift = false
+
     @Option(help: "With --rehearse: copy this many tenants, spread over those with changes, instead of one per group.")
     var sample: Int?
 
@@ -114,6 +118,7 @@ struct PlanCommand: AsyncParsableCommand {
             { runner, setup in
                 let report = try await runner.apply()
                 var review = PlanReview(report: report, plan: runner.plan, includeSQL: sql)
+                if drift, report.error == nil { review.drift = try await runner.drift() }
                 if rehearse, report.error == nil {
                     Console.error("rehearsing on a throwaway PostgreSQL cluster...")
                     review.rehearsal = await Rehearsal.run(
