@@ -152,6 +152,34 @@ import Testing
         #expect(try await db.count("SELECT count(*) FROM t_r1.__drizzle_migrations") == 1, "the source only read")
     }
 
+    @Test("the GitHub Actions example is valid YAML, and every tenantplan flag it uses exists")
+    func workflowExample() async throws {
+        let script = """
+            import sys, yaml, re
+            workflow = yaml.safe_load(open(sys.argv[1]))
+            for step in workflow["jobs"]["plan"]["steps"]:
+                for line in str(step.get("run", "")).splitlines():
+                    words = line.split()
+                    if "tenantplan" in words:
+                        rest = words[words.index("tenantplan") + 1:]
+                        print(rest[0], " ".join(w for w in rest if w.startswith("--")))
+            """
+        let parse = try ChildProcess(
+            "/usr/bin/python3",
+            ["-c", script, CLIProcessTests.repositoryRoot + "/docs/examples/github-actions-plan.yml"],
+            separateStderr: true)
+        #expect(try await parse.wait() == 0, "\(parse.errors)")
+        let uses = parse.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(uses.map(\.first) == ["lint", "plan"])
+        for use in uses {
+            let help = try ChildProcess(Executable.path, [use[0], "--help"])
+            _ = try await help.wait()
+            for flag in use.dropFirst() {
+                #expect(help.output.contains(flag), "tenantplan \(use[0]) has no \(flag)")
+            }
+        }
+    }
+
     @Test("plan reads only: it works as a role that may only read, and cannot write even if a query tries")
     func readOnly() async throws {
         let db = try await TestDatabase.create("review_ro")
