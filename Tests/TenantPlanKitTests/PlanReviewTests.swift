@@ -152,6 +152,28 @@ import Testing
         #expect(try await db.count("SELECT count(*) FROM t_r1.__drizzle_migrations") == 1, "the source only read")
     }
 
+    @Test("lint and validate --lint exit 2 on an error finding, located in the file; a waiver clears it")
+    func lintCommand() async throws {
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
+        try fixture.write("m/0002_drop.sql", "SELECT 1;\nDROP TABLE a;\n")
+        try CLIProcessTests.writePlan(fixture, ids: ["x"], concurrency: 1, database: "lockTimeout: 5s")
+        let lint = try ChildProcess(Executable.path, ["lint", fixture.planPath])
+        #expect(try await lint.wait() == 2)
+        #expect(lint.output.contains("m/0002_drop.sql:2:1: error: [ban-drop-table] DROP TABLE a: "), "\(lint.output)")
+        #expect(lint.output.contains("lint: 1 error, 0 warnings in 1 migration"))
+        let validate = try ChildProcess(Executable.path, ["validate", fixture.planPath, "--lint"])
+        #expect(try await validate.wait() == 2)
+        let plain = try ChildProcess(Executable.path, ["validate", fixture.planPath])
+        #expect(try await plain.wait() == 0, "without --lint the plan is valid: \(plain.output)")
+        try fixture.write(
+            "m/0002_drop.sql", "SELECT 1;\n-- tenantplan:lint-ignore ban-drop-table unused since 0001\nDROP TABLE a;\n")
+        let waived = try ChildProcess(Executable.path, ["lint", fixture.planPath, "--format", "json"])
+        #expect(try await waived.wait() == 0, "\(waived.output)")
+        #expect(waived.output.filter { !$0.isWhitespace } == "[]")
+    }
+
     @Test("the GitHub Actions example is valid YAML, and every tenantplan flag it uses exists")
     func workflowExample() async throws {
         let script = """
