@@ -74,6 +74,12 @@ public final class PlanRunner: Sendable {
         try await StatusRun(session: session(readOnly: true)).run()
     }
 
+    /// Health: the shared database, then each tenant's schema, tracking table, pending migrations
+    /// and response time (each probe bounded by `timeout`; 0: no bound). Read only.
+    public func health(timeout: PlanDuration = .zero) async throws -> HealthReport {
+        try await HealthRun(session: session(readOnly: true), timeout: timeout).run()
+    }
+
     /// Schema drift: tenants at the same applied state grouped by a fingerprint of their schema (read only).
     public func drift() async throws -> DriftReport {
         try await DriftRun(session: session(readOnly: true)).run()

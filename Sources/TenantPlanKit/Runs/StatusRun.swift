@@ -11,8 +11,12 @@ struct StatusRun {
     }
 
     private func read() async throws -> StatusReport {
+        try await report(try await session.snapshot())
+    }
+
+    /// The status of `snapshot`'s tenants, and the shared actions' (read on one connection).
+    func report(_ snapshot: Snapshot) async throws -> StatusReport {
         let plan = session.plan
-        let snapshot = try await session.snapshot()
         var report = StatusReport(
             plan: .init(path: plan.path, sha256: plan.sha256), database: snapshot.target,
             generatedAt: Timestamp.iso8601(Date()), summary: .init(), sharedActions: [], tenants: [])

@@ -16,6 +16,11 @@ public actor ConnectionPool {
     private var closed = false
     /// Connections opened over the pool's life (for reports and benchmarks).
     public private(set) var opened = 0
+    /// Connections closed after serving `recycleAfter` tenants.
+    public private(set) var recycled = 0
+
+    /// Connections open now, idle among them, and tasks waiting for one.
+    public var usage: (open: Int, idle: Int, waiting: Int) { (openCount, idle.count, waiters.count) }
 
     public init(conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int) {
         self.conninfo = conninfo
@@ -54,6 +59,7 @@ public actor ConnectionPool {
         busy[ObjectIdentifier(session)] = nil
         if countsAsTenant { session.uses += 1 }
         if closed || !session.connection.isHealthy || session.uses >= recycleAfter {
+            if !closed, session.connection.isHealthy { recycled += 1 }
             openCount -= 1
         } else {
             idle.append(session)
