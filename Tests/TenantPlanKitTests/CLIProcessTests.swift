@@ -30,6 +30,28 @@ import Testing
         return status == 0 ? nil : "schema violations: \(child.output)"
     }
 
+    /// The samples of a Prometheus text file as Prometheus's own Python client parses them
+    /// (`name{label=value} value`, sorted; histogram buckets and sums left out), or a parse error.
+    static func prometheusSamples(_ path: String) throws -> [String] {
+        let script = """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            lines = []
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                for s in family.samples:
+                    if s.name.endswith("_bucket") or s.name.endswith("_sum") or s.name.endswith("_created"):
+                        continue
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+                    lines.append(s.name + ("{" + labels + "}" if labels else "") + " " + str(float(s.value)))
+            print("\\n".join(sorted(lines)))
+            """
+        let child = try ChildProcess("/usr/bin/python3", ["-c", script, path], separateStderr: true)
+        var status: Int32 = 0
+        waitpid(child.pid, &status, 0)
+        guard status == 0 else { throw TestFailure("prometheus_client refused \(path): \(child.errors)") }
+        return child.output.split(separator: "\n").map(String.init)
+    }
+
     static func plan(
         _ fixture: PlanFixture, ids: [String], sleep: Double = 0, concurrency: Int = 4, database: String = ""
     ) throws {
@@ -549,8 +571,21 @@ import Testing
             actions: [{ name: m, migrate: m }]
             """)
         let path = fixture.directory + "/report.json"
-        let result = try await run(["apply", fixture.planPath, "--report", path], database: db)
+        let metrics = fixture.directory + "/tenantplan.prom"
+        let result = try await run(
+            ["apply", fixture.planPath, "--report", path, "--metrics-file", metrics, "--per-tenant-metrics"],
+            database: db)
         #expect(result.code == 0, "\(result.output)")
+        #expect(
+            try Self.prometheusSamples(metrics) == [
+                "tenantplan_connections_opened_total 2.0", "tenantplan_connections_recycled_total 0.0",
+                "tenantplan_migration_duration_seconds_count 1.0", "tenantplan_migrations_applied_total 1.0",
+                "tenantplan_pending_migrations 0.0", "tenantplan_pool_connections{state=active} 0.0",
+                "tenantplan_pool_connections{state=idle} 1.0", "tenantplan_pool_waiting 0.0",
+                "tenantplan_retries_total{sqlstate=57P01} 1.0", "tenantplan_tenant_pending_migrations{tenant=a} 0.0",
+                "tenantplan_tenants{status=failed} 0.0", "tenantplan_tenants{status=skipped} 0.0",
+                "tenantplan_tenants{status=succeeded} 1.0", "tenantplan_tenants{status=unchanged} 0.0",
+            ])
         #expect(result.output.contains("retry a (t_a): attempt 1 of 3 failed: at 0001_killer: "), "\(result.output)")
         #expect(result.output.contains("(SQLSTATE 57P01); attempt 2 in 20 ms"), "\(result.output)")
         #expect(result.output.contains("1 migration applied, 1 retry in "))

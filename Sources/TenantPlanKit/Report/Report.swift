@@ -22,12 +22,22 @@ public struct Report: Codable, Sendable {
     /// Things the run did that the user may not expect (new tables in another format than the existing ones).
     public var warnings: [String]?
     public var summary: Summary
+    /// The run's connection pool: connections opened and recycled over the run, and at its end.
+    public var connections: Connections?
     public var sharedActions: [ActionResult]
     public var tenants: [TenantResult]
 
     public struct Tool: Codable, Sendable {
         public var name = "tenantplan"
         public var version = TenantPlanVersion.current
+    }
+
+    public struct Connections: Codable, Sendable {
+        public var opened: Int
+        public var recycled: Int
+        public var active: Int
+        public var idle: Int
+        public var waiting: Int
     }
 
     public struct PlanInfo: Codable, Sendable {

@@ -96,6 +96,11 @@ struct ApplyRun {
         } catch {
             report.error = Report.ErrorInfo(error)
         }
+        let pool = session.pool
+        let usage = await pool.usage
+        report.connections = Report.Connections(
+            opened: await pool.opened, recycled: await pool.recycled, active: usage.open - usage.idle, idle: usage.idle,
+            waiting: usage.waiting)
         await session.close()
         report.finish(started: started, interrupted: session.control.isInterrupted)
         return report

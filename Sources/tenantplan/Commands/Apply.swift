@@ -112,9 +112,14 @@ struct PlanCommand: AsyncParsableCommand {
     mutating func run() async throws {
         let options = RunOptions(command: "plan", dryRun: true, filter: selection.filter)
         let printer = ProgressPrinter(toStderr: true, dryRun: true)
+        let metrics = RunMetrics(perTenant: run.perTenantMetrics)
         let (report, review) = try await CommandRun.with(
             plan: planArgument.plan, overrides: run.overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed,
-            options: options, events: { printer.handle($0) },
+            options: options,
+            events: {
+                printer.handle($0)
+                metrics.record($0)
+            },
             { runner, setup in
                 let report = try await runner.apply()
                 var review = PlanReview(report: report, plan: runner.plan, includeSQL: sql)
@@ -144,7 +149,7 @@ struct PlanCommand: AsyncParsableCommand {
         } else {
             FileHandle.standardOutput.write(text)
         }
-        try run.writeReport(report)
+        try run.writeReport(report, metrics: metrics)
         var code = report.exitCode
         if let rehearsal = review.rehearsal,
             rehearsal.error != nil || rehearsal.tenants.contains(where: { $0.status == .failed })
@@ -180,7 +185,17 @@ struct RunFlags: ParsableArguments {
     @Flag(help: "Print the JSON report to stdout (human output goes to stderr).")
     var json = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Write the run's Prometheus metrics (text format) to this file at the end, atomically (for "
+                + "node_exporter's textfile collector).", valueName: "file"), completion: .file())
+    var metricsFile: String?
+
+    @Flag(help: "With --metrics-file: also a per-tenant series of pending migrations (one series per tenant).")
+    var perTenantMetrics = false
+
     func validate() throws {
+        if perTenantMetrics, metricsFile == nil { throw ValidationError("--per-tenant-metrics needs --metrics-file") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let maxFailures, maxFailures < 0 { throw ValidationError("--max-failures must be 0 or more") }
     }
@@ -192,18 +207,29 @@ struct RunFlags: ParsableArguments {
     /// Runs, prints progress and the outcome, writes the report.
     func execute(plan path: String, options: RunOptions, ephemeral: EphemeralOptions) async throws -> Report {
         let printer = ProgressPrinter(toStderr: json, dryRun: options.dryRun)
+        let metrics = RunMetrics(perTenant: perTenantMetrics)
         let report = try await CommandRun.with(
             plan: path, overrides: overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options,
-            events: { printer.handle($0) },
+            events: {
+                printer.handle($0)
+                metrics.record($0)
+            },
             { runner, _ in try await runner.apply() })
         printer.finish()
         try show(report)
-        try writeReport(report)
+        try writeReport(report, metrics: metrics)
         return report
     }
 
-    /// `--report FILE`, and with `--json` the report on stdout.
-    func writeReport(_ report: Report) throws {
+    /// `--report FILE`, and `--metrics-file FILE` (written to a temporary file, then renamed).
+    func writeReport(_ report: Report, metrics: RunMetrics) throws {
+        if let path = metricsFile {
+            do {
+                try Data(metrics.text(for: report).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw TenantPlanError.failed("cannot write metrics to \(path): \(error.localizedDescription)")
+            }
+        }
         if let path = self.report {
             do {
                 try report.json().write(to: URL(fileURLWithPath: path))
