@@ -13,7 +13,8 @@ struct TenantPlanCommand: AsyncParsableCommand {
             """,
         version: TenantPlanVersion.current,
         subcommands: [
-            Validate.self, Lint.self, Apply.self, PlanCommand.self, Graph.self, Drift.self, Health.self, Status.self,
+            Validate.self, Lint.self, Apply.self, PlanCommand.self, Graph.self, Drift.self, Health.self, Warmup.self,
+            Status.self,
             Sync.self,
             ConvertTracking.self,
             Demo.self,

@@ -18,6 +18,10 @@ import Testing
         let healthy = try await CLIProcessTests().run(["health", fixture.planPath], database: db)
         #expect(healthy.code == 0, "\(healthy.output)")
         #expect(healthy.output.contains("healthy: 3 tenants: 3 ok, 0 degraded, 0 unhealthy; shared database ok ("))
+        let warm = try await CLIProcessTests().run(["warmup", fixture.planPath], database: db)
+        #expect(warm.code == 0, "\(warm.output)")
+        #expect(warm.output.contains("h1 (t_h1): "))
+        #expect(warm.output.contains("warmed 3 of 3 tenants on "), "\(warm.output)")
         try fixture.write("m/0002_b.sql", "CREATE TABLE b (id int);")
         try await db.exec(
             "DROP SCHEMA t_h3 CASCADE; CREATE SCHEMA t_h3; CREATE VIEW t_h3.__drizzle_migrations AS SELECT 1/0 AS id, "
@@ -45,6 +49,9 @@ import Testing
         #expect(report.degradedPools == 2)
         #expect(report.unhealthyPools == 2)
         #expect(report.sharedDb.status == .ok)
+        let cold = try await CLIProcessTests().run(["warmup", fixture.planPath], database: db)
+        #expect(cold.code == 1)
+        #expect(cold.output.contains("h4 (t_h4): FAILED schema does not exist"), "\(cold.output)")
     }
 
     @Test("health with the database down: the shared database is unhealthy, exit 1, one report")

@@ -85,7 +85,7 @@ struct HealthRun {
 
     /// One timed read of each tenant's first tracking table (or of `SELECT 1` in its schema when
     /// it has none yet), `pool.capacity` at a time, each bounded by `timeout`.
-    private func probe(_ snapshot: Snapshot) async -> [Int: Probe] {
+    func probe(_ snapshot: Snapshot) async -> [Int: Probe] {
         let pool = session.pool
         let bound = timeout.milliseconds
         let targets: [(Int, String)] = snapshot.validIndices.compactMap { index in

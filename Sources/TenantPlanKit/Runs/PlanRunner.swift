@@ -80,6 +80,11 @@ public final class PlanRunner: Sendable {
         try await HealthRun(session: session(readOnly: true), timeout: timeout).run()
     }
 
+    /// Opens the pool's connections and touches every tenant's schema and tracking table once.
+    public func warmup(timeout: PlanDuration = .zero) async throws -> WarmupReport {
+        try await WarmupRun(session: session(readOnly: true), timeout: timeout).run()
+    }
+
     /// Schema drift: tenants at the same applied state grouped by a fingerprint of their schema (read only).
     public func drift() async throws -> DriftReport {
         try await DriftRun(session: session(readOnly: true)).run()
