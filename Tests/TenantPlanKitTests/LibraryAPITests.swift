@@ -16,8 +16,8 @@ import Testing
     func serverFlow() async throws {
         let db = try await TestDatabase.create("library")
         try await db.exec(
-            "CREATE TABLE public.currencies (code text PRIMARY KEY, name text); INSERT INTO public.currencies VALUES ('EUR', 'Euro')"
-        )
+            "CREATE TABLE public.currencies (code text PRIMARY KEY, name text); "
+                + "INSERT INTO public.currencies VALUES ('EUR', 'Euro')")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write(
