@@ -7,7 +7,7 @@
 # on Debian, PEP 668).
 set -euo pipefail
 need=()
-for package in libpq-dev libpg-query-dev libyaml-dev postgresql pgbouncer pkg-config python3 python3-jsonschema python3-yaml python3-markdown-it python3-prometheus-client graphviz; do
+for package in libpq-dev libpg-query-dev libyaml-dev postgresql pgbouncer pkg-config python3 python3-jsonschema python3-yaml python3-markdown-it python3-prometheus-client graphviz curl; do
     dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,6 +8,8 @@ public final class EphemeralCluster: @unchecked Sendable {
     public let binDirectory: String
     private let asPostgresUser: Bool
     private var running = false
+    /// The server's options (`pg_ctl -o`), kept for `startAgain`.
+    private var serverOptions = ""
     private let lock = NSLock()
 
     /// libpq conninfo for the cluster's `postgres` database.
@@ -65,10 +67,8 @@ public final class EphemeralCluster: @unchecked Sendable {
             let options =
                 "-F -k \(directory) -p 5432 -c listen_addresses= -c max_connections=\(maxConnections) "
                 + "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            try cluster.server(
-                "pg_ctl",
-                ["-D", directory + "/data", "-o", options, "-l", directory + "/server.log", "-w", "-t", "60", "start"])
-            cluster.running = true
+            cluster.serverOptions = options
+            try cluster.startAgain()
         } catch {
             cluster.stop()
             throw error
@@ -99,6 +99,19 @@ public final class EphemeralCluster: @unchecked Sendable {
     /// back), with the options it was started with: for fault tests.
     public func restart() throws {
         try server("pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "-t", "60", "restart"])
+    }
+
+    /// Starts the server (again, after `shutDown`) with the options it was created with.
+    public func startAgain() throws {
+        try server(
+            "pg_ctl",
+            [
+                "-D", directory + "/data", "-o", serverOptions, "-l", directory + "/server.log", "-w", "-t", "60",
+                "start",
+            ])
+        lock.lock()
+        running = true
+        lock.unlock()
     }
 
     /// Shuts the server down (fast) and leaves it down; the folder stays until `stop()`: for fault tests.

@@ -14,6 +14,7 @@ struct TenantPlanCommand: AsyncParsableCommand {
         version: TenantPlanVersion.current,
         subcommands: [
             Validate.self, Lint.self, Apply.self, PlanCommand.self, Graph.self, Drift.self, Health.self, Warmup.self,
+            Serve.self,
             Status.self,
             Sync.self,
             ConvertTracking.self,
