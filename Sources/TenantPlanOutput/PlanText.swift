@@ -144,6 +144,18 @@ extension PlanText {
             out += ["#### \(title)", ""]
             for group in groups { out += details(group) }
         }
+        out += extraSections(review)
+        let withSQL = review.migrations.filter { $0.sql != nil }
+        if !withSQL.isEmpty {
+            out += ["#### Pending migrations", ""]
+            for migration in withSQL { out += details(migration) }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// The lint, drift and rehearsal sections of the markdown, each a list.
+    private static func extraSections(_ review: PlanReview) -> [String] {
+        var out: [String] = []
         if !review.lint.isEmpty {
             out += ["#### Lint", ""]
             for item in review.lint {
@@ -166,12 +178,7 @@ extension PlanText {
             }
             out.append("")
         }
-        let withSQL = review.migrations.filter { $0.sql != nil }
-        if !withSQL.isEmpty {
-            out += ["#### Pending migrations", ""]
-            for migration in withSQL { out += details(migration) }
-        }
-        return out.joined(separator: "\n")
+        return out
     }
 
     private static func details(_ group: PlanReview.Group) -> [String] {
