@@ -242,6 +242,33 @@ import Testing
         #expect(output.contains("the database cannot be reached"), "\(output.suffix(3000))")
     }
 
+    @Test("without a terminal: failures and a progress line, not a line per tenant; --verbose and --quiet")
+    func outputAtScale() async throws {
+        let db = try await TestDatabase.create("output_scale")
+        try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<12).map { "o\($0)" } + ["slow"]
+        try Self.plan(fixture, ids: ids, sleep: 0.1, concurrency: 2)
+        try fixture.write(
+            "m/0004_slow.sql",
+            "SELECT pg_sleep(CASE WHEN current_setting('tenantplan.tenant_id') = 'slow' THEN 1.5 ELSE 0 END);")
+        let normal = try await run(["apply", fixture.planPath, "--progress-every", "200ms"], database: db)
+        #expect(normal.code == 0, "\(normal.output)")
+        #expect(!normal.output.contains("ok o1 (t_o1)"), "no line per tenant")
+        #expect(normal.output.contains("progress: "), "\(normal.output)")
+        #expect(normal.output.contains(" tenants done, 0 failed, "))
+        #expect(normal.output.contains("slow (t_slow): running for 1 s"), "\(normal.output)")
+        #expect(normal.output.contains("13 tenants: 13 succeeded (0 unchanged)"))
+        try fixture.write("m/0005_x.sql", "SELECT 1;")
+        let verbose = try await run(["apply", fixture.planPath, "--verbose"], database: db)
+        #expect(verbose.output.contains("ok o1 (t_o1) "), "\(verbose.output)")
+        try fixture.write("m/0006_y.sql", "SELECT 2;")
+        let quiet = try await run(["apply", fixture.planPath, "--quiet", "--progress-every", "100ms"], database: db)
+        #expect(!quiet.output.contains("progress: "))
+        #expect(quiet.output.contains("13 tenants: 13 succeeded"))
+    }
+
     @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
     func killedThenRerun() async throws {
         let db = try await TestDatabase.create("sigkill")
@@ -427,7 +454,8 @@ import Testing
         #expect(missing.output.contains("schema t_a does not exist: --mark-applied records what a schema already has"))
         try await db.exec("CREATE SCHEMA t_a; CREATE SCHEMA t_b; CREATE SCHEMA t_c;")
         let mark = try await run(
-            ["apply", fixture.planPath, "--mark-applied", "--up-to", "0002_m2", "--report", marked], database: db)
+            ["apply", fixture.planPath, "--mark-applied", "--up-to", "0002_m2", "--report", marked, "--verbose"],
+            database: db)
         #expect(mark.code == 0, "\(mark.output)")
         #expect(mark.output.contains("marked as applied 0001_m1, 0002_m2"))
         #expect(try Self.validate(json: marked, schema: "report-v1.json") == nil)
@@ -476,7 +504,7 @@ import Testing
             "DELETE FROM t_a.__drizzle_migrations; DELETE FROM t_b.__drizzle_migrations; "
                 + "DELETE FROM t_c.__drizzle_migrations;"
         )
-        let marking = try await run(["apply", fixture.planPath, "--mark-applied"], database: db)
+        let marking = try await run(["apply", fixture.planPath, "--mark-applied", "--verbose"], database: db)
         #expect(marking.code == 0, "\(marking.output)")
         #expect(marking.output.contains("converted tracking hash -> name"))
         #expect(try await run(["plan", fixture.planPath, "--detailed-exitcode"], database: db).code == 0)

@@ -227,7 +227,11 @@ struct ApplyRun {
             },
             failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
             succeeded: { !$0.failed },
-            started: { progress.machine.started(tenant: $0) },
+            started: { index in
+                progress.machine.started(tenant: index)
+                let tenant = snapshot.tenants[index]
+                session.events(.tenantStarted(tenant: tenant.id, schema: tenant.schema))
+            },
             finished: { index, outcome, duration in progress.finished(index, outcome: outcome, durationMs: duration) },
             shouldStop: { progress.identical.tripped == nil ? nil : .identicalFailures },
             retry: options.dryRun

@@ -34,6 +34,8 @@ public final class RunControl: @unchecked Sendable {
 /// Progress events for a live display.
 public enum RunEvent: Sendable {
     case discovered(DiscoveryCounts)
+    /// A tenant took a connection to run (apply, not a dry run).
+    case tenantStarted(tenant: String, schema: String)
     case tenantFinished(Report.TenantResult, done: Int, failed: Int, total: Int)
     case sharedFinished(Report.ActionResult)
     /// Something the run does that the user may not expect (it goes on).

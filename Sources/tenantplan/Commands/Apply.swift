@@ -111,7 +111,8 @@ struct PlanCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         let options = RunOptions(command: "plan", dryRun: true, filter: selection.filter)
-        let printer = ProgressPrinter(toStderr: true, dryRun: true)
+        let (printer, ticker) = run.printer(toStderr: true, dryRun: true)
+        defer { ticker.cancel() }
         let metrics = RunMetrics(perTenant: run.perTenantMetrics)
         let (report, review) = try await CommandRun.with(
             plan: planArgument.plan, overrides: run.overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed,
@@ -191,13 +192,41 @@ struct RunFlags: ParsableArguments {
                 + "node_exporter's textfile collector).", valueName: "file"), completion: .file())
     var metricsFile: String?
 
+    @Flag(help: "List every tenant as it finishes (without a terminal, only failures and a progress line are printed).")
+    var verbose = false
+
+    @Flag(help: "Print only failures and the summary.")
+    var quiet = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Without a terminal: a progress line this often, e.g. 5s; a tenant running six times as long says so.",
+            valueName: "duration"))
+    var progressEvery: PlanDuration = .milliseconds(5000)
+
     @Flag(help: "With --metrics-file: also a per-tenant series of pending migrations (one series per tenant).")
     var perTenantMetrics = false
 
     func validate() throws {
         if perTenantMetrics, metricsFile == nil { throw ValidationError("--per-tenant-metrics needs --metrics-file") }
+        if verbose, quiet { throw ValidationError("--verbose and --quiet do not go together") }
+        if progressEvery.milliseconds < 100 { throw ValidationError("--progress-every must be at least 100ms") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let maxFailures, maxFailures < 0 { throw ValidationError("--max-failures must be 0 or more") }
+    }
+
+    /// The printer for these flags, and a task ticking it every 100 ms until cancelled.
+    func printer(toStderr: Bool, dryRun: Bool) -> (ProgressPrinter, Task<Void, Never>) {
+        let printer = ProgressPrinter(
+            toStderr: toStderr, dryRun: dryRun, verbosity: verbose ? .verbose : quiet ? .quiet : .normal,
+            interval: Double(progressEvery.milliseconds) / 1000)
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                printer.tick()
+            }
+        }
+        return (printer, ticker)
     }
 
     var overrides: RunOverrides {
@@ -206,7 +235,8 @@ struct RunFlags: ParsableArguments {
 
     /// Runs, prints progress and the outcome, writes the report.
     func execute(plan path: String, options: RunOptions, ephemeral: EphemeralOptions) async throws -> Report {
-        let printer = ProgressPrinter(toStderr: json, dryRun: options.dryRun)
+        let (printer, ticker) = self.printer(toStderr: json, dryRun: options.dryRun)
+        defer { ticker.cancel() }
         let metrics = RunMetrics(perTenant: perTenantMetrics)
         let report = try await CommandRun.with(
             plan: path, overrides: overrides, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options,
