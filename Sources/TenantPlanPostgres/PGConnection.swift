@@ -69,10 +69,37 @@ public final class PGConnection: @unchecked Sendable {
     /// Runs one statement with `$1...` text parameters (extended protocol; values never touch the SQL text).
     @discardableResult
     public func exec(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> PGResult {
+        let started = ContinuousClock.now
         let raw: OpaquePointer? = parameters.withOptionalCStrings { pointers in
             PQexecParams(handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
         }
-        return try check(raw)
+        do {
+            let result = try check(raw)
+            observe(sql, since: started, error: nil)
+            return result
+        } catch {
+            observe(sql, since: started, error: error)
+            throw error
+        }
+    }
+
+    /// One round trip, as an observer sees it (for query logs and slow-query warnings).
+    public struct QueryRecord: Sendable {
+        public var sql: String
+        public var duration: Duration
+        public var error: PostgresError?
+        /// What the connection is doing (`tenant`, `schema`, `migration`), set by its user.
+        public var labels: [String: String]
+    }
+
+    /// Told of every round trip, after it (on the connection's thread).
+    public var observer: (@Sendable (QueryRecord) -> Void)?
+    /// Labels for the observer; set by whoever uses the connection.
+    public var labels: [String: String] = [:]
+
+    private func observe(_ sql: String, since started: ContinuousClock.Instant, error: PostgresError?) {
+        guard let observer else { return }
+        observer(QueryRecord(sql: sql, duration: ContinuousClock.now - started, error: error, labels: labels))
     }
 
     /// The outcome of a multi-statement text: results of the statements that succeeded, then the error, if any.
@@ -83,6 +110,13 @@ public final class PGConnection: @unchecked Sendable {
 
     /// Sends a (possibly multi-statement) text in one round trip and collects every result.
     public func execAll(_ sql: String) -> MultiOutcome {
+        let started = ContinuousClock.now
+        let outcome = collect(sql)
+        observe(sql, since: started, error: outcome.error)
+        return outcome
+    }
+
+    private func collect(_ sql: String) -> MultiOutcome {
         var outcome = MultiOutcome(results: [], error: nil)
         guard PQsendQuery(handle, sql) == 1 else {
             outcome.error = PostgresError(result: nil, connection: handle)

@@ -28,6 +28,7 @@ enum Main {
     static func main() async {
         // A reader that goes away (`| head -1`) must not kill the run before its report is written.
         signal(SIGPIPE, SIG_IGN)
+        StderrLogHandler.bootstrap()
         var command: ParsableCommand
         do {
             command = try TenantPlanCommand.parseAsRoot()

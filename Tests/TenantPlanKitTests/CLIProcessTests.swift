@@ -269,6 +269,37 @@ import Testing
         #expect(quiet.output.contains("13 tenants: 13 succeeded"))
     }
 
+    @Test(
+    @Test("--log-format json: every stderr line is JSON; SLOW_QUERY and query logs name the tenant, never a literal")
+    )
+    func logging() async throws {
+        let db = try await TestDatabase.create("logging")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write(
+            "m/0001_slow.sql", "SELECT pg_sleep(0.3); ALTER ROLE CURRENT_USER PASSWORD 'hunter2-must-not-leak';")
+        try Self.writePlan(
+            fixture, ids: ["l1"], concurrency: 1, extra: "debug: { logQueries: true, logPoolEvents: true }")
+        let child = try ChildProcess(
+            Executable.path,
+            ["apply", fixture.planPath, "--json", "--log-format", "json", "--slow-query", "200ms"],
+            environment: ["TEST_DATABASE_URL": db.conninfo], separateStderr: true)
+        #expect(try await child.wait() == 0, "\(child.errors)")
+        let lines = child.errors.split(separator: "\n").map(String.init)
+        let objects = lines.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
+        }
+        #expect(objects.count == lines.count, "every line on stderr is a JSON object: \(lines.prefix(3))")
+        let slow = try #require(objects.first { $0["message"] == "SLOW_QUERY" }, "\(lines)")
+        #expect(slow["level"] == "warning")
+        #expect(slow["tenant"] == "l1" && slow["schema"] == "t_l1" && slow["migration"] == "0001_slow")
+        #expect(Int(slow["duration"]?.dropLast(2) ?? "") ?? 0 >= 300)
+        #expect(objects.contains { $0["message"] == "query" && $0["tenant"] == "l1" })
+        #expect(objects.contains { $0["message"] == "pool" && $0["event"] == "connect" && $0["duration"] != nil })
+        #expect(objects.contains { $0["message"]?.hasPrefix("1 tenant: 1 succeeded") == true }, "the summary too")
+        #expect(!child.errors.contains("hunter2"), "a literal never reaches the logs")
+    }
+
     @Test("kill -9 mid-run, then a rerun: every migration applied exactly once, each with its tracking row")
     func killedThenRerun() async throws {
         let db = try await TestDatabase.create("sigkill")

@@ -179,6 +179,10 @@ struct MigrationExecutor {
     /// and the timing marks received tell how far it got.
     private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
         let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
+        connection.labels["migration"] =
+            migrations.count == 1
+            ? migrations[0].name : "\(migrations[0].name)..\(migrations[migrations.count - 1].name)"
+        defer { connection.labels["migration"] = nil }
         var result = connection.execAll(text)
         // The guard fails outside the transaction it guards: the migration ended it. (Seen before any
         // rollback below, which would make every connection look idle.)

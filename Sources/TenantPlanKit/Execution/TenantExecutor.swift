@@ -81,6 +81,8 @@ struct TenantExecutor: Sendable {
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
         let context = ExecutionContext(target, pooled: pooling?.transaction(locking: lockName, wait: lockWait))
+        connection.labels = ["tenant": target.id, "schema": target.schema]
+        defer { connection.labels = [:] }
         func attempt() -> Outcome {
             let locked = Self.underLock(
                 lockName, schema: target.schema, refs: tables.refs, wait: lockWait, pooled: context.pooled,

@@ -22,7 +22,18 @@ public actor ConnectionPool {
     /// Connections open now, idle among them, and tasks waiting for one.
     public var usage: (open: Int, idle: Int, waiting: Int) { (openCount, idle.count, waiters.count) }
 
-    public init(conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int) {
+    /// Told of every round trip of every connection (`RunLogging`).
+    public var observer: (@Sendable (PGConnection.QueryRecord) -> Void)?
+    /// Told of connects, reuses, recycles, closes and waits (`debug.logPoolEvents`).
+    public var events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)?
+
+    public init(
+        conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int,
+        observer: (@Sendable (PGConnection.QueryRecord) -> Void)? = nil,
+        events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)? = nil
+    ) {
+        self.observer = observer
+        self.events = events
         self.conninfo = conninfo
         self.overrides = overrides
         self.setup = setup
@@ -30,19 +41,33 @@ public actor ConnectionPool {
         self.recycleAfter = max(1, recycleAfter)
     }
 
+    /// Sets the hooks (before the first `acquire`).
+    public func observe(
+        queries: (@Sendable (PGConnection.QueryRecord) -> Void)?,
+        events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)?
+    ) {
+        observer = queries
+        self.events = events
+    }
+
     public func acquire() async throws -> PGSession {
+        var waited: ContinuousClock.Instant?
         while true {
             if closed { throw PostgresError(kind: .canceled, message: "the run is stopping") }
             if let session = idle.popLast() {
                 busy[ObjectIdentifier(session)] = session
+                events?(waited == nil ? "reuse" : "reuse after wait", waited.map(Self.milliseconds))
                 return session
             }
             if openCount < capacity {
                 openCount += 1
+                let started = ContinuousClock.now
                 do {
                     let session = try await PGSession.open(conninfo, overrides: overrides, setup: setup)
                     opened += 1
                     busy[ObjectIdentifier(session)] = session
+                    session.connection.observer = observer
+                    events?("connect", Self.milliseconds(started))
                     return session
                 } catch {
                     openCount -= 1
@@ -50,8 +75,17 @@ public actor ConnectionPool {
                     throw error
                 }
             }
+            if waited == nil {
+                waited = .now
+                events?("wait", nil)
+            }
             await withCheckedContinuation { waiters.append($0) }
         }
+    }
+
+    static func milliseconds(_ since: ContinuousClock.Instant) -> Int {
+        let elapsed = ContinuousClock.now - since
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Returns a session. An unhealthy or worn-out session is closed instead of reused.
@@ -59,7 +93,12 @@ public actor ConnectionPool {
         busy[ObjectIdentifier(session)] = nil
         if countsAsTenant { session.uses += 1 }
         if closed || !session.connection.isHealthy || session.uses >= recycleAfter {
-            if !closed, session.connection.isHealthy { recycled += 1 }
+            if !closed, session.connection.isHealthy {
+                recycled += 1
+                events?("recycle", nil)
+            } else {
+                events?("close", nil)
+            }
             openCount -= 1
         } else {
             idle.append(session)

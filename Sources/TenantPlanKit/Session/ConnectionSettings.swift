@@ -88,9 +88,9 @@ struct ConnectionSettings: Sendable {
 
     /// A pool of `capacity` sessions (the plan's concurrency, which the compiler keeps within
     /// `maxConnections`).
-    func makePool(capacity: Int, recycleAfter: Int) -> ConnectionPool {
+    func makePool(capacity: Int, recycleAfter: Int, logging: RunLogging? = nil) -> ConnectionPool {
         ConnectionPool(
             conninfo: conninfo, overrides: overrides, setup: setup.isEmpty ? nil : setup, capacity: capacity,
-            recycleAfter: recycleAfter)
+            recycleAfter: recycleAfter, observer: logging?.queryObserver, events: logging?.poolObserver)
     }
 }

@@ -44,7 +44,8 @@ final class RunSession: Sendable {
         self.plan = plan
         self.graph = graph
         let settings = ConnectionSettings(plan: plan, conninfo: conninfo, readOnly: readOnly)
-        self.pool = settings.makePool(capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter)
+        self.pool = settings.makePool(
+            capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter, logging: RunLogging(plan.debug))
         self.control = control
         self.filter = filter
         self.events = events

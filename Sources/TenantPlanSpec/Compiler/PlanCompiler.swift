@@ -26,7 +26,7 @@ public struct CompileOptions: Sendable {
 public enum PlanCompiler {
     static let topKeys = [
         "version", "database", "tenants", "tracking", "concurrency", "onError", "maxFailures", "actions", "ephemeral",
-        "outOfOrder", "stopAfterIdenticalFailures", "lint",
+        "outOfOrder", "stopAfterIdenticalFailures", "lint", "debug",
     ]
     static let ephemeralKeys = ["seed"]
     static let databaseKeys = [
@@ -158,6 +158,8 @@ struct Compilation {
             reader.int($0.value, path: "stopAfterIdenticalFailures", range: 0...1_000_000, into: &sink)
         }
         let lint = byKey["lint"].map { compileLint($0.value) } ?? LintSettings()
+        var debug = byKey["debug"].map { compileDebug($0.value) } ?? DebugSettings()
+        if let slowQuery = options.overrides.slowQuery { debug.slowQueryThreshold = slowQuery }
         let actions = compileActionList(byKey["actions"]?.value, tracking: tracking ?? TrackingSettings())
         guard let version, let database, let tenants, let tracking, let actions else { return nil }
         checkPooler(database.settings, actions: actions)
@@ -165,7 +167,7 @@ struct Compilation {
             path: path, sha256: Hashing.sha256Hex(bytes), version: version, database: database.settings,
             tenants: tenants, tracking: tracking, concurrency: limits.concurrency, onError: limits.onError,
             maxFailures: limits.maxFailures, ephemeral: ephemeral, outOfOrder: outOfOrder,
-            stopAfterIdenticalFailures: identical ?? 3, lint: lint, actions: actions,
+            stopAfterIdenticalFailures: identical ?? 3, lint: lint, debug: debug, actions: actions,
             warnings: [])
     }
 
@@ -266,6 +268,23 @@ struct Compilation {
         let (actions, declared) = compileActions(node, tracking: tracking)
         checkSharedTableHashes(actions)
         return order(actions, declared: declared)
+    }
+
+    /// `debug: { logQueries, logPoolEvents, slowQueryThreshold }`.
+    mutating func compileDebug(_ node: Node) -> DebugSettings {
+        var settings = DebugSettings()
+        let known = ["logQueries", "logPoolEvents", "slowQueryThreshold"]
+        for entry in reader.mapping(node, path: "debug", known: known, into: &sink) ?? [] {
+            let key = "debug.\(entry.key)"
+            switch entry.key {
+            case "logQueries": settings.logQueries = reader.bool(entry.value, path: key, into: &sink) ?? false
+            case "logPoolEvents": settings.logPoolEvents = reader.bool(entry.value, path: key, into: &sink) ?? false
+            default:
+                settings.slowQueryThreshold =
+                    reader.duration(entry.value, path: key, into: &sink) ?? settings.slowQueryThreshold
+            }
+        }
+        return settings
     }
 
     /// `lint: { rules: { ID: error | warning | off } }`.

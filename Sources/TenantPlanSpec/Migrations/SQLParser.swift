@@ -58,6 +58,15 @@ public enum SQLParser {
             })
     }
 
+    /// `text` with every constant replaced by `$1`, `$2`… (PostgreSQL's parser finds them), for
+    /// logs that must never show a password or a long literal; nil when it does not parse.
+    public static func normalized(_ text: String) -> String? {
+        let result = pg_query_normalize(text)
+        defer { pg_query_free_normalize_result(result) }
+        guard result.error == nil, let query = result.normalized_query else { return nil }
+        return String(cString: query)
+    }
+
     /// One top-level statement's parse tree, as libpg_query's JSON gives it (for the lint).
     struct Tree {
         var node: String

@@ -23,6 +23,8 @@ public struct Plan: Sendable {
     public var stopAfterIdenticalFailures = 3
     /// `lint:`: severities of the migration lint's rules.
     public var lint = LintSettings()
+    /// `debug:`: query and pool logging, the slow-query threshold.
+    public var debug = DebugSettings()
     /// Actions in a topological order of their `after` edges (stable: file order where free).
     public var actions: [Action]
     /// Warnings found while compiling (errors make compilation throw).
@@ -67,6 +69,18 @@ public struct DatabaseSettings: Sendable {
     /// Connections are closed and reopened after serving this many tenants, so the
     /// backend's per-session catalog cache stays small.
     public var recycleAfter: Int
+}
+
+/// `debug:` — what tenantplan logs about its own connections.
+public struct DebugSettings: Sendable, Equatable {
+    /// Log every statement (tenant, schema, migration, duration, the query normalised).
+    public var logQueries = false
+    /// Log the pool's connects, reuses, recycles, closes and waits, with durations.
+    public var logPoolEvents = false
+    /// A statement slower than this logs a `SLOW_QUERY` warning, even without `logQueries` (0: never).
+    public var slowQueryThreshold: PlanDuration = .milliseconds(1000)
+
+    public init() {}
 }
 
 /// `database.pooler:` — how much session state tenantplan may rely on.
@@ -157,6 +171,8 @@ public struct RunOverrides: Sendable, Equatable {
     public var onError: OnError?
     public var maxFailures: Int?
     public var outOfOrder: OutOfOrder?
+    /// `--slow-query`: replaces `debug.slowQueryThreshold`.
+    public var slowQuery: PlanDuration?
 
     public init(
         concurrency: Int? = nil, onError: OnError? = nil, maxFailures: Int? = nil, outOfOrder: OutOfOrder? = nil

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TenantPlanKit
 import TenantPlanOutput
 import TenantPlanSpec
@@ -111,6 +112,7 @@ struct PlanCommand: AsyncParsableCommand {
 
     mutating func run() async throws {
         let options = RunOptions(command: "plan", dryRun: true, filter: selection.filter)
+        run.configureLogging()
         let (printer, ticker) = run.printer(toStderr: true, dryRun: true)
         defer { ticker.cancel() }
         let metrics = RunMetrics(perTenant: run.perTenantMetrics)
@@ -204,6 +206,34 @@ struct RunFlags: ParsableArguments {
             valueName: "duration"))
     var progressEvery: PlanDuration = .milliseconds(5000)
 
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    @Option(
+        help: ArgumentHelp(
+            "Log level: trace, debug, info (default), warning, error. Logs go to stderr.",
+            valueName: "level"))
+    var logLevel: LogLevel = .info
+
+    @Option(
+        help: ArgumentHelp(
+            "text, or json: every line on stderr a JSON object (logs, progress and summary).",
+            valueName: "text|json"))
+    var logFormat: LogFormat = .text
+
+    @Option(
+        help: ArgumentHelp(
+            "Log a SLOW_QUERY warning for a statement slower than this (overrides debug.slowQueryThreshold; 0: never).",
+            valueName: "duration"))
+    var slowQuery: PlanDuration?
+
+    /// `--log-level` and `--log-format`, for the rest of the process.
+    func configureLogging() {
+        StderrLogHandler.level = logLevel.level
+        Console.jsonLines = logFormat == .json
+    }
+
     @Flag(help: "With --metrics-file: also a per-tenant series of pending migrations (one series per tenant).")
     var perTenantMetrics = false
 
@@ -230,11 +260,15 @@ struct RunFlags: ParsableArguments {
     }
 
     var overrides: RunOverrides {
-        RunOverrides(concurrency: concurrency, onError: onError, maxFailures: maxFailures, outOfOrder: outOfOrder)
+        var overrides = RunOverrides(
+            concurrency: concurrency, onError: onError, maxFailures: maxFailures, outOfOrder: outOfOrder)
+        overrides.slowQuery = slowQuery
+        return overrides
     }
 
     /// Runs, prints progress and the outcome, writes the report.
     func execute(plan path: String, options: RunOptions, ephemeral: EphemeralOptions) async throws -> Report {
+        configureLogging()
         let (printer, ticker) = self.printer(toStderr: json, dryRun: options.dryRun)
         defer { ticker.cancel() }
         let metrics = RunMetrics(perTenant: perTenantMetrics)

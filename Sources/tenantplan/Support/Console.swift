@@ -9,15 +9,35 @@ enum Console {
     }
 
     static func error(_ text: String) {
+        guard !jsonLines else {
+            let level = text.hasPrefix("warning: ") ? "warning" : text.hasPrefix("error: ") ? "error" : "info"
+            jsonLine(["level": level, "message": text])
+            return
+        }
         write(Data((text + "\n").utf8), to: .standardError)
+    }
+
+    /// `--log-format json`: every line on stderr is a JSON object (progress and summary included).
+    nonisolated(unsafe) static var jsonLines = false
+
+    /// One JSON object on one line on stderr, with a `ts`.
+    static func jsonLine(_ fields: [String: String]) {
+        var fields = fields
+        fields["ts"] = ISO8601DateFormatter().string(from: Date())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard var data = try? encoder.encode(fields) else { return }
+        data.append(0x0A)
+        write(data, to: .standardError)
     }
 
     /// Raw bytes (the live progress line's escape codes) to stderr.
     static func raw(_ text: String) {
+        guard !jsonLines else { return }
         write(Data(text.utf8), to: .standardError)
     }
 
-    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 && !jsonLines }
 
     /// Pretty, sorted JSON on stdout.
     static func json<T: Encodable>(_ value: T) throws {
