@@ -269,9 +269,7 @@ import Testing
         #expect(quiet.output.contains("13 tenants: 13 succeeded"))
     }
 
-    @Test(
     @Test("--log-format json: every stderr line is JSON; SLOW_QUERY and query logs name the tenant, never a literal")
-    )
     func logging() async throws {
         let db = try await TestDatabase.create("logging")
         let fixture = try PlanFixture()
