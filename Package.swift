@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "TenantPlanSpec", targets: ["TenantPlanSpec"]),
         .library(name: "TenantPlanCluster", targets: ["TenantPlanCluster"]),
         .library(name: "TenantPlanOutput", targets: ["TenantPlanOutput"]),
+        .library(name: "TenantPlanHTTP", targets: ["TenantPlanHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -56,12 +57,31 @@ let package = Package(
             name: "TenantPlanOutput",
             dependencies: ["TenantPlanKit", "TenantPlanSpec"]
         ),
+        .target(
+            name: "TenantPlanHTTP",
+            dependencies: [
+                "TenantPlanKit",
+                "TenantPlanSpec",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "tenantplan-example-server",
+            dependencies: [
+                "TenantPlanKit",
+                "TenantPlanHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Examples/TenantServer"
+        ),
         .executableTarget(
             name: "tenantplan",
             dependencies: [
                 "TenantPlanKit",
                 "TenantPlanOutput",
                 "TenantPlanSpec",
+                "TenantPlanHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -137,6 +137,12 @@ public actor TenantPlan {
         }
     }
 
+    /// The context of tenant `id` (discovery made once, as for `withTenant`); refused the same way.
+    public func tenantContext(_ id: String) async throws -> TenantContext {
+        let tenant = try await tenant(id)
+        return TenantContext(id: tenant.id, schema: tenant.schema)
+    }
+
     /// Closes the connections `withTenant` keeps.
     public func close() async {
         await servingPool?.close()

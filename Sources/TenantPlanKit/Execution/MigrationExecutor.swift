@@ -179,22 +179,11 @@ struct MigrationExecutor {
     /// and the timing marks received tell how far it got.
     private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
         let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
-        connection.labels["migration"] =
-            migrations.count == 1
-            ? migrations[0].name : "\(migrations[0].name)..\(migrations[migrations.count - 1].name)"
-        defer { connection.labels["migration"] = nil }
-        var result = connection.execAll(text)
+        var result = send(text, labelled: migrations, holdCommit: holdCommit)
         // The guard fails outside the transaction it guards: the migration ended it. (Seen before any
-        // rollback below, which would make every connection look idle.)
+        // rollback, which would make every connection look idle.)
         let endedItsTransaction = result.error?.sqlstate == "22012" && connection.isHealthy
-        if holdCommit {
-            if result.error == nil {
-                let commit = connection.execAll(context.commit)
-                result.error = commit.error
-            } else if !connection.isHealthy {
-                _ = connection.execAll("ROLLBACK")
-            }
-        }
+        if holdCommit, result.error != nil, !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
         let marks = marks(result.results)
         func applied(_ count: Int) -> [Report.AppliedMigration] {
             zip(migrations.prefix(count), durations(marks, count: count)).map {
@@ -240,6 +229,18 @@ struct MigrationExecutor {
                 + "unknown until the next run re-reads the tracking table)"
         }
         return outcome
+    }
+
+    /// Sends a batch with the connection labelled with its migrations (for logs); with
+    /// `holdCommit`, commits only once the results are seen, when nothing failed.
+    private func send(_ text: String, labelled migrations: [Migration], holdCommit: Bool) -> PGConnection.MultiOutcome {
+        connection.labels["migration"] =
+            migrations.count == 1
+            ? migrations[0].name : "\(migrations[0].name)..\(migrations[migrations.count - 1].name)"
+        defer { connection.labels["migration"] = nil }
+        var result = connection.execAll(text)
+        if holdCommit, result.error == nil { result.error = connection.execAll(context.commit).error }
+        return result
     }
 
     /// The migrations of a batch whose row was written (`guardedRecord` returned its transaction)
