@@ -194,7 +194,11 @@ struct RunFlags: ParsableArguments {
                 + "node_exporter's textfile collector).", valueName: "file"), completion: .file())
     var metricsFile: String?
 
-    @Flag(help: "List every tenant as it finishes (without a terminal, only failures and a progress line are printed).")
+    @Flag(
+        help: """
+            List every tenant as it finishes (also with --log-level debug); without a terminal the default is failures \
+            and a progress line.
+            """)
     var verbose = false
 
     @Flag(help: "Print only failures and the summary.")
@@ -248,7 +252,8 @@ struct RunFlags: ParsableArguments {
     /// The printer for these flags, and a task ticking it every 100 ms until cancelled.
     func printer(toStderr: Bool, dryRun: Bool) -> (ProgressPrinter, Task<Void, Never>) {
         let printer = ProgressPrinter(
-            toStderr: toStderr, dryRun: dryRun, verbosity: verbose ? .verbose : quiet ? .quiet : .normal,
+            toStderr: toStderr, dryRun: dryRun,
+            verbosity: verbose || [.trace, .debug].contains(logLevel) ? .verbose : quiet ? .quiet : .normal,
             interval: Double(progressEvery.milliseconds) / 1000)
         let ticker = Task {
             while !Task.isCancelled {
