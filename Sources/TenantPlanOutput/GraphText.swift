@@ -1,4 +1,5 @@
 import Foundation
+import TenantPlanKit
 import TenantPlanSpec
 
 /// `tenantplan graph`: the execution graph the compiler built, offline: each action with its
@@ -68,11 +69,7 @@ public struct GraphDocument: Codable, Sendable, Equatable {
     }
 
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
+        try StableJSON.data(self)
     }
 
     /// A Mermaid flowchart (renders in GitHub markdown): one subgraph per stage.

@@ -44,11 +44,7 @@ public struct DriftReport: Codable, Sendable {
     public var hasDrift: Bool { summary.drifted > 0 }
 
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
+        try StableJSON.data(self)
     }
 }
 

@@ -44,10 +44,6 @@ public struct HealthReport: Codable, Sendable {
     public var exitCode: Int32 { healthy ? 0 : 1 }
 
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
+        try StableJSON.data(self)
     }
 }

@@ -244,11 +244,7 @@ public struct PlanReview: Codable, Sendable {
 
     /// The review as JSON (`plan --format json`): keys sorted, so the bytes are stable too.
     public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
+        try StableJSON.data(self)
     }
 }
 
