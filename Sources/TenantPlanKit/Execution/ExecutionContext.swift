@@ -10,8 +10,11 @@ struct ExecutionContext: Sendable {
     /// Under a transaction pooler: what each transaction takes and sets itself (nil: the
     /// connection is one session, locked for the whole target).
     var pooled: PooledTransaction?
+    /// The target, for progress events.
+    var target: StepTarget
 
     init(_ target: StepTarget, pooled: PooledTransaction? = nil) {
+        self.target = target
         self.tenantID = target.id
         self.schema = target.schema
         self.searchPath = target.searchPath

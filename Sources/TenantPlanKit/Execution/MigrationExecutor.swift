@@ -32,6 +32,8 @@ struct MigrationExecutor {
     /// Under a transaction pooler, `database.directUrl`: where what runs outside a transaction goes.
     var direct: ConnectionSettings?
     var isInterrupted: @Sendable () -> Bool
+    /// Told of each batch before it is sent (`0003_a` or `0003_a..0005_c`).
+    var sending: (@Sendable (String) -> Void)? = nil
 
     static let markColumn = "tenantplan_mark"
     static let mark = "SELECT extract(epoch FROM clock_timestamp())::float8 AS \(markColumn);"
@@ -234,9 +236,11 @@ struct MigrationExecutor {
     /// Sends a batch with the connection labelled with its migrations (for logs); with
     /// `holdCommit`, commits only once the results are seen, when nothing failed.
     private func send(_ text: String, labelled migrations: [Migration], holdCommit: Bool) -> PGConnection.MultiOutcome {
-        connection.labels["migration"] =
+        let label =
             migrations.count == 1
             ? migrations[0].name : "\(migrations[0].name)..\(migrations[migrations.count - 1].name)"
+        sending?(label)
+        connection.labels["migration"] = label
         defer { connection.labels["migration"] = nil }
         var result = connection.execAll(text)
         if holdCommit, result.error == nil { result.error = connection.execAll(context.commit).error }

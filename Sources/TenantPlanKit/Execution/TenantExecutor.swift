@@ -15,6 +15,8 @@ struct TenantExecutor: Sendable {
     var pooling: Pooling?
     /// Another run holds the target's lock: who (`AdvisoryLock.lockedBy`), before this run waits for it.
     var lockWaiting: (@Sendable (StepTarget, String) -> Void)? = nil
+    /// A batch of migrations (`0003_a` or `0003_a..0005_c`) is about to be sent for the target.
+    var migrating: (@Sendable (StepTarget, String) -> Void)? = nil
 
     /// What each transaction needs under a transaction pooler.
     struct Pooling: Sendable {
@@ -252,10 +254,15 @@ struct TenantExecutor: Sendable {
                     TrackingSQL.createTable(change.table, format: change.format) + ";", pooled: context.pooled,
                     on: connection)
             }
+            var sending: (@Sendable (String) -> Void)?
+            if let migrating {
+                let target = context.target
+                sending = { migrating(target, $0) }
+            }
             let executor = MigrationExecutor(
                 connection: connection, context: context, table: change.table, format: change.format,
                 actionName: step.action.name, recordsTime: change.recordsTime, mode: step.action.transaction,
-                direct: pooling?.direct, isInterrupted: isInterrupted)
+                direct: pooling?.direct, isInterrupted: isInterrupted, sending: sending)
             let execution = executor.apply(change.run)
             unconfirmed += execution.unconfirmed.map {
                 .init(

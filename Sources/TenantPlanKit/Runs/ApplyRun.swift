@@ -64,6 +64,9 @@ struct ApplyRun {
                 events(
                     .waitingForLock(
                         tenant: target.id, schema: target.schema, holder: holder, lockWait: Int(wait.milliseconds)))
+            },
+            migrating: { [events = session.events] target, migrations in
+                events(.migrating(tenant: target.id, schema: target.schema, migrations: migrations))
             })
     }
 

@@ -36,6 +36,8 @@ public enum RunEvent: Sendable {
     case discovered(DiscoveryCounts)
     /// A tenant took a connection to run (apply, not a dry run).
     case tenantStarted(tenant: String, schema: String)
+    /// A tenant's batch of migrations (`0003_a`, or `0003_a..0005_c`) is being sent.
+    case migrating(tenant: String, schema: String, migrations: String)
     case tenantFinished(Report.TenantResult, done: Int, failed: Int, total: Int)
     case sharedFinished(Report.ActionResult)
     /// Something the run does that the user may not expect (it goes on).

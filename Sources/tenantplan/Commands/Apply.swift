@@ -274,7 +274,8 @@ struct RunFlags: ParsableArguments {
     /// Runs, prints progress and the outcome, writes the report.
     func execute(plan path: String, options: RunOptions, ephemeral: EphemeralOptions) async throws -> Report {
         configureLogging()
-        let (printer, ticker) = self.printer(toStderr: json, dryRun: options.dryRun)
+        // With JSON logs, every human line goes to stderr too, as a JSON object.
+        let (printer, ticker) = self.printer(toStderr: json || logFormat == .json, dryRun: options.dryRun)
         defer { ticker.cancel() }
         let metrics = RunMetrics(perTenant: perTenantMetrics)
         let report = try await CommandRun.with(
@@ -310,7 +311,7 @@ struct RunFlags: ParsableArguments {
 
     /// The dry-run listing and the summary; a run that failed as a whole prints its error alone, on stderr.
     private func show(_ report: Report) throws {
-        let human: (String) -> Void = json ? { Console.error($0) } : { Console.out($0) }
+        let human: (String) -> Void = json || logFormat == .json ? { Console.error($0) } : { Console.out($0) }
         if let fatal = RunText.fatal(report) {
             Console.error(fatal)
         } else {

@@ -29,7 +29,7 @@ final class ProgressPrinter: @unchecked Sendable {
     private let linesPerFailure = 3
     private var counts = (done: 0, failed: 0, total: 0, applied: 0)
     /// Tenants running: since when, and when they were last said to be running.
-    private var running: [String: (schema: String, since: Date, said: Date)] = [:]
+    private var running: [String: (schema: String, since: Date, said: Date, migration: String?)] = [:]
 
     /// `toStderr`: human output goes to stderr (stdout is reserved for `--json`).
     init(toStderr: Bool, dryRun: Bool = false, verbosity: Verbosity = .normal, interval: TimeInterval = 5) {
@@ -59,7 +59,13 @@ final class ProgressPrinter: @unchecked Sendable {
             if live { Console.raw("\r\u{1B}[K") }
             Console.error("warning: " + text)
         case .tenantStarted(let tenant, let schema):
-            running[tenant] = (schema, Date(), Date())
+            running[tenant] = (schema, Date(), Date(), nil)
+        case .migrating(let tenant, _, let migrations):
+            if running[tenant] != nil {
+                running[tenant]?.migration = migrations
+                running[tenant]?.since = Date()
+                running[tenant]?.said = Date()
+            }
         case .tenantFinished(let tenant, let done, let failed, let total):
             finished(tenant, done: done, failed: failed, total: total)
         }
@@ -86,7 +92,8 @@ final class ProgressPrinter: @unchecked Sendable {
         for (id, entry) in running.sorted(by: { $0.key < $1.key })
         where now.timeIntervalSince(entry.since) >= long && now.timeIntervalSince(entry.said) >= long {
             running[id]?.said = now
-            line("\(id) (\(entry.schema)): running for \(Int(now.timeIntervalSince(entry.since))) s")
+            let what = entry.migration.map { "\($0) " } ?? ""
+            line("\(id) (\(entry.schema)): \(what)running for \(Int(now.timeIntervalSince(entry.since))) s")
         }
         guard !live, !dryRun, counts.total > 0, counts.done < counts.total,
             now.timeIntervalSince(lastLine) >= interval
