@@ -181,7 +181,7 @@ struct MigrationExecutor {
     /// and the timing marks received tell how far it got.
     private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
         let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
-        var result = send(text, labelled: migrations, holdCommit: holdCommit)
+        let result = send(text, labelled: migrations, holdCommit: holdCommit)
         // The guard fails outside the transaction it guards: the migration ended it. (Seen before any
         // rollback, which would make every connection look idle.)
         let endedItsTransaction = result.error?.sqlstate == "22012" && connection.isHealthy
