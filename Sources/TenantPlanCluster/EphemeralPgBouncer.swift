@@ -76,6 +76,15 @@ public final class EphemeralPgBouncer: @unchecked Sendable {
         throw EphemeralCluster.Failure(description: "pgbouncer did not start: \(log.suffix(2000))")
     }
 
+    /// The process exists and is not a zombie (an orphan's zombie stays until init reaps it).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
+    }
+
     /// The pid PgBouncer wrote, while it runs.
     private var pid: pid_t? {
         guard let text = try? String(contentsOfFile: directory + "/pgbouncer.pid", encoding: .utf8),
@@ -84,8 +93,9 @@ public final class EphemeralPgBouncer: @unchecked Sendable {
         return pid
     }
 
-    /// Stops PgBouncer (by the pid it wrote; SIGTERM, its immediate shutdown) and removes the
-    /// folder once it has exited (it removes its pid file then). Safe to call twice.
+    /// Stops PgBouncer by the pid it wrote: SIGTERM (its immediate shutdown), and SIGKILL if it
+    /// is still there after a second (started through `runuser`, it can inherit SIGTERM blocked).
+    /// Removes the folder once it has exited. Safe to call twice.
     public func stop() {
         lock.lock()
         let first = !stopped
@@ -94,8 +104,11 @@ public final class EphemeralPgBouncer: @unchecked Sendable {
         guard first else { return }
         if let pid {
             kill(pid, SIGTERM)
-            let pidFile = directory + "/pgbouncer.pid"
-            for _ in 0..<400 where FileManager.default.fileExists(atPath: pidFile) { usleep(25_000) }
+            for _ in 0..<40 where Self.isRunning(pid) { usleep(25_000) }
+            if Self.isRunning(pid) {
+                kill(pid, SIGKILL)
+                for _ in 0..<200 where Self.isRunning(pid) { usleep(25_000) }
+            }
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
