@@ -9,7 +9,8 @@ struct TenantPlanCommand: AsyncParsableCommand {
         abstract: "Migrate PostgreSQL databases with one schema per tenant, from a committed YAML plan.",
         discussion: """
             Exit codes: 0 success; 1 a tenant or action failed, or the database or discovery failed; 2 the plan or \
-            the command line is invalid; 3 (plan --detailed-exitcode) changes are pending; 130 interrupted.
+            the command line is invalid (or a lint error); 3 (plan or drift --detailed-exitcode) changes are \
+            pending or tenants drifted; 130 interrupted.
             """,
         version: TenantPlanVersion.current,
         subcommands: [
