@@ -56,12 +56,16 @@ import Testing
         let db = try await TestDatabase.create("library_cancel")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
-        try fixture.write("m/0001_slow.sql", "SELECT pg_sleep(0.3); CREATE TABLE slow (id int);")
+        try fixture.write("m/0001_slow.sql", "SELECT pg_sleep(0.5); CREATE TABLE slow (id int);")
         let ids = (0..<20).map { "c\($0)" }
         try fixture.write("plan.yaml", ApplyIntegrationTests.listPlan(ids, actions: "  - { name: m, migrate: m }"))
         let tenants = try Self.load(fixture, db)
         let run = Task { try await tenants.apply() }
-        try await Task.sleep(for: .milliseconds(500))
+        // Cancel once the first tenants are running (a loaded machine may still be discovering at a fixed time).
+        for _ in 0..<600 {
+            if try await db.count("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't_c%'") > 0 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         run.cancel()
         let report = try await run.value
         #expect(report.stopReason == .interrupted)
