@@ -258,7 +258,7 @@ import Testing
         #expect(!normal.output.contains("ok o1 (t_o1)"), "no line per tenant")
         #expect(normal.output.contains("progress: "), "\(normal.output)")
         #expect(normal.output.contains(" tenants done, 0 failed, "))
-        #expect(normal.output.contains("slow (t_slow): 0001_m1..0004_slow running for 1 s"), "\(normal.output)")
+        #expect(normal.output.contains("slow (t_slow): 0001_m1..0004_slow running for "), "\(normal.output)")
         #expect(normal.output.contains("13 tenants: 13 succeeded (0 unchanged)"))
         try fixture.write("m/0005_x.sql", "SELECT 1;")
         let verbose = try await run(["apply", fixture.planPath, "--verbose"], database: db)
