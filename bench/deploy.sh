@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Benchmark: the everyday deploy. T tenants at a current state (two small tables each, one applied
+# migration), then R repetitions of one new migration (`ALTER TABLE items ADD COLUMN c<r> text`),
+# on a throwaway cluster:
+#   apply        tenantplan apply (default settings, --concurrency K)            database A
+#   write floor  K psql sessions, each one script of `BEGIN; SET LOCAL search_path …; ALTER …;
+#                INSERT INTO tracking …; COMMIT;` lines for its share of the tenants   database B
+#   read floor   one psql session reading every tracking table (UNION ALL, 1,000 a query)   database A
+#   noop         tenantplan apply again: nothing to do                              database A
+# Checks after each repetition (fails loudly): every tenant of A and of B has the column and the
+# tracking row, exactly once. Prints per step wall time, client peak RSS, client CPU (user+sys)
+# and the cluster's CPU, and the ratios apply / (read floor + write floor) and noop / read floor.
+#
+#   bench/deploy.sh                    # T=10000, K=8, R=3
+#   T=1000 R=1 bench/deploy.sh         # quick check
+set -Eeuo pipefail
+
+T=${T:-10000}
+K=${K:-8}
+R=${R:-3}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+log() { printf '[deploy %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '\nBENCH FAILED: %s\n' "$*" >&2; exit 1; }
+for var in T K R; do [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer"; done
+WORK=$(mktemp -d /tmp/tenantplan-deploy-XXXXXX)
+PGDIR=$(mktemp -d /tmp/tenantplan-deploy-pg-XXXXXX)
+PG_STARTED=
+source "$HERE/lib.sh"
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    [[ -n $PG_STARTED ]] && (cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 60 stop) >/dev/null 2>&1
+    (( rc != 0 )) && log "logs kept in $WORK" || rm -rf "$WORK"
+    rm -rf "$PGDIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+find_pgbin
+build_release
+
+log "starting a throwaway cluster in $PGDIR"
+(( EUID == 0 )) && chown postgres:postgres "$PGDIR"
+(cd / && as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C) \
+    >"$WORK/initdb.log" 2>&1 </dev/null || die "initdb failed"
+(cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start -o \
+    "-F -k $PGDIR -p 5432 -c listen_addresses= -c max_connections=100 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_locks_per_transaction=256") \
+    >"$WORK/pg_ctl.log" 2>&1 </dev/null || die "pg_ctl start failed"
+PG_STARTED=1
+unset PGDATABASE PGSERVICE PGOPTIONS PGAPPNAME PGPASSWORD
+export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
+q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
+POSTMASTER_PID=$(head -n 1 "$PGDIR/data/postmaster.pid")
+
+# --- T tenants at a current state, in databases a and b -------------------------------------------
+mkdir -p "$WORK/m"
+printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE TABLE orders (id serial PRIMARY KEY, note text);\n' \
+    >"$WORK/m/0001_base.sql"
+for db in a b; do
+    q -d postgres -c "CREATE DATABASE $db"
+    log "creating $T tenants in database $db"
+    for (( from = 1; from <= T; from += 500 )); do
+        to=$(( from + 499 < T ? from + 499 : T ))
+        q -d "$db" -c "DO \$\$ BEGIN FOR i IN $from..$to LOOP
+            EXECUTE format('CREATE SCHEMA t_%s; CREATE TABLE t_%s.items (id serial PRIMARY KEY, sku text, qty int);
+              CREATE TABLE t_%s.orders (id serial PRIMARY KEY, note text);
+              CREATE TABLE t_%s.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
+                applied_at timestamptz DEFAULT current_timestamp);
+              INSERT INTO t_%s.__drizzle_migrations (name) VALUES (''0001_base'')', i, i, i, i, i);
+          END LOOP; END \$\$;"
+    done
+done
+cat >"$WORK/plan.yaml" <<YAML
+version: 1
+database: { url: "\${BENCH_DATABASE_URL}", maxConnections: $K }
+tenants:
+  discover: { schemaLike: "t_%" }
+  schema: "{id}"
+tracking: { format: name }
+concurrency: $K
+actions: [{ name: m, migrate: m }]
+YAML
+seq 1 "$T" >"$WORK/tenants.txt"
+# The read floor: every tracking table read by one session, in UNION ALL queries of 1,000 tables
+# (one query of 10,000 exceeds the server's stack depth).
+python3 - "$T" >"$WORK/read.sql" <<'PY'
+import sys
+t = int(sys.argv[1])
+for start in range(1, t + 1, 1000):
+    tables = range(start, min(t, start + 999) + 1)
+    print("\nUNION ALL\n".join(f"SELECT {i}, name FROM t_{i}.__drizzle_migrations" for i in tables) + ";")
+PY
+
+# step NAME COMMAND...: wall ms, client peak RSS (KB) and CPU (ms), cluster CPU (ms).
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+step() {
+    local name=$1
+    shift
+    local before after start end
+    before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    start=$(date +%s%N)
+    /usr/bin/time -v -o "$WORK/time-$name.txt" "$@" >"$WORK/$name.log" 2>&1 </dev/null \
+        || { tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
+    end=$(date +%s%N)
+    after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" >>"$RESULTS" <<'PY'
+import sys, re
+name, start, end, timing, before, after = sys.argv[1:]
+text = open(timing).read()
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
+b, a = [list(map(float, s.split())) for s in (before, after)]
+cluster_ms = (a[1] - b[1]) / a[2] * 1000
+print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int(cluster_ms)}")
+PY
+    log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
+}
+
+check() {
+    local db=$1 column=$2 migration=$3 columns rows
+    columns=$(q -d "$db" -c "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = '$column' AND table_schema LIKE 't\\_%'")
+    [[ $columns == "$T" ]] || die "database $db: $columns of $T tenants have column $column"
+    q -d "$db" -f "$WORK/read.sql" | awk -F'|' -v m="$migration" '$2 == m { n++ } END { print n + 0 }' >"$WORK/rows"
+    rows=$(cat "$WORK/rows")
+    [[ $rows == "$T" ]] || die "database $db: $rows of $T tenants record $migration"
+}
+
+for (( r = 1; r <= R; r++ )); do
+    migration=$(printf '%04d_add_c%d' $(( r + 1 )) "$r")
+    log "repetition $r of $R: $migration"
+    printf 'ALTER TABLE items ADD COLUMN c%d text;\n' "$r" >"$WORK/m/$migration.sql"
+    # The write floor's scripts, one per session, generated before anything is timed.
+    rm -f "$WORK"/write-*.sql
+    awk -v k="$K" -v m="$migration" -v r="$r" -v dir="$WORK" '{
+        f = sprintf("%s/write-%d.sql", dir, (NR - 1) % k)
+        printf "BEGIN;SET LOCAL search_path TO t_%s;ALTER TABLE items ADD COLUMN c%d text;INSERT INTO __drizzle_migrations (name) VALUES ('"'"'%s'"'"');COMMIT;\n", $1, r, m > f
+    }' "$WORK/tenants.txt"
+    step "write-floor-$r" bash -c "ls $WORK/write-*.sql | xargs -P $K -I{} $PSQL -X -q -v ON_ERROR_STOP=1 -d b -f {}"
+    step "read-floor-$r" "$PSQL" -X -q -v ON_ERROR_STOP=1 -d a -o /dev/null -f "$WORK/read.sql"
+    step "apply-$r" env BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a" "$BIN" apply "$WORK/plan.yaml" --quiet
+    step "noop-$r" env BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a" "$BIN" apply "$WORK/plan.yaml" --quiet
+    check a "c$r" "$migration"
+    check b "c$r" "$migration"
+done
+
+python3 - "$RESULTS" "$T" "$K" <<'PY'
+import sys, statistics
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+t, k = int(sys.argv[2]), int(sys.argv[3])
+by = {}
+for name, wall, rss, cpu, cluster in rows:
+    by.setdefault(name.rsplit("-", 1)[0], []).append((int(wall), int(rss), int(cpu), int(cluster)))
+med = {s: [statistics.median(v[i] for v in by[s]) for i in range(4)] for s in by}
+print(f"deploy bench: T={t} K={k} R={len(by['apply'])} (medians)")
+print(f"{'step':<12} {'wall ms':>9} {'peak RSS MB':>12} {'client CPU ms':>14} {'cluster CPU ms':>15}")
+for s in ("apply", "write-floor", "read-floor", "noop"):
+    w, rss, cpu, cl = med[s]
+    print(f"{s:<12} {w:>9.0f} {rss / 1024:>12.1f} {cpu:>14.0f} {cl:>15.0f}")
+floors = med["read-floor"][0] + med["write-floor"][0]
+print(f"apply / (read floor + write floor) = {med['apply'][0] / floors:.2f}x")
+print(f"noop / read floor = {med['noop'][0] / med['read-floor'][0]:.2f}x")
+print(f"client CPU per tenant: apply {med['apply'][2] / t * 1000:.0f} us, noop {med['noop'][2] / t * 1000:.0f} us")
+PY
