@@ -57,35 +57,9 @@ struct DriftRun {
 
     /// The catalogs of `schemas`, a chunk per pooled connection at a time.
     private func catalog(_ schemas: [String], excluding tables: [String]) async throws -> [String: [String: String]] {
-        let chunks = schemas.chunked(into: Self.chunkSize)
-        let pool = session.pool
-        var catalogs: [String: [String: String]] = [:]
-        try await withThrowingTaskGroup(of: [String: [String: String]].self) { group in
-            var next = 0
-            func addTask() {
-                guard next < chunks.count else { return }
-                let chunk = chunks[next]
-                next += 1
-                group.addTask {
-                    let connection = try await pool.acquire()
-                    do {
-                        let found = try await connection.run {
-                            try SchemaCatalog.read(chunk, excluding: tables, on: $0)
-                        }
-                        await pool.release(connection, countsAsTenant: false)
-                        return found
-                    } catch {
-                        await pool.release(connection, countsAsTenant: false)
-                        throw error
-                    }
-                }
-            }
-            for _ in 0..<min(chunks.count, pool.capacity) { addTask() }
-            while let found = try await group.next() {
-                catalogs.merge(found) { first, _ in first }
-                addTask()
-            }
+        let found = try await session.onPool(schemas.chunked(into: Self.chunkSize)) { chunk, connection in
+            try SchemaCatalog.read(chunk, excluding: tables, on: connection)
         }
-        return catalogs
+        return found.reduce(into: [:]) { catalogs, chunk in catalogs.merge(chunk) { first, _ in first } }
     }
 }

@@ -224,53 +224,55 @@ final class RunSession: Sendable {
         let chunks = snapshot.validIndices.chunked(into: TrackingReader.batchSize)
         let tenants = snapshot.tenants
         let tables = snapshot.tables
-        let pool = self.pool
-        try await withThrowingTaskGroup(of: [(Int, TenantState)].self) { group in
-            var next = 0
-            func addTask() {
-                guard next < chunks.count else { return }
-                let chunk = chunks[next]
-                next += 1
-                group.addTask {
-                    try await Self.read(chunk, tenants: tenants, tables: tables, pool: pool)
-                }
-            }
-            for _ in 0..<min(chunks.count, pool.capacity) { addTask() }
-            while let result = try await group.next() {
-                for (index, state) in result { snapshot.states[index] = state }
-                addTask()
+        let read = try await onPool(chunks) { chunk, connection in
+            (
+                try TrackingReader.existingSchemas(chunk.map { tenants[$0].schema }, on: connection),
+                try TrackingReader.read(chunk.flatMap { tables[$0].refs }, on: connection)
+            )
+        }
+        for (chunk, (existing, states)) in zip(chunks, read) {
+            for index in chunk {
+                let found = tables[index].refs.map { ($0, states[$0] ?? .missing) }
+                snapshot.states[index] = TenantState(
+                    schemaExists: existing[tenants[index].schema] != nil,
+                    populated: existing[tenants[index].schema] == true,
+                    tables: Dictionary(found, uniquingKeysWith: { first, _ in first }))
             }
         }
     }
 
-    private static func read(
-        _ chunk: [Int], tenants: [Tenant], tables: [TenantTables], pool: ConnectionPool
-    ) async throws -> [(Int, TenantState)] {
-        let schemas = chunk.map { tenants[$0].schema }
-        let refs = chunk.flatMap { tables[$0].refs }
-        let session = try await pool.acquire()
-        let existing: [String: Bool]
-        let states: [TrackingTableRef: TrackingState]
-        do {
-            (existing, states) = try await session.run { connection in
-                (
-                    try TrackingReader.existingSchemas(schemas, on: connection),
-                    try TrackingReader.read(refs, on: connection)
-                )
+    /// `work` for each of `items`, `pool.capacity` at a time, each on a pooled connection that does
+    /// not count as a tenant's; the results in the order of `items`. The first error ends it.
+    func onPool<Item: Sendable, Value: Sendable>(
+        _ items: [Item], _ work: @escaping @Sendable (Item, PGConnection) throws -> Value
+    ) async throws -> [Value] {
+        let pool = self.pool
+        var results = [Value?](repeating: nil, count: items.count)
+        try await withThrowingTaskGroup(of: (Int, Value).self) { group in
+            var next = 0
+            func addTask() {
+                guard next < items.count else { return }
+                let (index, item) = (next, items[next])
+                next += 1
+                group.addTask {
+                    let session = try await pool.acquire()
+                    do {
+                        let value = try await session.run { try work(item, $0) }
+                        await pool.release(session, countsAsTenant: false)
+                        return (index, value)
+                    } catch {
+                        await pool.release(session, countsAsTenant: false)
+                        throw error
+                    }
+                }
             }
-            await pool.release(session, countsAsTenant: false)
-        } catch {
-            await pool.release(session, countsAsTenant: false)
-            throw error
+            for _ in 0..<min(items.count, pool.capacity) { addTask() }
+            while let (index, value) = try await group.next() {
+                results[index] = value
+                addTask()
+            }
         }
-        return chunk.map { index in
-            let found = tables[index].refs.map { ($0, states[$0] ?? .missing) }
-            let state = TenantState(
-                schemaExists: existing[tenants[index].schema] != nil,
-                populated: existing[tenants[index].schema] == true,
-                tables: Dictionary(found, uniquingKeysWith: { first, _ in first }))
-            return (index, state)
-        }
+        return results.map { $0! }
     }
 }
 
