@@ -101,16 +101,20 @@ public enum DriftAnalysis {
         func quoted(_ text: String) -> String {
             text.count > quoteLimit ? String(text.prefix(quoteLimit)) + "…" : text
         }
-        var lines: [String] = []
-        for key in Set(objects.keys).union(reference.keys).sorted() {
-            switch (objects[key], reference[key]) {
-            case (nil, _?): lines.append("\(key) missing")
-            case (_?, nil): lines.append("\(key) extra")
-            case (let mine?, let theirs?) where mine != theirs:
-                lines.append("\(key): \(quoted(mine)) vs \(quoted(theirs))")
-            default: break
-            }
+        return compare(objects, reference) { key, mine, theirs in
+            guard let mine else { return "\(key) missing" }
+            guard let theirs else { return "\(key) extra" }
+            return "\(key): \(quoted(mine)) vs \(quoted(theirs))"
         }
-        return lines
+    }
+
+    /// One phrase for each key whose definition differs between `mine` and `theirs` (absent on one
+    /// side, or defined otherwise), in key order; `phrase` gets the key and both definitions.
+    static func compare(
+        _ mine: [String: String], _ theirs: [String: String], phrase: (String, String?, String?) -> String
+    ) -> [String] {
+        Set(mine.keys).union(theirs.keys).sorted().compactMap { key in
+            mine[key] == theirs[key] ? nil : phrase(key, mine[key], theirs[key])
+        }
     }
 }

@@ -147,16 +147,10 @@ public enum Rehearsal {
 
     /// What a schema gained, lost or changed between `before` and `after`.
     static func changes(_ before: [String: String], _ after: [String: String]) -> [String] {
-        var lines: [String] = []
-        for key in Set(before.keys).union(after.keys).sorted() {
-            switch (before[key], after[key]) {
-            case (nil, _?): lines.append("\(key) added")
-            case (_?, nil): lines.append("\(key) dropped")
-            case (let old?, let new?) where old != new:
-                lines.append("\(key) changed: \(String(new.prefix(80))) (was \(String(old.prefix(80))))")
-            default: break
-            }
+        DriftAnalysis.compare(after, before) { key, new, old in
+            guard let new else { return "\(key) dropped" }
+            guard let old else { return "\(key) added" }
+            return "\(key) changed: \(String(new.prefix(80))) (was \(String(old.prefix(80))))"
         }
-        return lines
     }
 }
