@@ -142,7 +142,7 @@ struct TenantExecutor: Sendable {
         var held = true
         defer { if held { AdvisoryLock.release(lockName, pooled: pooled != nil, on: connection) } }
         do {
-            let states = try TrackingReader.read(refs, on: connection)
+            let states = try TrackingReader.read(refs, writers: true, on: connection)
             if pooled != nil {
                 AdvisoryLock.release(lockName, pooled: true, on: connection)
                 held = false

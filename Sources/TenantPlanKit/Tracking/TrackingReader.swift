@@ -6,9 +6,11 @@ import TenantPlanSpec
 public enum TrackingReader {
     public static let batchSize = 250
 
-    /// Reads the state of each table in `refs` (all with the same table name or not).
-    public static func read(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> [TrackingTableRef:
-        TrackingState]
+    /// Reads the state of each table in `refs` (all with the same table name or not). `writers`:
+    /// also keep each row's writing transaction (`TrackingState.writers`; the locked re-read of a
+    /// tenant needs it, the batched read of every tenant does not).
+    public static func read(_ refs: [TrackingTableRef], writers: Bool = false, on connection: PGConnection) throws
+        -> [TrackingTableRef: TrackingState]
     {
         var states: [TrackingTableRef: TrackingState] = [:]
         let byTable = Dictionary(grouping: Set(refs), by: \.table)
@@ -41,7 +43,7 @@ public enum TrackingReader {
             let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
                 .joined(separator: "\nUNION ALL\n")
             do {
-                collect(try query(sql, on: connection), batch: batch, into: &states)
+                collect(try query(sql, on: connection), batch: batch, writers: writers, into: &states)
             } catch {
                 guard error.kind == .server else { throw error }
                 // One unreadable table must not hide the others: read this batch table by table.
@@ -49,7 +51,7 @@ public enum TrackingReader {
                     do {
                         let single = try query(
                             TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0), on: connection)
-                        collect(single, batch: [entry], into: &states)
+                        collect(single, batch: [entry], writers: writers, into: &states)
                     } catch {
                         guard error.kind == .server else { throw error }
                         states[entry.0]!.readError =
@@ -77,7 +79,7 @@ public enum TrackingReader {
     }
 
     private static func collect(
-        _ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)],
+        _ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], writers: Bool,
         into states: inout [TrackingTableRef: TrackingState]
     ) {
         for row in 0..<result.rowCount {
@@ -85,7 +87,7 @@ public enum TrackingReader {
                 let key = result.value(row, 2)
             else { continue }
             let ref = batch[tag].0
-            if let writer = result.value(row, 5) { states[ref]!.writers[key] = writer }
+            if writers, let writer = result.value(row, 5) { states[ref]!.writers[key] = writer }
             states[ref]!.rows.append(
                 TrackingState.Row(
                     id: Int(result.value(row, 1) ?? "0") ?? 0, key: key, applied: result.value(row, 3),
