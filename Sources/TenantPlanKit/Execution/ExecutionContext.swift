@@ -4,20 +4,17 @@ import TenantPlanSpec
 /// Where and as whom migrations run: the schema, the tenant id, the search path, and how each
 /// transaction on the target begins and ends.
 struct ExecutionContext: Sendable {
-    var tenantID: String
-    var schema: String
-    var searchPath: [String]
+    var target: StepTarget
     /// Under a transaction pooler: what each transaction takes and sets itself (nil: the
     /// connection is one session, locked for the whole target).
     var pooled: PooledTransaction?
-    /// The target, for progress events.
-    var target: StepTarget
+
+    var tenantID: String { target.id }
+    var schema: String { target.schema }
+    var searchPath: [String] { target.searchPath }
 
     init(_ target: StepTarget, pooled: PooledTransaction? = nil) {
         self.target = target
-        self.tenantID = target.id
-        self.schema = target.schema
-        self.searchPath = target.searchPath
         self.pooled = pooled
     }
 

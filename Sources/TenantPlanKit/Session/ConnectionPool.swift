@@ -23,9 +23,9 @@ public actor ConnectionPool {
     public var usage: (open: Int, idle: Int, waiting: Int) { (openCount, idle.count, waiters.count) }
 
     /// Told of every round trip of every connection (`RunLogging`).
-    public var observer: (@Sendable (PGConnection.QueryRecord) -> Void)?
+    private let observer: (@Sendable (PGConnection.QueryRecord) -> Void)?
     /// Told of connects, reuses, recycles, closes and waits (`debug.logPoolEvents`).
-    public var events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)?
+    private let events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)?
 
     public init(
         conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int,
@@ -39,15 +39,6 @@ public actor ConnectionPool {
         self.setup = setup
         self.capacity = max(1, capacity)
         self.recycleAfter = max(1, recycleAfter)
-    }
-
-    /// Sets the hooks (before the first `acquire`).
-    public func observe(
-        queries: (@Sendable (PGConnection.QueryRecord) -> Void)?,
-        events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)?
-    ) {
-        observer = queries
-        self.events = events
     }
 
     public func acquire() async throws -> PGSession {
