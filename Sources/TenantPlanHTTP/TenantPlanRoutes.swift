@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Prometheus
 import TenantPlanKit
 import TenantPlanSpec
 
@@ -108,18 +107,10 @@ public actor ServeState {
 
     /// `GET /metrics`: Prometheus text from the last read.
     public func metricsResponse() -> Response {
-        let registry = PrometheusCollectorRegistry()
-        func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Double) {
-            registry.makeGauge(
-                descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels
-            ).set(to: value)
-        }
-        func counter(_ name: String, _ help: String, _ value: Int) {
-            registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "total", helpText: help))
-                .increment(by: Int64(value))
-        }
-        counter("tenantplan_refreshes", "Reads of tenant state since the server started.", refreshes)
-        counter("tenantplan_refresh_failures", "Reads of tenant state that failed.", failures)
+        let metrics = MetricsRegistry()
+        let gauge: (String, String, [(String, String)], Double) -> Void = metrics.gauge
+        metrics.counter("tenantplan_refreshes", "Reads of tenant state since the server started.", [], refreshes)
+        metrics.counter("tenantplan_refresh_failures", "Reads of tenant state that failed.", [], failures)
         if let health {
             for status in [HealthReport.Status.ok, .degraded, .unhealthy] {
                 gauge(
@@ -138,6 +129,6 @@ public actor ServeState {
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(string: registry.emitToString())))
+            body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
 }

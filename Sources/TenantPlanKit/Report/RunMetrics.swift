@@ -29,14 +29,9 @@ public final class RunMetrics: @unchecked Sendable {
 
     /// The metrics for `report`, as Prometheus text.
     public func text(for report: Report) -> String {
-        let registry = PrometheusCollectorRegistry()
-        func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Int) {
-            registry.makeGauge(descriptor: descriptor(name, "", help), labels: labels).set(to: Double(value))
-        }
-        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Int) {
-            registry.makeCounter(descriptor: descriptor(name, "total", help), labels: labels).increment(
-                by: Int64(value))
-        }
+        let metrics = MetricsRegistry()
+        let gauge: (String, String, [(String, String)], Int) -> Void = metrics.gauge
+        let counter = metrics.counter
         let summary = report.summary
         let statuses = [
             ("succeeded", summary.succeeded - summary.unchanged), ("unchanged", summary.unchanged),
@@ -46,8 +41,10 @@ public final class RunMetrics: @unchecked Sendable {
             gauge("tenantplan_tenants", "Tenants of the run by outcome.", [("status", status)], count)
         }
         counter("tenantplan_migrations_applied", "Migrations the run applied.", [], summary.migrationsApplied)
-        let histogram = registry.makeDurationHistogram(
-            descriptor: descriptor("tenantplan_migration_duration", "seconds", "Time each applied migration took."),
+        let histogram = metrics.registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                metricName: "tenantplan_migration_duration", unitName: "seconds",
+                helpText: "Time each applied migration took."),
             buckets: Self.buckets)
         for action in report.tenants.flatMap(\.actions) + report.sharedActions {
             for migration in action.applied { histogram.record(.milliseconds(migration.durationMs)) }
@@ -76,11 +73,7 @@ public final class RunMetrics: @unchecked Sendable {
             counter(
                 "tenantplan_connections_recycled", "Connections closed after recycleAfter tenants.", [], pool.recycled)
         }
-        return registry.emitToString()
-    }
-
-    private func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: unit, helpText: help)
+        return metrics.text
     }
 
     /// Migrations left pending on a tenant: those of its actions a dry run would run, or that a
@@ -88,4 +81,31 @@ public final class RunMetrics: @unchecked Sendable {
     static func pending(_ tenant: Report.TenantResult) -> Int {
         tenant.actions.reduce(0) { $0 + ($1.pending?.count ?? 0) }
     }
+}
+
+/// A Prometheus registry with the two shapes tenantplan writes: a gauge (`name`), a counter
+/// (`name_total`), each with help text and labels. Shared by `RunMetrics` and `tenantplan serve`.
+public struct MetricsRegistry: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    public init() {}
+
+    public func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Double) {
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels
+        ).set(to: value)
+    }
+
+    public func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Int) {
+        gauge(name, help, labels, Double(value))
+    }
+
+    public func counter(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Int) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: name, unitName: "total", helpText: help), labels: labels
+        ).increment(by: Int64(value))
+    }
+
+    /// The text exposition format.
+    public var text: String { registry.emitToString() }
 }
