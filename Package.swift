@@ -93,7 +93,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TenantPlanKitTests",
-            dependencies: ["TenantPlanKit", "TenantPlanSpec", "TenantPlanPostgres", "TenantPlanCluster"]
+            dependencies: [
+                "TenantPlanKit", "TenantPlanSpec", "TenantPlanPostgres", "TenantPlanCluster",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "TenantPlanOutputTests",

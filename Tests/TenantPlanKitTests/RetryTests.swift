@@ -103,7 +103,7 @@ import Testing
         func make(_ probes: Probes, maxAttempts: Int) -> Circuit {
             var settings = RetrySettings(maxAttempts: maxAttempts, initialDelay: .milliseconds(100))
             settings.jitter = .none
-            var circuit = Circuit(
+            let circuit = Circuit(
                 settings: settings,
                 probe: {
                     probes.lock.withLock {

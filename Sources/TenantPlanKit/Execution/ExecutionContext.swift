@@ -32,8 +32,15 @@ struct ExecutionContext: Sendable {
 
     static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"
 
+    /// The one-trip path (`TenantExecutor.runAsRead`): how the first transaction of the text
+    /// begins instead of `begin`, checking that nothing changed since the batched read (nil: as `begin`).
+    var firstBegin: String?
+
     /// Opens a transaction on the target (under a pooler, with its lock and the plan's settings).
     var begin: String { "BEGIN;" + (pooled?.prelude ?? "") }
+
+    /// `begin`, or for the first transaction of a text, `firstBegin` when there is one.
+    func begin(first: Bool) -> String { first ? firstBegin ?? begin : begin }
 
     /// Ends a transaction that succeeded (under a pooler, first undoing what a migration set for
     /// the session, which would otherwise stay on a server session other clients get next).
@@ -64,15 +71,30 @@ struct PooledTransaction: Sendable {
     /// After `BEGIN`: wait for the lock (bounded by lockWait only), then the plan's settings.
     var prelude: String { prelude(trying: false) }
 
+    /// The column of the statement that ends `checkedPrelude`: its result means the check passed.
+    static let checkedColumn = "tenantplan_checked"
+
+    /// After `BEGIN`: takes the lock if it is free and checks `condition` (the tables are as read),
+    /// each failing the transaction (division by zero) when not, then the plan's settings. A
+    /// result named `checkedColumn` says both passed.
+    func checkedPrelude(_ condition: String) -> String {
+        "SELECT 1 / pg_catalog.pg_try_advisory_xact_lock(\(AdvisoryLock.namespace), "
+            + "hashtext(\(SQL.quoteLiteral(lockName))))::int AS tenantplan_locked;"
+            + "SELECT 1 / (\(condition))::int AS \(Self.checkedColumn);" + settings
+    }
+
+    private var settings: String {
+        "SET LOCAL statement_timeout = \(statementTimeout.milliseconds);"
+            + "SET LOCAL lock_timeout = \(lockTimeout.milliseconds);"
+            + "SET LOCAL client_min_messages = warning;SET LOCAL standard_conforming_strings = on;"
+    }
+
     /// `prelude`; `trying`: `pg_try_advisory_xact_lock`, which returns whether it got the lock.
     func prelude(trying: Bool) -> String {
         "SET LOCAL lock_timeout = \(lockWait.milliseconds);SET LOCAL statement_timeout = 0;"
             + "SELECT pg_catalog.\(trying ? "pg_try_advisory_xact_lock" : "pg_advisory_xact_lock")("
             + "\(AdvisoryLock.namespace), "
-            + "hashtext(\(SQL.quoteLiteral(lockName))));"
-            + "SET LOCAL statement_timeout = \(statementTimeout.milliseconds);"
-            + "SET LOCAL lock_timeout = \(lockTimeout.milliseconds);"
-            + "SET LOCAL client_min_messages = warning;SET LOCAL standard_conforming_strings = on;"
+            + "hashtext(\(SQL.quoteLiteral(lockName))));" + settings
     }
 
     /// Session-level settings a migration may have made, back to the server session's defaults

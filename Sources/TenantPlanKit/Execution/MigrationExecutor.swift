@@ -9,6 +9,8 @@ struct ExecutionOutcome {
     /// After a lost connection: migrations whose row the batch wrote, committed or not (unknown),
     /// each with its key and the writing transaction.
     var unconfirmed: [(key: String, writer: String, migration: Report.AppliedMigration)] = []
+    /// The one-trip path's check refused (`ExecutionContext.firstBegin`): nothing was done.
+    var checkFailed = false
 }
 
 /// Applies pending migrations with their tracking rows on one connection (blocking).
@@ -45,6 +47,7 @@ struct MigrationExecutor {
             defer { batch.removeAll() }
             guard !batch.isEmpty else { return true }
             let result = mode == .perAction ? runSingleTransaction(batch) : runPerMigration(batch)
+            outcome.checkFailed = result.checkFailed
             // (A per-action batch holding a file the parser skipped commits only after its results are seen.)
             outcome.applied += result.applied
             outcome.error = result.error
@@ -102,10 +105,13 @@ struct MigrationExecutor {
             text += piece
             length += piece.unicodeScalars.count
         }
-        if !perMigration { append(context.begin + context.settings(local: true) + "\n") }
-        for migration in migrations {
-            if perMigration { append(context.begin + context.settings(local: true) + "\n") }
-            append(context.unrecordedCheck([migration], in: table, format: format))
+        if !perMigration { append(context.begin(first: true) + context.settings(local: true) + "\n") }
+        for (index, migration) in migrations.enumerated() {
+            if perMigration { append(context.begin(first: index == 0) + context.settings(local: true) + "\n") }
+            // Under a checked first transaction, what it checked covers its migrations.
+            if context.firstBegin == nil || (perMigration && index > 0) {
+                append(context.unrecordedCheck([migration], in: table, format: format))
+            }
             if format == .tenantplan { append(TrackingSQL.markStart) }
             offsets.append(length)
             append(migration.batchText)
@@ -182,6 +188,16 @@ struct MigrationExecutor {
     private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
         let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
         let result = send(text, labelled: migrations, holdCommit: holdCommit)
+        if context.firstBegin != nil, result.error != nil,
+            !result.results.contains(where: {
+                $0.columnCount == 1 && $0.columnName(0) == PooledTransaction.checkedColumn
+            })
+        {
+            // The lock was taken, or the tables changed, since the batched read (or the text was
+            // refused whole): nothing ran.
+            rollbackIfNeeded()
+            return ExecutionOutcome(checkFailed: true)
+        }
         // The guard fails outside the transaction it guards: the migration ended it. (Seen before any
         // rollback, which would make every connection look idle.)
         let endedItsTransaction = result.error?.sqlstate == "22012" && connection.isHealthy

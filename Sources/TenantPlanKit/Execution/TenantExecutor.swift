@@ -11,6 +11,10 @@ struct TenantExecutor: Sendable {
     var isInterrupted: @Sendable () -> Bool
     /// `database.lockWait`: how long to wait for another run's lock on the target.
     var lockWait: PlanDuration = .zero
+    /// `database.statementTimeout` and `database.lockTimeout`, which the one-trip path's
+    /// transactions set for themselves (as every transaction does under a pooler).
+    var statementTimeout: PlanDuration = .zero
+    var lockTimeout: PlanDuration = .zero
     /// `database.pooler: transaction` (nil: no pooler).
     var pooling: Pooling?
     /// Another run holds the target's lock: who (`AdvisoryLock.lockedBy`), before this run waits for it.
@@ -75,11 +79,13 @@ struct TenantExecutor: Sendable {
 
     /// Locks the target, re-reads and plans, then carries out the steps.
     /// `createdByRun`: an earlier stage of this run created the target's schema.
+    /// `asRead`: the target's tables as the batched read saw them (nil when this run wrote them
+    /// since). When its steps only run migrations, they go in one round trip (`runAsRead`).
     /// Under a transaction pooler, a write that finds another run recorded a migration since the
     /// read fails as a conflict having done nothing; the target is then read and planned again.
     func run(
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
-        createdByRun: Bool = false, on connection: PGConnection
+        createdByRun: Bool = false, asRead: TenantState? = nil, on connection: PGConnection
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
         let context = ExecutionContext(target, pooled: pooling?.transaction(locking: lockName, wait: lockWait))
@@ -103,7 +109,12 @@ struct TenantExecutor: Sendable {
             case .failure(let error): return Outcome(error: error)
             }
         }
-        var outcome = attempt()
+        var outcome =
+            asRead.flatMap { state in
+                runAsRead(
+                    target, actions: actions, tables: tables, skip: skip, createdByRun: createdByRun, state: state,
+                    lockName: lockName, on: connection)
+            } ?? attempt()
         var replans = 0
         while outcome.failure?.sqlstate == TrackingSQL.conflict, replans < Self.maxReplans, !isInterrupted() {
             replans += 1
@@ -111,6 +122,49 @@ struct TenantExecutor: Sendable {
             merged.attempts = outcome.attempts
             outcome = merged
         }
+        return outcome
+    }
+
+    /// The common case in one round trip: when the steps planned from the batched read (`state`)
+    /// only run migrations, they go to the server in one text whose first transaction takes the
+    /// target's lock only if it is free (`pg_try_advisory_xact_lock`) and checks that the target's
+    /// schema and every tracking table are exactly as read (`TrackingSQL.unchangedSince`) before
+    /// anything runs; later transactions of the text each take the lock and check their migration
+    /// is unrecorded, as under a transaction pooler. Nil when the steps do more, or when the check
+    /// refuses (another run holds the lock or wrote since): nothing was done, and the locked path
+    /// (`underLock`) takes over on the same connection.
+    private func runAsRead(
+        _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String], createdByRun: Bool,
+        state: TenantState, lockName: String, on connection: PGConnection
+    ) -> Outcome? {
+        let steps = planner.steps(
+            for: target, actions: actions, tables: tables, asRead: state, createdByRun: createdByRun, skip: skip)
+        guard steps.onlyRunsMigrations else { return nil }
+        var conditions = [
+            "pg_catalog.to_regnamespace(\(SQL.quoteLiteral(SQL.quoteIdentifier(target.schema)))) IS NOT NULL"
+        ]
+        for ref in tables.refs {
+            guard let table = state.tables[ref], let unchanged = TrackingSQL.unchangedSince(table, in: ref) else {
+                return nil
+            }
+            conditions.append(unchanged)
+        }
+        let transaction =
+            pooling?.transaction(locking: lockName, wait: lockWait)
+            ?? PooledTransaction(
+                lockName: lockName, lockWait: lockWait, statementTimeout: statementTimeout, lockTimeout: lockTimeout)
+        var context = ExecutionContext(target, pooled: transaction)
+        // On a session of its own, what the last tenant left on it goes first (as `AdvisoryLock.acquire`).
+        context.firstBegin =
+            (pooling == nil ? AdvisoryLock.cleanSession : "") + "BEGIN;"
+            + transaction.checkedPrelude(conditions.joined(separator: " AND "))
+        var outcome = Outcome()
+        guard
+            let actions = runActions(steps.actions, context: context, unconfirmed: &outcome.unconfirmed, on: connection)
+        else { return nil }
+        outcome.actions = actions
+        outcome.readStates = state.tables
+        if !outcome.failed { outcome.finalStates = steps.finalStates }
         return outcome
     }
 
@@ -180,17 +234,19 @@ struct TenantExecutor: Sendable {
             outcome.error = Report.ErrorInfo(error)
             return outcome
         }
-        outcome.actions = runActions(steps.actions, context: context, unconfirmed: &outcome.unconfirmed, on: connection)
+        outcome.actions =
+            runActions(steps.actions, context: context, unconfirmed: &outcome.unconfirmed, on: connection) ?? []
         if !outcome.failed { outcome.finalStates = steps.finalStates }
         return outcome
     }
 
     /// Each action in turn; after a failure the rest are skipped. Deferred records
-    /// (`--mark-applied`) commit together at the end.
+    /// (`--mark-applied`) commit together at the end. Nil when the check of a one-trip context
+    /// (`ExecutionContext.firstBegin`) refused: nothing was done.
     private func runActions(
         _ steps: [ActionStep], context: ExecutionContext, unconfirmed: inout [Outcome.Unconfirmed],
         on connection: PGConnection
-    ) -> [Report.ActionResult] {
+    ) -> [Report.ActionResult]? {
         var results: [Report.ActionResult] = []
         var failedReason: String?
         var deferred: [(index: Int, sql: String)] = []
@@ -206,7 +262,9 @@ struct TenantExecutor: Sendable {
                 result = .planned(step)
                 result.status = .applied
             } else {
-                result = carryOut(step, context: context, unconfirmed: &unconfirmed, on: connection)
+                guard let carried = carryOut(step, context: context, unconfirmed: &unconfirmed, on: connection)
+                else { return nil }
+                result = carried
             }
             result.durationMs = Int(Date().timeIntervalSince(started) * 1000)
             if result.status == .failed { failedReason = "action \(step.action.name) failed" }
@@ -234,11 +292,12 @@ struct TenantExecutor: Sendable {
         }
     }
 
-    /// One action's step: run its migrations, or record and delete rows in one transaction.
+    /// One action's step: run its migrations, or record and delete rows in one transaction. Nil
+    /// when the check of a one-trip context refused.
     private func carryOut(
         _ step: ActionStep, context: ExecutionContext, unconfirmed: inout [Outcome.Unconfirmed],
         on connection: PGConnection
-    ) -> Report.ActionResult {
+    ) -> Report.ActionResult? {
         guard let change = step.change else { return .planned(step) }
         var result = Report.ActionResult.planned(step)
         result.pending = nil
@@ -264,6 +323,7 @@ struct TenantExecutor: Sendable {
                 actionName: step.action.name, recordsTime: change.recordsTime, mode: step.action.transaction,
                 direct: pooling?.direct, isInterrupted: isInterrupted, sending: sending)
             let execution = executor.apply(change.run)
+            if execution.checkFailed { return nil }
             unconfirmed += execution.unconfirmed.map {
                 .init(
                     action: step.action.name, table: change.table, key: $0.key, writer: $0.writer,

@@ -59,6 +59,30 @@ public struct TenantSteps: Sendable {
     }
 }
 
+extension TenantSteps {
+    /// The steps only run transactional migrations of one action, into a table that exists: what
+    /// `TenantExecutor.runAsRead` sends in one round trip behind a check that nothing changed.
+    /// (Creating or converting tables, records without running, orphans, several actions,
+    /// migrations outside a transaction or unchecked by the parser take the locked path.)
+    public var onlyRunsMigrations: Bool {
+        guard error == nil, createSchemas.isEmpty, conversions.isEmpty, !allBlocked else { return false }
+        var changes = 0
+        for step in actions {
+            switch step.decision {
+            case .unchanged, .skipped: continue
+            case .failed: return false
+            case .change(let change):
+                guard !step.deferred, step.action.transaction != .none, !change.createTable, !change.run.isEmpty,
+                    change.mark.isEmpty, change.deleteOrphans.isEmpty, change.acceptEdits.isEmpty,
+                    !change.run.contains(where: { $0.noTransaction || $0.skipsParser })
+                else { return false }
+                changes += 1
+            }
+        }
+        return changes == 1
+    }
+}
+
 /// Decides the steps of a group of actions on one target from its tracking tables: the one
 /// place where "what would this run do" is answered, for dry runs and real runs (before and
 /// under the lock). `sync` and `convert-tracking` decide with `MaintenanceSteps`.
@@ -126,6 +150,20 @@ public struct StepPlanner: Sendable {
         steps.finalStates = states
         steps.allBlocked = !actions.isEmpty && actions.allSatisfy { skip[$0.name] != nil }
         return steps
+    }
+
+    /// The steps of `actions` for a tenant from its tables as the batched read saw them (`state`).
+    /// The read checks the tenant's schema only: its other tracking schemas are taken to exist
+    /// (the locked path checks them).
+    func steps(
+        for target: StepTarget, actions: [Action], tables: TenantTables, asRead state: TenantState,
+        createdByRun: Bool, skip: [String: String]
+    ) -> TenantSteps {
+        var existing = Set(tables.schemas).subtracting([target.schema])
+        if state.schemaExists { existing.insert(target.schema) }
+        return steps(
+            for: target, actions: actions, tables: tables, existingSchemas: existing, populated: state.populated,
+            createdByRun: createdByRun, states: state.tables, skip: skip)
     }
 
     /// A tenant whose schema holds objects but that has no tracking table: migrated by hand or by

@@ -12,6 +12,8 @@ struct ApplyProgress {
     var states: [TenantState]
     /// Shared tracking tables as a dry run leaves them (later shared actions plan against them).
     var sharedStates: [TrackingTableRef: TrackingState] = [:]
+    /// Tenants whose `states` hold what this run wrote, no longer what the batched read saw.
+    private var rewritten: Set<Int> = []
     /// Tenants settled or finished, for progress events.
     private var done = 0
     /// The same migration failing the same way on tenant after tenant stops the run.
@@ -57,16 +59,14 @@ struct ApplyProgress {
     func plannedSteps(
         _ index: Int, stage: ExecutionGraph.Stage, skip: [String: String], planner: StepPlanner
     ) -> TenantSteps {
-        let tenant = snapshot.tenants[index]
-        let tables = snapshot.tables[index]
-        // The batched read checks the tenant's schema only; its other tracking schemas are
-        // checked under the lock.
-        var existing = Set(tables.schemas).subtracting([tenant.schema])
-        if states[index].schemaExists { existing.insert(tenant.schema) }
-        return planner.steps(
-            for: .tenant(tenant, plan: plan), actions: stage.tenant, tables: tables, existingSchemas: existing,
-            populated: states[index].populated, createdByRun: results[index].createdSchema == true,
-            states: states[index].tables, skip: skip)
+        planner.steps(
+            for: .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant, tables: snapshot.tables[index],
+            asRead: states[index], createdByRun: results[index].createdSchema == true, skip: skip)
+    }
+
+    /// Tenant `index`'s tables as the batched read saw them, unless this run wrote them since.
+    func asRead(_ index: Int) -> TenantState? {
+        rewritten.contains(index) ? nil : states[index]
     }
 
     /// A tenant decided without connecting: a dry run, or nothing to do.
@@ -99,6 +99,7 @@ struct ApplyProgress {
         } else {
             states[index].schemaExists = true
             states[index].tables.merge(outcome.finalStates) { _, new in new }
+            rewritten.insert(index)
         }
         done += 1
         events(.tenantFinished(results[index], done: done, failed: machine.failures, total: results.count))

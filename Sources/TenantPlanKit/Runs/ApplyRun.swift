@@ -59,7 +59,8 @@ struct ApplyRun {
     var executor: TenantExecutor {
         TenantExecutor(
             planner: planner, isInterrupted: { [control = session.control] in control.isInterrupted },
-            lockWait: plan.database.lockWait, pooling: session.pooling,
+            lockWait: plan.database.lockWait, statementTimeout: plan.database.statementTimeout,
+            lockTimeout: plan.database.lockTimeout, pooling: session.pooling,
             lockWaiting: { [events = session.events, wait = plan.database.lockWait] target, holder in
                 events(
                     .waitingForLock(
@@ -221,12 +222,14 @@ struct ApplyRun {
         let snapshot = progress.snapshot
         let plan = self.plan
         let created = Set(work.filter { progress.results[$0].createdSchema == true })
+        let asRead = Dictionary(
+            uniqueKeysWithValues: work.compactMap { index in progress.asRead(index).map { (index, $0) } })
         return await sweep.run(
             work,
             operation: { index, connection in
                 executor.run(
                     .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant, tables: snapshot.tables[index],
-                    skip: skip, createdByRun: created.contains(index), on: connection)
+                    skip: skip, createdByRun: created.contains(index), asRead: asRead[index], on: connection)
             },
             failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
             succeeded: { !$0.failed },

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TenantPlanPostgres
 import TenantPlanSpec
 
@@ -36,17 +37,20 @@ public final class PlanRunner: Sendable {
     let options: RunOptions
     let control: RunControl
     let events: @Sendable (RunEvent) -> Void
+    let logger: Logger
 
-    /// `conninfo` is `database.url` with `${VAR}` already expanded.
+    /// `conninfo` is `database.url` with `${VAR}` already expanded. `logger` takes what the plan's
+    /// `debug` settings log (`RunLogging`).
     public init(
         plan: Plan, conninfo: String, options: RunOptions, control: RunControl = RunControl(),
-        events: @escaping @Sendable (RunEvent) -> Void = { _ in }
+        logger: Logger = Logger(label: "tenantplan"), events: @escaping @Sendable (RunEvent) -> Void = { _ in }
     ) {
         self.plan = plan
         self.graph = ExecutionGraph(plan: plan)
         self.conninfo = conninfo
         self.options = options
         self.control = control
+        self.logger = logger
         self.events = events
     }
 
@@ -57,7 +61,7 @@ public final class PlanRunner: Sendable {
     private func session(readOnly: Bool = false) -> RunSession {
         RunSession(
             plan: plan, graph: graph, conninfo: conninfo, filter: options.filter, control: control, events: events,
-            readOnly: readOnly)
+            logger: logger, readOnly: readOnly)
     }
 
     /// Applies the plan (or, with `dryRun`, reports what would run without writing). Throws

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TenantPlanPostgres
 import TenantPlanSpec
 
@@ -39,13 +40,15 @@ final class RunSession: Sendable {
 
     init(
         plan: Plan, graph: ExecutionGraph, conninfo: String, filter: TenantFilter, control: RunControl,
-        events: @escaping @Sendable (RunEvent) -> Void, readOnly: Bool = false
+        events: @escaping @Sendable (RunEvent) -> Void, logger: Logger = Logger(label: "tenantplan"),
+        readOnly: Bool = false
     ) {
         self.plan = plan
         self.graph = graph
         let settings = ConnectionSettings(plan: plan, conninfo: conninfo, readOnly: readOnly)
         self.pool = settings.makePool(
-            capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter, logging: RunLogging(plan.debug))
+            capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter,
+            logging: RunLogging(plan.debug, logger: logger))
         self.control = control
         self.filter = filter
         self.events = events

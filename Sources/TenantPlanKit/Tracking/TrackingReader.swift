@@ -15,6 +15,8 @@ public enum TrackingReader {
         var states: [TrackingTableRef: TrackingState] = [:]
         let byTable = Dictionary(grouping: Set(refs), by: \.table)
         var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
+        // Thousands of tables share a few layouts: one string each.
+        var layouts: [String: String] = [:]
         for (table, tableRefs) in byTable {
             let schemas = tableRefs.map(\.schema)
             for chunk in schemas.chunked(into: 5000) {
@@ -32,6 +34,10 @@ public enum TrackingReader {
                     if let format = TrackingSQL.detect(columns: tableColumns) {
                         states[ref] = TrackingState(format: format)
                         states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
+                        states[ref]?.hasIDColumn = tableColumns["id"] != nil
+                        let layout = TrackingSQL.readLayout(of: tableColumns)
+                        states[ref]?.layout = layouts[layout] ?? layout
+                        layouts[layout] = states[ref]?.layout
                         found.append((ref, format, Set(tableColumns.keys)))
                     } else {
                         states[ref] = TrackingState(format: nil, unrecognized: true)

@@ -133,6 +133,35 @@ public enum TrackingSQL {
             + "\(checksum) AS checksum, xmin::text AS writer FROM \(ref.qualified)"
     }
 
+    /// The columns a table's format and rows are read from (`detect`, `selectRows`), sorted.
+    static let readColumns = ["applied_at", "created_at", "hash", "id", "name", "sha256"]
+
+    /// `TrackingState.layout` of a table with `columns` (name -> type): the `readColumns` it has,
+    /// each with its type, sorted, as `unchangedSince` renders them on the server.
+    static func readLayout(of columns: [String: String]) -> String {
+        readColumns.compactMap { name in columns[name].map { "\(name) \($0)" } }.joined(separator: ",")
+    }
+
+    /// A condition true when the table `ref` still holds exactly what `state` read: the same rows
+    /// (`TrackingState.digest`) and the same layout. A missing table or column fails it with an error.
+    static func unchangedSince(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
+        guard let format = state.format, !state.layout.isEmpty else { return nil }
+        var columns: Set<String> = state.hasIDColumn ? ["id"] : []
+        if !state.lacksTimeColumn { columns.insert(Self.columns(of: format).time) }
+        let line = ["id", "key", "applied", "checksum"].map {
+            "coalesce(pg_catalog.length(r.\($0)) || ':' || r.\($0), '-')"
+        }
+        .joined(separator: " || '|' || ")
+        let names = readColumns.map(SQL.quoteLiteral).joined(separator: ", ")
+        return
+            "(SELECT coalesce(pg_catalog.md5(pg_catalog.string_agg(\(line), E'\\n' ORDER BY \(line) COLLATE \"C\")), '') "
+            + "FROM (\(selectRows(ref, format: format, columns: columns, tag: 0))) r) = \(SQL.quoteLiteral(state.digest)) "
+            + "AND (SELECT coalesce(pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, "
+            + "a.atttypmod), ',' ORDER BY a.attname COLLATE \"C\"), '') FROM pg_catalog.pg_attribute a "
+            + "WHERE a.attrelid = \(SQL.quoteLiteral(ref.qualified))::regclass AND a.attnum > 0 "
+            + "AND NOT a.attisdropped AND a.attname IN (\(names))) = \(SQL.quoteLiteral(state.layout))"
+    }
+
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).
     public static func deleteRows(withKeys keys: [String], in ref: TrackingTableRef, format: TrackingFormat) -> String {
         let column = columns(of: format).key

@@ -53,14 +53,26 @@ public struct MigrationSet: Sendable {
     public var hasJournal: Bool
 }
 
-/// SHA-256 helpers.
+/// Digest helpers: lowercase hex, as PostgreSQL's `md5()` and `encode(sha256(...), 'hex')` print.
 public enum Hashing {
+    /// MD5, for telling whether a table changed (`TrackingState.digest`), never for security.
+    public static func md5Hex<D: DataProtocol>(_ bytes: D) -> String {
+        hex(Insecure.MD5.hash(data: bytes))
+    }
+
     public static func sha256Hex<D: DataProtocol>(_ bytes: D) -> String {
-        let digest = SHA256.hash(data: bytes)
-        return digest.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        hex(SHA256.hash(data: bytes))
+    }
+
+    private static func hex<S: Sequence<UInt8>>(_ bytes: S) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import TenantPlanKit
+@testable import TenantPlanPostgres
+@testable import TenantPlanSpec
+
+/// The everyday deploy's path (`TenantExecutor.runAsRead`): a tenant whose tables are as the
+/// batched read saw them gets its new migrations in one round trip, behind a check that falls
+/// back to the locked path whenever the lock is taken or the tables changed since.
+@Suite struct OneTripTests {
+    /// Every round trip the run's connections make, by tenant (from `debug.logQueries`).
+    final class RoundTrips: LogHandler, @unchecked Sendable {
+        private let lines = Mutex<[(tenant: String?, query: String)]>([])
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            guard event.message.description == "query" else { return }
+            let tenant = event.metadata?["tenant"].map { "\($0)" }
+            let query = event.metadata?["query"].map { "\($0)" } ?? ""
+            lines.withLock { $0.append((tenant, query)) }
+        }
+
+        var logger: Logger { Logger(label: "tenantplan") { _ in self } }
+
+        func count(tenant: String) -> Int { lines.withLock { $0.filter { $0.tenant == tenant }.count } }
+        func queries(tenant: String) -> [String] { lines.withLock { $0.filter { $0.tenant == tenant }.map(\.query) } }
+    }
+
+    /// `database`: more keys of `database:`; `extra`: more top-level keys.
+    static func plan(_ ids: [String], database: String = "", extra: String = "") -> String {
+        """
+        version: 1
+        database: { url: "${TEST_DATABASE_URL}", maxConnections: 8\(database.isEmpty ? "" : ", " + database) }
+        tenants:
+          discover: { list: [\(ids.joined(separator: ", "))] }
+          schema: "t_{id}"
+          createSchemas: true
+        debug: { logQueries: true }
+        concurrency: 6
+        actions: [{ name: m, migrate: m }]
+        \(extra)
+        """
+    }
+
+    static func apply(
+        _ plan: Plan, _ db: TestDatabase, trips: RoundTrips? = nil, conninfo: String? = nil,
+        events: @escaping @Sendable (RunEvent) -> Void = { _ in }
+    ) async throws -> Report {
+        try await PlanRunner(
+            plan: plan, conninfo: conninfo ?? db.conninfo, options: RunOptions(command: "apply"),
+            logger: (trips ?? RoundTrips()).logger, events: events
+        ).apply()
+    }
+
+    /// Tenants `ids` migrated to `0001_a`, then `migrations` more written: the plan that applies them.
+    static func upToDate(
+        _ ids: [String], _ db: TestDatabase, _ fixture: PlanFixture, then migrations: [(String, String)],
+        database: String = "", extra: String = ""
+    ) async throws -> Plan {
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
+        let first = try await runApply(
+            try fixture.compile(Self.plan(ids, database: database, extra: extra), database: db), db)
+        #expect(first.exitCode == 0, "\(first.tenants.compactMap(\.error))")
+        for (path, sql) in migrations { try fixture.write(path, sql) }
+        return try fixture.compile(Self.plan(ids, database: database, extra: extra), database: db)
+    }
+
+    @Test("one new migration on tenants at their read state: one round trip each, recorded, no lock left")
+    func oneRoundTrip() async throws {
+        let db = try await TestDatabase.create("one_trip")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = ["a", "b", "c", "d"]
+        let plan = try await Self.upToDate(
+            ids, db, fixture, then: [("m/0002_b.sql", "ALTER TABLE a ADD COLUMN b text;")])
+        let trips = RoundTrips()
+        let report = try await Self.apply(plan, db, trips: trips)
+        #expect(report.exitCode == 0, "\(report.tenants.compactMap(\.error))")
+        for id in ids {
+            #expect(trips.count(tenant: id) == 1, "\(id): \(trips.queries(tenant: id))")
+            #expect(report.tenant(id)?.actions.first?.applied.map(\.name) == ["0002_b"])
+            #expect(try await db.count("SELECT count(*) FROM t_\(id).__drizzle_migrations WHERE name = '0002_b'") == 1)
+            #expect(
+                try await db.count(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_\(id)' AND column_name = 'b'"
+                )
+                    == 1)
+        }
+        #expect(
+            try await db.count(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                    + "(SELECT oid FROM pg_database WHERE datname = current_database())") == 0)
+        // The rerun has nothing to do and touches no tenant.
+        let again = RoundTrips()
+        #expect(try await Self.apply(plan, db, trips: again).summary.migrationsApplied == 0)
+        #expect(ids.allSatisfy { again.count(tenant: $0) == 0 })
+    }
+
+    @Test(
+        "several pending migrations, per-migration: one round trip, each its own transaction; a failure keeps the ones before"
+    )
+    func severalPending() async throws {
+        let db = try await TestDatabase.create("one_trip_several")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let plan = try await Self.upToDate(
+            ["a", "b"], db, fixture,
+            then: [
+                ("m/0002_b.sql", "CREATE TABLE b (id int);"),
+                (
+                    "m/0003_c.sql",
+                    "CREATE TABLE c (id int); SELECT 1 / (current_setting('tenantplan.tenant_id') <> 'b')::int;"
+                ),
+                ("m/0004_d.sql", "CREATE TABLE d (id int);"),
+            ])
+        let trips = RoundTrips()
+        let report = try await Self.apply(plan, db, trips: trips)
+        #expect(trips.count(tenant: "a") == 1, "\(trips.queries(tenant: "a"))")
+        #expect(report.tenant("a")?.actions.first?.applied.map(\.name) == ["0002_b", "0003_c", "0004_d"])
+        let failed = try #require(report.tenant("b")?.actions.first)
+        #expect(failed.applied.map(\.name) == ["0002_b"])
+        #expect(failed.error?.migration == "0003_c")
+        #expect(failed.error?.sqlstate == "22012")
+        #expect(
+            try await db.rows("SELECT name FROM t_b.__drizzle_migrations ORDER BY id").map { $0[0] } == [
+                "0001_a", "0002_b",
+            ])
+        #expect(try await db.scalar("SELECT to_regclass('t_b.c')::text") == nil, "the failed migration left nothing")
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations") == 4)
+    }
+
+    @Test(
+        "a table changed since the read (a row, a column) or a lock held sends the tenant the locked way, which sees why"
+    )
+    func checkRefuses() async throws {
+        let db = try await TestDatabase.create("one_trip_refused")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let plan = try await Self.upToDate(
+            ["a", "b", "c", "d"], db, fixture, then: [("m/0002_b.sql", "CREATE TABLE b (id int);")],
+            database: "lockWait: 1500ms", extra: "tracking: { format: name }")
+        let side = try PGConnection.connect(db.conninfo)
+        let holder = try #require(try side.exec("SELECT pg_backend_pid()::text").value(0, 0))
+        let trips = RoundTrips()
+        let report = try await Self.apply(plan, db, trips: trips) { event in
+            guard case .tenantStarted(let tenant, _) = event else { return }
+            // Between the batched read and the tenant's turn: another run recorded 0002_b on a,
+            // someone added a column that makes c's table another format, d is locked.
+            let change =
+                switch tenant {
+                case "a": "INSERT INTO t_a.__drizzle_migrations (name) VALUES ('0002_b'); CREATE TABLE t_a.b (id int)"
+                case "c": "ALTER TABLE t_c.__drizzle_migrations ADD COLUMN sha256 text"
+                case "d": "SELECT pg_advisory_lock(\(AdvisoryLock.namespace), hashtext('tenant:t_d'))"
+                default: "SELECT 1"
+                }
+            _ = try? side.exec(change)
+        }
+        #expect(report.tenant("a")?.status == .succeeded, "\(report.tenant("a")?.error as Any)")
+        #expect(report.tenant("a")?.actions.first?.applied.isEmpty == true, "a's 0002_b was applied by the other run")
+        #expect(try await db.count("SELECT count(*) FROM t_a.__drizzle_migrations WHERE name = '0002_b'") == 1)
+        #expect(trips.count(tenant: "a") > 1, "checked, then read under the lock")
+        #expect(report.tenant("b")?.actions.first?.applied.map(\.name) == ["0002_b"])
+        #expect(trips.count(tenant: "b") == 1)
+        let formatError = try #require(report.tenant("c")?.actions.first?.error ?? report.tenant("c")?.error)
+        #expect(formatError.message.contains("tenantplan"), "\(formatError.message)")
+        #expect(try await db.count("SELECT count(*) FROM t_c.__drizzle_migrations") == 1, "c untouched")
+        let lockError = try #require(report.tenant("d")?.error)
+        #expect(lockError.sqlstate == "55P03")
+        #expect(lockError.message.hasPrefix("tenant:t_d is locked by another run (pid \(holder), "))
+        #expect(try await db.count("SELECT count(*) FROM t_d.__drizzle_migrations") == 1, "d untouched")
+    }
+
+    @Test("racing runs on up-to-date tenants apply each new migration once, directly and through PgBouncer")
+    func racing() async throws {
+        for pooled in [false, true] {
+            let db = try await TestDatabase.create("one_trip_race")
+            try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+            let fixture = try PlanFixture()
+            defer { fixture.remove() }
+            let ids = (0..<40).map { "r\($0)" }
+            let logged = PoolerTests.logged(4, sleep: 0.001)
+            try fixture.write(logged[0].0, logged[0].1)
+            let pooler = pooled ? "pooler: transaction" : ""
+            let first = try await runApply(try fixture.compile(Self.plan(ids, database: pooler), database: db), db)
+            #expect(first.exitCode == 0)
+            for (path, sql) in logged.dropFirst() { try fixture.write(path, sql) }
+            let plan = try fixture.compile(Self.plan(ids, database: pooler), database: db)
+            let conninfo = pooled ? try TestBouncer.conninfo(db) : db.conninfo
+            async let one = Self.apply(plan, db, conninfo: conninfo)
+            async let two = Self.apply(plan, db, conninfo: conninfo)
+            let reports = try await [one, two]
+            for report in reports {
+                #expect(report.exitCode == 0, "pooled \(pooled): \(report.tenants.compactMap(\.error))")
+            }
+            #expect(reports.map(\.summary.migrationsApplied).reduce(0, +) == 120, "pooled \(pooled)")
+            #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 160, "pooled \(pooled)")
+            #expect(try await PoolerTests.duplicates(db) == 0, "pooled \(pooled)")
+        }
+    }
+
+    @Test("what a migration sets for the session in the one-trip path reaches no later tenant")
+    func sessionStateStays() async throws {
+        let db = try await TestDatabase.create("one_trip_session")
+        try await db.exec("CREATE TABLE public.seen (tenant text, timeout text, path text, temp int)")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        let ids = (0..<12).map { "s\($0)" }
+        let plan = try await Self.upToDate(
+            ids, db, fixture,
+            then: [
+                (
+                    "m/0002_b.sql",
+                    """
+                    INSERT INTO public.seen SELECT current_setting('tenantplan.tenant_id'),
+                        current_setting('statement_timeout'), current_setting('search_path'),
+                        (SELECT count(*) FROM pg_class WHERE relname = 'leftover' AND relnamespace = pg_my_temp_schema());
+                    SELECT set_config('statement_timeout', '123s', false), set_config('search_path', 'public', false);
+                    CREATE TEMP TABLE leftover (i int);
+                    """
+                )
+            ])
+        let trips = RoundTrips()
+        let report = try await Self.apply(plan, db, trips: trips)
+        #expect(report.exitCode == 0, "\(report.tenants.compactMap(\.error))")
+        #expect(ids.allSatisfy { trips.count(tenant: $0) == 1 })
+        let seen = try await db.rows("SELECT tenant, timeout, path, temp FROM public.seen ORDER BY tenant")
+        #expect(seen.count == ids.count)
+        for row in seen {
+            #expect(row[1] != "123s", "\(row)")
+            #expect(row[2] == "t_\(row[0]!), public", "\(row)")
+            #expect(row[3] == "0", "\(row)")
+        }
+    }
+}
