@@ -91,7 +91,8 @@ import Testing
             #expect(try await db.count("SELECT count(*) FROM t_\(id).__drizzle_migrations WHERE name = '0002_b'") == 1)
             #expect(
                 try await db.count(
-                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_\(id)' AND column_name = 'b'"
+                    "SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_\(id)' "
+                        + "AND column_name = 'b'"
                 )
                     == 1)
         }
@@ -105,8 +106,32 @@ import Testing
         #expect(ids.allSatisfy { again.count(tenant: $0) == 0 })
     }
 
+    @Test("every format's rows, a table without id, names outside ASCII: the server digests them as read")
+    func everyFormat() async throws {
+        for format in TrackingFormat.allCases {
+            let db = try await TestDatabase.create("one_trip_format")
+            let fixture = try PlanFixture()
+            defer { fixture.remove() }
+            try await db.exec(
+                "SET TimeZone = 'Asia/Kolkata'; CREATE SCHEMA t_legacy; CREATE TABLE t_legacy.a (id int); "
+                    + "CREATE TABLE t_legacy.__drizzle_migrations (name text, applied_at timestamptz);"
+                    + "INSERT INTO t_legacy.__drizzle_migrations VALUES ('0001_a', now())")
+            let ids = format == .name ? ["x", "legacy"] : ["x"]
+            let plan = try await Self.upToDate(
+                ids, db, fixture, then: [("m/0002_é_ü.sql", "CREATE TABLE b (id int);")],
+                extra: "tracking: { format: \(format.rawValue) }")
+            let trips = RoundTrips()
+            let report = try await Self.apply(plan, db, trips: trips)
+            #expect(report.exitCode == 0, "\(format): \(report.tenants.compactMap(\.error))")
+            for id in ids {
+                #expect(trips.count(tenant: id) == 1, "\(format) \(id): \(trips.queries(tenant: id))")
+                #expect(report.tenant(id)?.actions.first?.applied.map(\.name) == ["0002_é_ü"], "\(format) \(id)")
+            }
+        }
+    }
+
     @Test(
-        "several pending migrations, per-migration: one round trip, each its own transaction; a failure keeps the ones before"
+        "several pending, per-migration: one round trip, each its own transaction; a failure keeps those before"
     )
     func severalPending() async throws {
         let db = try await TestDatabase.create("one_trip_several")
@@ -139,7 +164,7 @@ import Testing
     }
 
     @Test(
-        "a table changed since the read (a row, a column) or a lock held sends the tenant the locked way, which sees why"
+        "a table changed since the read (a row, a column) or a lock held: the locked path takes over and sees why"
     )
     func checkRefuses() async throws {
         let db = try await TestDatabase.create("one_trip_refused")
@@ -222,7 +247,8 @@ import Testing
                     """
                     INSERT INTO public.seen SELECT current_setting('tenantplan.tenant_id'),
                         current_setting('statement_timeout'), current_setting('search_path'),
-                        (SELECT count(*) FROM pg_class WHERE relname = 'leftover' AND relnamespace = pg_my_temp_schema());
+                        (SELECT count(*) FROM pg_class
+                         WHERE relname = 'leftover' AND relnamespace = pg_my_temp_schema());
                     SELECT set_config('statement_timeout', '123s', false), set_config('search_path', 'public', false);
                     CREATE TEMP TABLE leftover (i int);
                     """

@@ -153,13 +153,16 @@ public enum TrackingSQL {
         }
         .joined(separator: " || '|' || ")
         let names = readColumns.map(SQL.quoteLiteral).joined(separator: ", ")
-        return
-            "(SELECT coalesce(pg_catalog.md5(pg_catalog.string_agg(\(line), E'\\n' ORDER BY \(line) COLLATE \"C\")), '') "
-            + "FROM (\(selectRows(ref, format: format, columns: columns, tag: 0))) r) = \(SQL.quoteLiteral(state.digest)) "
-            + "AND (SELECT coalesce(pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, "
+        let rows = selectRows(ref, format: format, columns: columns, tag: 0)
+        let digest =
+            "(SELECT coalesce(pg_catalog.md5(pg_catalog.string_agg(\(line), E'\\n' ORDER BY \(line) COLLATE \"C\")), "
+            + "'') FROM (\(rows)) r)"
+        let layout =
+            "(SELECT coalesce(pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, "
             + "a.atttypmod), ',' ORDER BY a.attname COLLATE \"C\"), '') FROM pg_catalog.pg_attribute a "
             + "WHERE a.attrelid = \(SQL.quoteLiteral(ref.qualified))::regclass AND a.attnum > 0 "
-            + "AND NOT a.attisdropped AND a.attname IN (\(names))) = \(SQL.quoteLiteral(state.layout))"
+            + "AND NOT a.attisdropped AND a.attname IN (\(names)))"
+        return "\(digest) = \(SQL.quoteLiteral(state.digest)) AND \(layout) = \(SQL.quoteLiteral(state.layout))"
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).
