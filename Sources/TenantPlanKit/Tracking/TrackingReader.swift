@@ -15,8 +15,8 @@ public enum TrackingReader {
         var states: [TrackingTableRef: TrackingState] = [:]
         let byTable = Dictionary(grouping: Set(refs), by: \.table)
         var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
-        // Thousands of tables share a few layouts: one string each.
-        var layouts: [String: String] = [:]
+        // Each table's catalog row version (for its stamp).
+        var versions: [TrackingTableRef: String] = [:]
         for (table, tableRefs) in byTable {
             let schemas = tableRefs.map(\.schema)
             for chunk in schemas.chunked(into: 5000) {
@@ -24,6 +24,7 @@ public enum TrackingReader {
                 var columns: [String: [String: String]] = [:]
                 for row in 0..<result.rowCount {
                     columns[result.value(row, 0)!, default: [:]][result.value(row, 1)!] = result.value(row, 2)!
+                    versions[TrackingTableRef(schema: result.value(row, 0)!, table: table)] = result.value(row, 3)
                 }
                 for schema in chunk {
                     let ref = TrackingTableRef(schema: schema, table: table)
@@ -34,10 +35,6 @@ public enum TrackingReader {
                     if let format = TrackingSQL.detect(columns: tableColumns) {
                         states[ref] = TrackingState(format: format)
                         states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
-                        states[ref]?.hasIDColumn = tableColumns["id"] != nil
-                        let layout = TrackingSQL.readLayout(of: tableColumns)
-                        states[ref]?.layout = layouts[layout] ?? layout
-                        layouts[layout] = states[ref]?.layout
                         found.append((ref, format, Set(tableColumns.keys)))
                     } else {
                         states[ref] = TrackingState(format: nil, unrecognized: true)
@@ -45,11 +42,13 @@ public enum TrackingReader {
                 }
             }
         }
+        var writersRead: [TrackingTableRef: [String]] = [:]
         for batch in found.chunked(into: batchSize) {
             let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
                 .joined(separator: "\nUNION ALL\n")
             do {
-                collect(try query(sql, on: connection), batch: batch, writers: writers, into: &states)
+                collect(
+                    try query(sql, on: connection), batch: batch, writers: writers, into: &states, stamps: &writersRead)
             } catch {
                 guard error.kind == .server else { throw error }
                 // One unreadable table must not hide the others: read this batch table by table.
@@ -57,7 +56,7 @@ public enum TrackingReader {
                     do {
                         let single = try query(
                             TrackingSQL.selectRows(entry.0, format: entry.1, columns: entry.2, tag: 0), on: connection)
-                        collect(single, batch: [entry], writers: writers, into: &states)
+                        collect(single, batch: [entry], writers: writers, into: &states, stamps: &writersRead)
                     } catch {
                         guard error.kind == .server else { throw error }
                         states[entry.0]!.readError =
@@ -67,6 +66,11 @@ public enum TrackingReader {
                                     + "pg_read_all_data: see docs/pull-requests.md)" : "")
                     }
                 }
+            }
+        }
+        for (ref, _, _) in found where states[ref]?.readError == nil {
+            if let version = versions[ref] {
+                states[ref]?.stamp = TrackingSQL.stamp(table: version, writers: writersRead[ref] ?? [])
             }
         }
         return states
@@ -86,13 +90,13 @@ public enum TrackingReader {
 
     private static func collect(
         _ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], writers: Bool,
-        into states: inout [TrackingTableRef: TrackingState]
+        into states: inout [TrackingTableRef: TrackingState], stamps: inout [TrackingTableRef: [String]]
     ) {
         for row in 0..<result.rowCount {
-            guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count,
-                let key = result.value(row, 2)
-            else { continue }
+            guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count else { continue }
             let ref = batch[tag].0
+            if let writer = result.value(row, 5) { stamps[ref, default: []].append(writer) }
+            guard let key = result.value(row, 2) else { continue }
             if writers, let writer = result.value(row, 5) { states[ref]!.writers[key] = writer }
             states[ref]!.rows.append(
                 TrackingState.Row(

@@ -133,36 +133,19 @@ public enum TrackingSQL {
             + "\(checksum) AS checksum, xmin::text AS writer FROM \(ref.qualified)"
     }
 
-    /// The columns a table's format and rows are read from (`detect`, `selectRows`), sorted.
-    static let readColumns = ["applied_at", "created_at", "hash", "id", "name", "sha256"]
-
-    /// `TrackingState.layout` of a table with `columns` (name -> type): the `readColumns` it has,
-    /// each with its type, sorted, as `unchangedSince` renders them on the server.
-    static func readLayout(of columns: [String: String]) -> String {
-        readColumns.compactMap { name in columns[name].map { "\(name) \($0)" } }.joined(separator: ",")
+    /// `TrackingState.stamp` from the table's catalog row version and its rows' writers.
+    static func stamp(table version: String, writers: [String]) -> String {
+        let sorted = writers.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return version + "/" + (writers.isEmpty ? "" : Hashing.md5Hex(Array(sorted.joined(separator: ",").utf8)))
     }
 
-    /// A condition true when the table `ref` still holds exactly what `state` read: the same rows
-    /// (`TrackingState.digest`) and the same layout. A missing table or column fails it with an error.
+    /// A condition true when the table `ref` is still as `state` read it (`TrackingState.stamp`):
+    /// computed by the server as `stamp` does. A table dropped since fails it with an error.
     static func unchangedSince(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
-        guard let format = state.format, !state.layout.isEmpty else { return nil }
-        var columns: Set<String> = state.hasIDColumn ? ["id"] : []
-        if !state.lacksTimeColumn { columns.insert(Self.columns(of: format).time) }
-        let line = ["id", "key", "applied", "checksum"].map {
-            "coalesce(pg_catalog.length(r.\($0)) || ':' || r.\($0), '-')"
-        }
-        .joined(separator: " || '|' || ")
-        let names = readColumns.map(SQL.quoteLiteral).joined(separator: ", ")
-        let rows = selectRows(ref, format: format, columns: columns, tag: 0)
-        let digest =
-            "(SELECT coalesce(pg_catalog.md5(pg_catalog.string_agg(\(line), E'\\n' ORDER BY \(line) COLLATE \"C\")), "
-            + "'') FROM (\(rows)) r)"
-        let layout =
-            "(SELECT coalesce(pg_catalog.string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, "
-            + "a.atttypmod), ',' ORDER BY a.attname COLLATE \"C\"), '') FROM pg_catalog.pg_attribute a "
-            + "WHERE a.attrelid = \(SQL.quoteLiteral(ref.qualified))::regclass AND a.attnum > 0 "
-            + "AND NOT a.attisdropped AND a.attname IN (\(names)))"
-        return "\(digest) = \(SQL.quoteLiteral(state.digest)) AND \(layout) = \(SQL.quoteLiteral(state.layout))"
+        guard let stamp = state.stamp else { return nil }
+        return "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) "
+            + "|| '/' || (SELECT coalesce(pg_catalog.md5(pg_catalog.string_agg(xmin::text, ',' ORDER BY xmin::text "
+            + "COLLATE \"C\")), '') FROM \(ref.qualified)) = \(SQL.quoteLiteral(stamp))"
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).
@@ -211,17 +194,17 @@ public enum TrackingSQL {
 
     /// Reads the columns of tracking tables named `table` in any of `schemas`.
     public static let columnsQuery = """
-        SELECT n.nspname, a.attname, format_type(a.atttypid, a.atttypmod)
+        SELECT n.nspname, a.attname, format_type(a.atttypid, a.atttypmod), c.xmin::text
         FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
-        WHERE c.relname = $1 AND n.nspname = ANY($2::text[]) AND c.relkind IN ('r', 'p')
+        WHERE c.relname = $1 AND n.nspname = ANY($2::name[]) AND c.relkind IN ('r', 'p')
           AND a.attnum > 0 AND NOT a.attisdropped
         """
 
     /// Which of `schemas` exist.
     public static let schemasQuery =
-        "SELECT nspname, \(populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY($1::text[])"
+        "SELECT nspname, \(populated) FROM pg_catalog.pg_namespace n WHERE nspname = ANY($1::name[])"
 
     /// Whether schema `n` holds any object: every object records a dependency on its schema, and
     /// pg_depend is indexed by what is depended on (pg_class has no index by schema). Default

@@ -29,11 +29,10 @@ public struct TrackingState: Sendable {
     public var writers: [String: String] = [:]
     /// A legacy table without its format's time column (`applied_at` / `created_at`).
     public var lacksTimeColumn = false
-    /// The table has an `id` column (a legacy one may not: every id then reads as 0).
-    public var hasIDColumn = true
-    /// The columns the format and the rows were read from, with their types, as the reader found
-    /// them (`TrackingSQL.layout`); empty for a state that was not read from a table.
-    public var layout = ""
+    /// The table's version as read: its catalog row's `xmin` and a digest of its rows' `xmin`s
+    /// (`TrackingSQL.stamp`). Any insert, update or delete of a row, or `ALTER TABLE` changing its
+    /// columns, gives another; nil for a state that was not read from a table.
+    public var stamp: String?
 
     public var exists: Bool { format != nil || unrecognized }
 
@@ -79,23 +78,6 @@ public struct TrackingState: Sendable {
                 checksum: conversion.to == .tenantplan ? row.hash : nil)
         }
         return TrackingState(format: conversion.to, rows: rows)
-    }
-
-    /// A digest of the rows as read, which `TrackingSQL.unchangedSince` has the server compute
-    /// again from the table: the MD5 of every row's `TrackingSQL.rowLine`, sorted bytewise, one a line.
-    var digest: String {
-        guard !rows.isEmpty else { return "" }
-        let lines = rows.map { row in
-            Self.line(hasIDColumn ? String(row.id) : nil, row.key, row.applied, row.checksum)
-        }
-        let text = lines.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.joined(separator: "\n")
-        return Hashing.md5Hex(Array(text.utf8))
-    }
-
-    /// One row's line in `digest`: each value as its length in characters, `:` and itself (`-` for
-    /// NULL), joined by `|` (what `TrackingSQL.rowLine` renders on the server).
-    static func line(_ values: String?...) -> String {
-        values.map { value in value.map { "\($0.unicodeScalars.count):\($0)" } ?? "-" }.joined(separator: "|")
     }
 
     /// The most recent row (highest id).
