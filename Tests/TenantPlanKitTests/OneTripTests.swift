@@ -266,4 +266,30 @@ import Testing
             #expect(row[3] == "0", "\(row)")
         }
     }
+
+    @Test(
+    @Test("a backend's memory is read every 10 to 100 tenants as it grows; above the limit its connection recycles")
+    )
+    func recycleByMemory() async throws {
+        // Pure: the next reading.
+        #expect(ConnectionPool.nextCheck(10, bytes: 4 << 20, last: nil, limit: 16 << 20) == 40)
+        #expect(ConnectionPool.nextCheck(10, bytes: 1 << 20, last: nil, limit: 16 << 20) == 110)
+        #expect(ConnectionPool.nextCheck(40, bytes: 15 << 20, last: (40, 4 << 20, 10), limit: 16 << 20) == 50)
+        // On a server: a 1 MB limit recycles, none does not.
+        let db = try await TestDatabase.create("one_trip_recycle")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE TABLE c (id int);")
+        let ids = (0..<60).map { "r\($0)" }
+        for (limit, recycles) in [(1, true), (0, false)] {
+            let plan = try fixture.compile(
+                Self.plan(ids, database: "recycleAboveMB: \(limit)").replacingOccurrences(
+                    of: "t_{id}", with: "t\(limit)_{id}"),
+                database: db)
+            let report = try await Self.apply(plan, db)
+            #expect(report.exitCode == 0, "\(report.tenants.compactMap(\.error))")
+            let recycled = report.connections?.recycled ?? -1
+            #expect(recycles ? recycled > 0 : recycled == 0, "limit \(limit) MB: \(recycled) recycled")
+        }
+    }
 }

@@ -85,7 +85,20 @@ struct Sweep {
         do {
             let session = try await pool.acquire()
             let outcome = try await session.run { operation(index, $0) }
-            await pool.release(session)
+            if await pool.memoryCheckDue(session) {
+                // A server without the view refuses the query: it is not asked again.
+                let read = try? await session.run { connection -> Int?? in
+                    do {
+                        return .some(
+                            try connection.exec(ConnectionPool.backendBytesQuery).value(0, 0).flatMap { Int($0) })
+                    } catch {
+                        return (error as? PostgresError)?.kind == .server ? .some(nil) : .none
+                    }
+                }
+                await pool.release(session, backendBytes: read)
+            } else {
+                await pool.release(session)
+            }
             if unreachable(outcome) { circuit?.trip() }
             return outcome
         } catch {

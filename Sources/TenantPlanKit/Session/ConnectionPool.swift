@@ -1,11 +1,19 @@
 import Foundation
 import TenantPlanPostgres
 
-/// At most `capacity` connections, reused across tenants and recycled after serving
-/// `recycleAfter` tenants (a long-lived backend's catalog cache grows with every schema it touches).
+/// At most `capacity` connections, reused across tenants and recycled when their backend holds
+/// more than `recycleAboveBytes` (a long-lived backend's catalog caches grow with every relation
+/// it touches, and every backend must process the invalidations of every DDL statement against
+/// them), or after serving `recycleAfter` tenants.
+///
+/// The backend's memory is read (`backendBytesQuery`) after its first 10 tenants, then as often as
+/// its growth so far says it could reach the limit, every 10 to 100 tenants. A server without the
+/// view (before PostgreSQL 14) recycles by count only.
 public actor ConnectionPool {
     public let capacity: Int
     public let recycleAfter: Int
+    /// 0: never by memory.
+    public let recycleAboveBytes: Int
     private let conninfo: String
     private let overrides: [String: String]
     private let setup: String?
@@ -16,8 +24,17 @@ public actor ConnectionPool {
     private var closed = false
     /// Connections opened over the pool's life (for reports and benchmarks).
     public private(set) var opened = 0
-    /// Connections closed after serving `recycleAfter` tenants.
+    /// Connections closed after serving `recycleAfter` tenants, or above `recycleAboveBytes`.
     public private(set) var recycled = 0
+    /// Per busy or idle session: the tenant count at which its backend's memory is read next, and
+    /// what it read last (bytes, at tenant count).
+    private var memory: [ObjectIdentifier: (next: Int, bytes: Int, at: Int)] = [:]
+    /// The server has `pg_backend_memory_contexts`.
+    private var memoryReadable = true
+
+    /// The memory of the session's own backend, in bytes.
+    public static let backendBytesQuery =
+        "SELECT coalesce(sum(total_bytes), 0)::bigint FROM pg_catalog.pg_backend_memory_contexts"
 
     /// Connections open now, idle among them, and tasks waiting for one.
     public var usage: (open: Int, idle: Int, waiting: Int) { (openCount, idle.count, waiters.count) }
@@ -29,7 +46,7 @@ public actor ConnectionPool {
 
     public init(
         conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int,
-        observer: (@Sendable (PGConnection.QueryRecord) -> Void)? = nil,
+        recycleAboveBytes: Int = 0, observer: (@Sendable (PGConnection.QueryRecord) -> Void)? = nil,
         events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)? = nil
     ) {
         self.observer = observer
@@ -39,6 +56,14 @@ public actor ConnectionPool {
         self.setup = setup
         self.capacity = max(1, capacity)
         self.recycleAfter = max(1, recycleAfter)
+        self.recycleAboveBytes = max(0, recycleAboveBytes)
+    }
+
+    /// Whether the session's backend memory should be read (`backendBytesQuery`) before it is
+    /// released after its next tenant.
+    public func memoryCheckDue(_ session: PGSession) -> Bool {
+        guard recycleAboveBytes > 0, memoryReadable else { return false }
+        return session.uses + 1 >= memory[ObjectIdentifier(session)]?.next ?? 10
     }
 
     public func acquire() async throws -> PGSession {
@@ -80,10 +105,26 @@ public actor ConnectionPool {
     }
 
     /// Returns a session. An unhealthy or worn-out session is closed instead of reused.
-    public func release(_ session: PGSession, countsAsTenant: Bool = true) {
-        busy[ObjectIdentifier(session)] = nil
+    /// `backendBytes`: its backend's memory, when `memoryCheckDue` asked for it (nil: it could not
+    /// be read, and the server is not asked again).
+    public func release(_ session: PGSession, countsAsTenant: Bool = true, backendBytes: Int?? = .none) {
+        let id = ObjectIdentifier(session)
+        busy[id] = nil
         if countsAsTenant { session.uses += 1 }
-        if closed || !session.connection.isHealthy || session.uses >= recycleAfter {
+        var full = session.uses >= recycleAfter
+        if case .some(let read) = backendBytes {
+            if let bytes = read {
+                full = full || bytes > recycleAboveBytes
+                memory[id] = (
+                    Self.nextCheck(session.uses, bytes: bytes, last: memory[id], limit: recycleAboveBytes), bytes,
+                    session.uses
+                )
+            } else {
+                memoryReadable = false
+            }
+        }
+        if closed || !session.connection.isHealthy || full {
+            memory[id] = nil
             if !closed, session.connection.isHealthy {
                 recycled += 1
                 events?("recycle", nil)
@@ -95,6 +136,14 @@ public actor ConnectionPool {
             idle.append(session)
         }
         wakeOne()
+    }
+
+    /// When to read a backend's memory next: when, growing as it did since the last reading, it
+    /// could reach `limit`, but after 10 tenants at the earliest and 100 at the latest.
+    static func nextCheck(_ uses: Int, bytes: Int, last: (next: Int, bytes: Int, at: Int)?, limit: Int) -> Int {
+        let (startBytes, startUses) = last.map { ($0.bytes, $0.at) } ?? (0, 0)
+        let perTenant = max(1, (bytes - startBytes) / max(1, uses - startUses))
+        return uses + min(100, max(10, (limit - bytes) / perTenant))
     }
 
     private func wakeOne() {

@@ -88,9 +88,14 @@ struct ConnectionSettings: Sendable {
 
     /// A pool of `capacity` sessions (the plan's concurrency, which the compiler keeps within
     /// `maxConnections`).
-    func makePool(capacity: Int, recycleAfter: Int, logging: RunLogging? = nil) -> ConnectionPool {
+    /// `recycleAboveBytes`: 0 never by memory (always so behind a transaction pooler, whose server
+    /// sessions are not this pool's).
+    func makePool(
+        capacity: Int, recycleAfter: Int, recycleAboveBytes: Int = 0, logging: RunLogging? = nil
+    ) -> ConnectionPool {
         ConnectionPool(
             conninfo: conninfo, overrides: overrides, setup: setup.isEmpty ? nil : setup, capacity: capacity,
-            recycleAfter: recycleAfter, observer: logging?.queryObserver, events: logging?.poolObserver)
+            recycleAfter: recycleAfter, recycleAboveBytes: recycleAboveBytes, observer: logging?.queryObserver,
+            events: logging?.poolObserver)
     }
 }

@@ -48,6 +48,7 @@ final class RunSession: Sendable {
         let settings = ConnectionSettings(plan: plan, conninfo: conninfo, readOnly: readOnly)
         self.pool = settings.makePool(
             capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter,
+            recycleAboveBytes: plan.database.pooler == .transaction ? 0 : plan.database.recycleAboveMB << 20,
             logging: RunLogging(plan.debug, logger: logger))
         self.control = control
         self.filter = filter

@@ -10,7 +10,7 @@ extension Compilation {
         var settings = DatabaseSettings(
             url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
             applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
-            retry: RetrySettings(), recycleAfter: 10)
+            retry: RetrySettings(), recycleAfter: 1000)
         var maxLocation = settings.urlLocation
         guard let node else { return (settings, maxLocation) }
         guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else {
@@ -48,6 +48,9 @@ extension Compilation {
             case "recycleAfter":
                 settings.recycleAfter =
                     reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter
+            case "recycleAboveMB":
+                settings.recycleAboveMB =
+                    reader.int(entry.value, path: key, range: 0...1_000_000, into: &sink) ?? settings.recycleAboveMB
             case "retry":
                 settings.retry = compileRetry(entry.value) ?? settings.retry
             default:

@@ -31,6 +31,7 @@ public enum PlanCompiler {
     static let ephemeralKeys = ["seed"]
     static let databaseKeys = [
         "url", "maxConnections", "applicationName", "statementTimeout", "lockTimeout", "retry", "recycleAfter",
+        "recycleAboveMB",
         "lockWait", "pooler", "directUrl",
     ]
     static let retryKeys = ["maxAttempts", "initialDelay", "maxDelay", "backoffMultiplier", "jitter"]

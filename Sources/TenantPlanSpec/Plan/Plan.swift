@@ -66,9 +66,11 @@ public struct DatabaseSettings: Sendable {
     /// the migrations that cannot run in a transaction.
     public var directUrl: String?
     public var directUrlLocation: SourceLocation?
-    /// Connections are closed and reopened after serving this many tenants, so the
-    /// backend's per-session catalog cache stays small.
+    /// Connections are closed and reopened after serving this many tenants at most.
     public var recycleAfter: Int
+    /// `recycleAboveMB:` — a connection whose backend holds more than this much memory (its
+    /// catalog caches grow with every relation it touches) is closed and reopened (0: never).
+    public var recycleAboveMB: Int = 16
 }
 
 /// `debug:` — what tenantplan logs about its own connections.
