@@ -196,13 +196,27 @@ public final class PGConnection: @unchecked Sendable {
 public enum SQL {
     /// A double-quoted identifier, embedded quotes doubled.
     public static func quoteIdentifier(_ identifier: String) -> String {
-        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        quoted(identifier, by: UInt8(ascii: "\""))
     }
 
     /// A single-quoted literal, embedded quotes doubled (standard_conforming_strings is on
     /// in every supported server; backslashes are therefore literal).
     public static func quoteLiteral(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+        quoted(value, by: UInt8(ascii: "'"))
+    }
+
+    /// `text` between two `quote`s, each `quote` in it doubled. Byte by byte: the quote is ASCII,
+    /// so it never occurs inside a multi-byte UTF-8 sequence (this runs for every statement sent).
+    private static func quoted(_ text: String, by quote: UInt8) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 2)
+        bytes.append(quote)
+        for byte in text.utf8 {
+            bytes.append(byte)
+            if byte == quote { bytes.append(quote) }
+        }
+        bytes.append(quote)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -267,9 +267,7 @@ import Testing
         }
     }
 
-    @Test(
     @Test("a backend's memory is read every 10 to 100 tenants as it grows; above the limit its connection recycles")
-    )
     func recycleByMemory() async throws {
         // Pure: the next reading.
         #expect(ConnectionPool.nextCheck(10, bytes: 4 << 20, last: nil, limit: 16 << 20) == 40)

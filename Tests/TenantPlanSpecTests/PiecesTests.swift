@@ -105,3 +105,16 @@ import Testing
         #expect(Suggestion.closest(to: "zzzzzz", in: PlanCompiler.topKeys) == nil)
     }
 }
+
+@Suite struct PlaceholderTests {
+    @Test("{id} and {schema} are filled in, once, anything else kept; a template without them is itself")
+    func expand() {
+        #expect(Template.expand("tenant_{id}", schema: nil, id: "acme") == "tenant_acme")
+        #expect(Template.expand("{schema}_log_{id}", schema: "t_ü", id: "ü") == "t_ü_log_ü")
+        #expect(Template.expand("{schema}", schema: nil, id: "x") == "{schema}", "no schema given: kept")
+        #expect(Template.expand("{id}", schema: "s", id: "{schema}") == "{schema}", "values are not expanded again")
+        #expect(Template.expand("{i}{id", schema: "s", id: "x") == "{i}{id")
+        #expect(Template.expand("public", schema: "s", id: "x") == "public")
+        #expect(Template.expand("a\"{id}'", schema: nil, id: "é") == "a\"é'")
+    }
+}

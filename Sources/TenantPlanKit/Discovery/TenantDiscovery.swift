@@ -89,9 +89,7 @@ public enum TenantDiscovery {
         kept = kept.filter { id in !excludes.contains { $0.matches(id) } }
         let tenants = kept.map { id in
             let schema = settings.schema.schema(for: id)
-            let names = templates.map {
-                $0.replacingOccurrences(of: "{schema}", with: schema).replacingOccurrences(of: "{id}", with: id)
-            }
+            let names = templates.map { Template.expand($0, schema: schema, id: id) }
             return Tenant(id: id, schema: schema, invalidReason: invalidReason(id: id, schema: schema, names: names))
         }
         return (

@@ -44,7 +44,7 @@ struct ExecutionContext: Sendable {
 
     /// Ends a transaction that succeeded (under a pooler, first undoing what a migration set for
     /// the session, which would otherwise stay on a server session other clients get next).
-    var commit: String { (pooled == nil ? "" : PooledTransaction.cleanup) + "COMMIT;" }
+    var commit: String { (pooled == nil || pooled?.ownSession == true ? "" : PooledTransaction.cleanup) + "COMMIT;" }
 
     /// Under a pooler, a statement failing the transaction (SQLSTATE `TrackingSQL.conflict`) when
     /// another run recorded any of `migrations` since this one read the table; empty otherwise.
@@ -64,6 +64,10 @@ struct PooledTransaction: Sendable {
     var lockWait: PlanDuration
     var statementTimeout: PlanDuration
     var lockTimeout: PlanDuration
+    /// On a session of its own, not behind a pooler (the one-trip path without one): the session
+    /// has the plan's settings already, and the next target cleans what a migration left on it,
+    /// so a transaction neither sets them nor cleans up.
+    var ownSession = false
 
     /// Statements of the prelude before the lock (to tell a lock wait that ran out from a later error).
     static let statementsBeforeLock = 3
@@ -80,7 +84,7 @@ struct PooledTransaction: Sendable {
     func checkedPrelude(_ condition: String) -> String {
         "SELECT 1 / pg_catalog.pg_try_advisory_xact_lock(\(AdvisoryLock.namespace), "
             + "hashtext(\(SQL.quoteLiteral(lockName))))::int AS tenantplan_locked;"
-            + "SELECT 1 / (\(condition))::int AS \(Self.checkedColumn);" + settings
+            + "SELECT 1 / (\(condition))::int AS \(Self.checkedColumn);" + (ownSession ? "" : settings)
     }
 
     private var settings: String {

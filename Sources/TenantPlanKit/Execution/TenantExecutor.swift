@@ -152,7 +152,8 @@ struct TenantExecutor: Sendable {
         let transaction =
             pooling?.transaction(locking: lockName, wait: lockWait)
             ?? PooledTransaction(
-                lockName: lockName, lockWait: lockWait, statementTimeout: statementTimeout, lockTimeout: lockTimeout)
+                lockName: lockName, lockWait: lockWait, statementTimeout: statementTimeout, lockTimeout: lockTimeout,
+                ownSession: true)
         var context = ExecutionContext(target, pooled: transaction)
         // On a session of its own, what the last tenant left on it goes first (as `AdvisoryLock.acquire`).
         context.firstBegin =

@@ -12,10 +12,7 @@ public struct StepTarget: Sendable {
     public var searchPath: [String]
 
     public static func tenant(_ tenant: Tenant, plan: Plan) -> StepTarget {
-        let path = plan.tenants.searchPath.map {
-            $0.replacingOccurrences(of: "{schema}", with: tenant.schema).replacingOccurrences(
-                of: "{id}", with: tenant.id)
-        }
+        let path = plan.tenants.searchPath.map { Template.expand($0, schema: tenant.schema, id: tenant.id) }
         return StepTarget(
             id: tenant.id, schema: tenant.schema, isShared: false, createsSchema: plan.tenants.createSchemas,
             searchPath: path)
