@@ -20,14 +20,21 @@ struct ExecutionContext: Sendable {
 
     /// `SET LOCAL` (inside a transaction) or `SET` (session) statements for this context.
     /// Inside a transaction (`local`), also sets the guard that `TrackingSQL.guardedRecord` checks.
+    /// Inside a transaction, `SET LOCAL search_path` (which shows the path as `SET` normalises it)
+    /// and one statement of `set_config(..., true)` calls for the rest (the same as `SET LOCAL`:
+    /// two statements instead of four, for every transaction of every tenant).
     func settings(local: Bool) -> String {
-        let scope = local ? "SET LOCAL" : "SET"
         let path = searchPath.map(SQL.quoteIdentifier).joined(separator: ", ")
-        return
-            (local ? "SET LOCAL \(TrackingSQL.guardSetting) = 'on';" : "")
-            + "\(scope) search_path TO \(path);"
-            + "\(scope) tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));"
-            + "\(scope) tenantplan.schema = \(SQL.quoteLiteral(schema));"
+        guard local else {
+            return "SET search_path TO \(path);SET tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));"
+                + "SET tenantplan.schema = \(SQL.quoteLiteral(schema));"
+        }
+        let values = [
+            (TrackingSQL.guardSetting, "on"), ("tenantplan.tenant_id", tenantID), ("tenantplan.schema", schema),
+        ]
+        return "SET LOCAL search_path TO \(path);SELECT "
+            + values.map { "pg_catalog.set_config('\($0)', \(SQL.quoteLiteral($1)), true)" }.joined(separator: ", ")
+            + " AS tenantplan_settings;"
     }
 
     static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"

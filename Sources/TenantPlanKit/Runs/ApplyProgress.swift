@@ -12,6 +12,10 @@ struct ApplyProgress {
     var states: [TenantState]
     /// Shared tracking tables as a dry run leaves them (later shared actions plan against them).
     var sharedStates: [TrackingTableRef: TrackingState] = [:]
+    /// Whether a later stage plans against what this one leaves (`finished` keeps each tenant's
+    /// final tables then; without a later stage with tenant actions, holding them for thousands of
+    /// tenants is memory for nothing).
+    var keepsFinalStates = true
     /// Tenants whose `states` hold what this run wrote, no longer what the batched read saw.
     private var rewritten: Set<Int> = []
     /// Tenants settled or finished, for progress events.
@@ -98,7 +102,7 @@ struct ApplyProgress {
             machine.failed(tenant: index)
         } else {
             states[index].schemaExists = true
-            states[index].tables.merge(outcome.finalStates) { _, new in new }
+            if keepsFinalStates { states[index].tables.merge(outcome.finalStates) { _, new in new } }
             rewritten.insert(index)
         }
         done += 1

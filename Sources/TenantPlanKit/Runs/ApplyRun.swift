@@ -85,7 +85,8 @@ struct ApplyRun {
             for warning in warnings { session.events(.warning(warning)) }
             if !warnings.isEmpty { report.warnings = warnings }
             var progress = ApplyProgress(snapshot: snapshot, plan: plan, events: session.events)
-            for stage in graph.stages {
+            for (number, stage) in graph.stages.enumerated() {
+                progress.keepsFinalStates = graph.stages.dropFirst(number + 1).contains { !$0.tenant.isEmpty }
                 await runShared(stage, progress: &progress, report: &report)
                 await runTenants(stage, progress: &progress)
             }

@@ -49,10 +49,12 @@ public struct TenantTables: Sendable {
                 tableIndex[ref] = index
                 tables.append(Table(ref: ref, tracking: action.tracking, folders: [], known: []))
             }
-            tables[index].known += action.migrations
+            // Assigned, not appended to an empty array: every tenant's tables then share the plan's
+            // arrays instead of holding copies (thousands of tenants, hundreds of migrations).
+            Self.add(action.migrations, to: &tables[index].known)
             if case .sql = action.kind {
             } else {
-                tables[index].folders += action.recordable
+                Self.add(action.recordable, to: &tables[index].folders)
                 // One folder once, even when a markApplied baseline and a migrate action both name it.
                 let sources = action.migrations.map(\.source)
                 if !tables[index].folderSets.contains(where: { $0.map(\.source) == sources }) {
@@ -65,6 +67,10 @@ public struct TenantTables: Sendable {
                 tables[index].conversionTarget = format
             }
         }
+    }
+
+    private static func add(_ migrations: [Migration], to list: inout [Migration]) {
+        if list.isEmpty { list = migrations } else { list += migrations }
     }
 
     /// Where `action` records its migrations in `schema`.

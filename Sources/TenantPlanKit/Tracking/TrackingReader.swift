@@ -92,6 +92,14 @@ public enum TrackingReader {
         _ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], writers: Bool,
         into states: inout [TrackingTableRef: TrackingState], stamps: inout [TrackingTableRef: [String]]
     ) {
+        // Each table's rows in an array of their exact size (thousands of tables).
+        var counts = [Int](repeating: 0, count: batch.count)
+        for row in 0..<result.rowCount {
+            if let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count { counts[tag] += 1 }
+        }
+        for (tag, count) in counts.enumerated() where count > 0 {
+            states[batch[tag].0]!.rows.reserveCapacity(count)
+        }
         for row in 0..<result.rowCount {
             guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count else { continue }
             let ref = batch[tag].0

@@ -61,6 +61,7 @@ public struct TrackingState: Sendable {
         if format == nil && !unrecognized { format = newFormat }
         let keyFormat = format ?? newFormat
         var nextID = (rows.map(\.id).max() ?? 0) + 1
+        rows.reserveCapacity(rows.count + migrations.count)
         for migration in migrations {
             rows.append(
                 Row(

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Benchmark: what one database of T tenants (default 100,000) costs tenantplan. T tenants at a
+# current state (as bench/deploy.sh: tables items and orders, a name-format tracking table with one
+# row), on a throwaway cluster, then, once each:
+#   discover     `tenantplan status` with a plan of one shared action: discovery alone
+#   status       `tenantplan status`: discovery and the batched read of every tracking table
+#   noop         `tenantplan apply` with nothing to do
+#   apply        `tenantplan apply` of one new migration (ALTER TABLE items ADD COLUMN)
+#   noop-after   the no-op again
+#   read floor   one psql session reading every tracking table (UNION ALL, 1,000 tables a query)
+# Checks that every tenant has the column and the row. Prints wall time, peak RSS, client CPU and
+# the cluster's CPU per step, per-tenant figures, and the size of the server's catalog.
+#
+#   bench/scale.sh                  # T=100000, K=8
+#   T=20000 bench/scale.sh          # quicker
+set -Eeuo pipefail
+
+T=${T:-100000}
+K=${K:-8}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+log() { printf '[scale %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '\nBENCH FAILED: %s\n' "$*" >&2; exit 1; }
+for var in T K; do [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer"; done
+WORK=$(mktemp -d /tmp/tenantplan-scale-XXXXXX)
+PGDIR=$(mktemp -d /tmp/tenantplan-scale-pg-XXXXXX)
+PG_STARTED=
+source "$HERE/lib.sh"
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    [[ -n $PG_STARTED ]] && (cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 60 stop) >/dev/null 2>&1
+    (( rc != 0 )) && log "logs kept in $WORK" || rm -rf "$WORK"
+    rm -rf "$PGDIR"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+find_pgbin
+build_release
+
+log "starting a throwaway cluster in $PGDIR"
+(( EUID == 0 )) && chown postgres:postgres "$PGDIR"
+(cd / && as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C) \
+    >"$WORK/initdb.log" 2>&1 </dev/null || die "initdb failed"
+(cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start -o \
+    "-F -k $PGDIR -p 5432 -c listen_addresses= -c max_connections=100 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_locks_per_transaction=256") \
+    >"$WORK/pg_ctl.log" 2>&1 </dev/null || die "pg_ctl start failed"
+PG_STARTED=1
+unset PGDATABASE PGSERVICE PGOPTIONS PGAPPNAME PGPASSWORD
+export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
+q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
+POSTMASTER_PID=$(head -n 1 "$PGDIR/data/postmaster.pid")
+
+mkdir -p "$WORK/m"
+printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE TABLE orders (id serial PRIMARY KEY, note text);\n' \
+    >"$WORK/m/0001_base.sql"
+q -d postgres -c "CREATE DATABASE a"
+log "creating $T tenants"
+created=$(date +%s)
+for (( from = 1; from <= T; from += 500 )); do
+    to=$(( from + 499 < T ? from + 499 : T ))
+    q -d a -c "DO \$\$ BEGIN FOR i IN $from..$to LOOP
+        EXECUTE format('CREATE SCHEMA t_%s; CREATE TABLE t_%s.items (id serial PRIMARY KEY, sku text, qty int);
+          CREATE TABLE t_%s.orders (id serial PRIMARY KEY, note text);
+          CREATE TABLE t_%s.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
+            applied_at timestamptz DEFAULT current_timestamp);
+          INSERT INTO t_%s.__drizzle_migrations (name) VALUES (''0001_base'')', i, i, i, i, i);
+      END LOOP; END \$\$;"
+done
+log "created in $(( $(date +%s) - created )) s; catalog: $(q -d a -c "SELECT pg_size_pretty(sum(pg_total_relation_size(oid))) FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace")"
+plan() {
+    cat <<YAML
+version: 1
+database: { url: "\${BENCH_DATABASE_URL}", maxConnections: $K }
+tenants:
+  discover: { schemaLike: "t_%" }
+  schema: "{id}"
+tracking: { format: name }
+concurrency: $K
+actions: [$1]
+YAML
+}
+plan "{ name: m, migrate: m }" >"$WORK/plan.yaml"
+plan '{ name: s, scope: shared, sql: { inline: "SELECT 1" } }' >"$WORK/discover.yaml"
+python3 - "$T" >"$WORK/read.sql" <<'PY'
+import sys
+t = int(sys.argv[1])
+for start in range(1, t + 1, 1000):
+    tables = range(start, min(t, start + 999) + 1)
+    print("\nUNION ALL\n".join(f"SELECT {i}, name FROM t_{i}.__drizzle_migrations" for i in tables) + ";")
+PY
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+step() {
+    local name=$1
+    shift
+    local before after start end
+    before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    start=$(date +%s%N)
+    /usr/bin/time -v -o "$WORK/time-$name.txt" "$@" >"$WORK/$name.log" 2>&1 </dev/null \
+        || { tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
+    end=$(date +%s%N)
+    after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" >>"$RESULTS" <<'PY'
+import sys, re
+name, start, end, timing, before, after = sys.argv[1:]
+text = open(timing).read()
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
+b, a = [list(map(float, s.split())) for s in (before, after)]
+print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int((a[1] - b[1]) / a[2] * 1000)}")
+PY
+    log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
+}
+export BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a"
+step discover "$BIN" status "$WORK/discover.yaml" --json
+step status "$BIN" status "$WORK/plan.yaml" --json
+step noop "$BIN" apply "$WORK/plan.yaml" --quiet
+printf 'ALTER TABLE items ADD COLUMN c1 text;\n' >"$WORK/m/0002_add_c1.sql"
+step apply "$BIN" apply "$WORK/plan.yaml" --quiet
+step noop-after "$BIN" apply "$WORK/plan.yaml" --quiet
+step read-floor "$PSQL" -X -q -v ON_ERROR_STOP=1 -d a -o /dev/null -f "$WORK/read.sql"
+columns=$(q -d a -c "SELECT count(*) FROM pg_attribute WHERE attname = 'c1' AND NOT attisdropped")
+rows=$(q -d a -f "$WORK/read.sql" | awk -F'|' '$2 == "0002_add_c1" { n++ } END { print n + 0 }')
+[[ $columns == "$T" && $rows == "$T" ]] || die "$columns columns and $rows rows for $T tenants"
+
+python3 - "$RESULTS" "$T" "$K" <<'PY'
+import sys
+rows = {r[0]: list(map(int, r[1:])) for r in (line.rstrip("\n").split("\t") for line in open(sys.argv[1]))}
+t, k = int(sys.argv[2]), int(sys.argv[3])
+print(f"scale bench: T={t} K={k}")
+print(f"{'step':<12} {'wall ms':>9} {'peak RSS MB':>12} {'client CPU ms':>14} {'cluster CPU ms':>15}")
+for s in ("discover", "status", "noop", "apply", "noop-after", "read-floor"):
+    w, rss, cpu, cl = rows[s]
+    print(f"{s:<12} {w:>9} {rss / 1024:>12.1f} {cpu:>14} {cl:>15}")
+base = rows["discover"][1]
+print(f"memory per tenant over discovery alone: status {(rows['status'][1] - base) * 1024 / t:.0f} B, "
+      f"apply {(rows['apply'][1] - base) * 1024 / t:.0f} B")
+print(f"noop / read floor = {rows['noop'][0] / rows['read-floor'][0]:.2f}x; apply per tenant {rows['apply'][0] * 1000 / t:.0f} us wall")
+PY
