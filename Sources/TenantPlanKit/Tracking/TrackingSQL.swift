@@ -133,19 +133,20 @@ public enum TrackingSQL {
             + "\(checksum) AS checksum, xmin::text AS writer FROM \(ref.qualified)"
     }
 
-    /// `TrackingState.stamp` from the table's catalog row version and its rows' writers.
+    /// `TrackingState.stamp` from the table's catalog row version and its rows' writers: their
+    /// count and the sum of their transaction ids. A row inserted, updated or deleted since changes
+    /// them: a later transaction's id is larger (in the seconds between a read and a run).
     static func stamp(table version: String, writers: [String]) -> String {
-        let sorted = writers.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        return version + "/" + (writers.isEmpty ? "" : Hashing.md5Hex(Array(sorted.joined(separator: ",").utf8)))
+        "\(version)/\(writers.count):\(writers.reduce(0) { $0 + (Int($1) ?? 0) })"
     }
 
-    /// A condition true when the table `ref` is still as `state` read it (`TrackingState.stamp`):
+    /// A condition true when the table `ref` is still as `state` read it (`TrackingState.stamp`),
     /// computed by the server as `stamp` does. A table dropped since fails it with an error.
     static func unchangedSince(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
         guard let stamp = state.stamp else { return nil }
         return "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) "
-            + "|| '/' || (SELECT coalesce(pg_catalog.md5(pg_catalog.string_agg(xmin::text, ',' ORDER BY xmin::text "
-            + "COLLATE \"C\")), '') FROM \(ref.qualified)) = \(SQL.quoteLiteral(stamp))"
+            + "|| '/' || (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \(ref.qualified)) = "
+            + SQL.quoteLiteral(stamp)
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).

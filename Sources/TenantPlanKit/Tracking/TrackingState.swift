@@ -29,8 +29,8 @@ public struct TrackingState: Sendable {
     public var writers: [String: String] = [:]
     /// A legacy table without its format's time column (`applied_at` / `created_at`).
     public var lacksTimeColumn = false
-    /// The table's version as read: its catalog row's `xmin` and a digest of its rows' `xmin`s
-    /// (`TrackingSQL.stamp`). Any insert, update or delete of a row, or `ALTER TABLE` changing its
+    /// The table's version as read: its catalog row's `xmin`, and the count and sum of its rows'
+    /// `xmin`s (`TrackingSQL.stamp`). Any insert, update or delete of a row, or `ALTER TABLE` changing its
     /// columns, gives another; nil for a state that was not read from a table.
     public var stamp: String?
 
