@@ -80,12 +80,14 @@ struct TenantExecutor: Sendable {
     /// Locks the target, re-reads and plans, then carries out the steps.
     /// `createdByRun`: an earlier stage of this run created the target's schema.
     /// `asRead`: the target's tables as the batched read saw them (nil when this run wrote them
-    /// since). When its steps only run migrations, they go in one round trip (`runAsRead`).
+    /// since). When its steps only run migrations, they go in one round trip (`runAsRead`);
+    /// `planned`: those steps, when the caller planned them from `asRead` already.
     /// Under a transaction pooler, a write that finds another run recorded a migration since the
     /// read fails as a conflict having done nothing; the target is then read and planned again.
     func run(
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
-        createdByRun: Bool = false, asRead: TenantState? = nil, on connection: PGConnection
+        createdByRun: Bool = false, asRead: TenantState? = nil, planned: TenantSteps? = nil,
+        on connection: PGConnection
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
         let context = ExecutionContext(target, pooled: pooling?.transaction(locking: lockName, wait: lockWait))
@@ -113,7 +115,7 @@ struct TenantExecutor: Sendable {
             asRead.flatMap { state in
                 runAsRead(
                     target, actions: actions, tables: tables, skip: skip, createdByRun: createdByRun, state: state,
-                    lockName: lockName, on: connection)
+                    planned: planned, lockName: lockName, on: connection)
             } ?? attempt()
         var replans = 0
         while outcome.failure?.sqlstate == TrackingSQL.conflict, replans < Self.maxReplans, !isInterrupted() {
@@ -135,14 +137,17 @@ struct TenantExecutor: Sendable {
     /// (`underLock`) takes over on the same connection.
     private func runAsRead(
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String], createdByRun: Bool,
-        state: TenantState, lockName: String, on connection: PGConnection
+        state: TenantState, planned: TenantSteps?, lockName: String, on connection: PGConnection
     ) -> Outcome? {
-        let steps = planner.steps(
-            for: target, actions: actions, tables: tables, asRead: state, createdByRun: createdByRun, skip: skip)
+        let steps =
+            planned
+            ?? planner.steps(
+                for: target, actions: actions, tables: tables, asRead: state, createdByRun: createdByRun, skip: skip)
         guard steps.onlyRunsMigrations else { return nil }
-        var conditions = [
-            "pg_catalog.to_regnamespace(\(SQL.quoteLiteral(SQL.quoteIdentifier(target.schema)))) IS NOT NULL"
-        ]
+        // A tracking table in the tenant's schema proves the schema is there.
+        var conditions =
+            tables.refs.contains { $0.schema == target.schema }
+            ? [] : ["pg_catalog.to_regnamespace(\(SQL.quoteLiteral(SQL.quoteIdentifier(target.schema)))) IS NOT NULL"]
         for ref in tables.refs {
             guard let table = state.tables[ref], let unchanged = TrackingSQL.unchangedSince(table, in: ref) else {
                 return nil

@@ -182,6 +182,7 @@ struct ApplyRun {
     private func runTenants(_ stage: ExecutionGraph.Stage, progress: inout ApplyProgress) async {
         guard !stage.tenant.isEmpty else { return }
         let skip = progress.machine.blocked(in: stage)
+        var planned: [Int: TenantSteps] = [:]
         var work: [Int] = []
         for index in progress.snapshot.tenants.indices {
             switch progress.machine.gate(tenant: index) {
@@ -190,9 +191,14 @@ struct ApplyRun {
                     progress.results[index].actions += stage.tenant.map { .skipped($0, because: reason) }
                 }
             case .run:
-                let steps = progress.plannedSteps(index, stage: stage, skip: skip, planner: planner)
+                var steps = progress.plannedSteps(index, stage: stage, skip: skip, planner: planner)
                 if steps.hasWork, !options.dryRun {
                     work.append(index)
+                    // Planned from the batched read, as the one-trip path would plan them again.
+                    if steps.onlyRunsMigrations, progress.asRead(index) != nil {
+                        if !progress.keepsFinalStates { steps.finalStates = [:] }
+                        planned[index] = steps
+                    }
                 } else {
                     progress.settle(index, steps: steps, dryRun: options.dryRun)
                 }
@@ -201,7 +207,7 @@ struct ApplyRun {
         var stop: SlidingWindow.StopReason?
         if !work.isEmpty {
             progress.beginSweep(work)
-            let window = await sweep(work, stage: stage, skip: skip, progress: &progress)
+            let window = await sweep(work, stage: stage, skip: skip, planned: planned, progress: &progress)
             for position in window.notStarted {
                 progress.results[work[position]].actions += stage.tenant.map {
                     .skipped($0, because: "the run stopped before this tenant started")
@@ -212,8 +218,10 @@ struct ApplyRun {
         progress.machine.finishedStage(stage, stop: stop, results: progress.results)
     }
 
+    /// `planned`: steps planned from the batched read, by tenant, for the one-trip path.
     private func sweep(
-        _ work: [Int], stage: ExecutionGraph.Stage, skip: [String: String], progress: inout ApplyProgress
+        _ work: [Int], stage: ExecutionGraph.Stage, skip: [String: String], planned: [Int: TenantSteps],
+        progress: inout ApplyProgress
     ) async -> SlidingWindow {
         let limits = progress.machine.windowLimits
         let sweep = Sweep(
@@ -230,7 +238,8 @@ struct ApplyRun {
             operation: { index, connection in
                 executor.run(
                     .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant, tables: snapshot.tables[index],
-                    skip: skip, createdByRun: created.contains(index), asRead: asRead[index], on: connection)
+                    skip: skip, createdByRun: created.contains(index), asRead: asRead[index], planned: planned[index],
+                    on: connection)
             },
             failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
             succeeded: { !$0.failed },

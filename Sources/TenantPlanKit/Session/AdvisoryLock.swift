@@ -15,10 +15,12 @@ enum AdvisoryLock {
     /// Everything a migration may have set at session level on a pooled connection (settings,
     /// role, temporary tables) back to the session's defaults, then the session setup again: each
     /// tenant starts from a clean session. The plan's timeouts are startup options, so they stay.
+    /// (The advisory locks and the session setup in one statement: this runs for every target.)
     static let cleanSession =
         "RESET ALL;RESET ROLE;RESET SESSION AUTHORIZATION;DISCARD TEMP;DISCARD SEQUENCES;DISCARD PLANS;"
-        + "DEALLOCATE ALL;CLOSE ALL;UNLISTEN *;SELECT pg_catalog.pg_advisory_unlock_all();"
-        + ConnectionSettings.sessionSetup
+        + "DEALLOCATE ALL;CLOSE ALL;UNLISTEN *;SELECT pg_catalog.pg_advisory_unlock_all(), "
+        + ConnectionSettings.sessionSettings.map { "pg_catalog.set_config('\($0)', '\($1)', false)" }
+        .joined(separator: ", ") + ";"
 
     /// Cleans the session and takes the lock; `then` (a query) runs in the same round trip, after
     /// the lock is held, and its result is returned.

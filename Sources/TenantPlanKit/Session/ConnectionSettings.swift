@@ -10,8 +10,10 @@ struct ConnectionSettings: Sendable {
     var setup: String
 
     /// What every session runs once after connecting.
-    static let sessionSetup =
-        "SET client_min_messages = warning;SET standard_conforming_strings = on;SET client_encoding = 'UTF8';"
+    static let sessionSettings = [
+        ("client_min_messages", "warning"), ("standard_conforming_strings", "on"), ("client_encoding", "UTF8"),
+    ]
+    static let sessionSetup = sessionSettings.map { "SET \($0) = '\($1)';" }.joined()
 
     /// Network defaults, each used unless the URL (or its PG* variable) sets it: connecting gives up
     /// after 10 s, and a dead peer is found by TCP keepalives (30 s idle, then 3 probes 10 s apart)
