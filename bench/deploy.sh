@@ -8,8 +8,9 @@
 #   read floor   one psql session reading every tracking table (UNION ALL, 1,000 a query)   database A
 #   noop         tenantplan apply again: nothing to do                              database A
 # Checks after each repetition (fails loudly): every tenant of A and of B has the column and the
-# tracking row, exactly once. Prints per step wall time, client peak RSS, client CPU (user+sys)
-# and the cluster's CPU, and the ratios apply / (read floor + write floor) and noop / read floor.
+# tracking row, exactly once. Prints per step wall time, client peak RSS, client CPU (user+sys),
+# the cluster's CPU and the mean number of busy backends (sampled every 50 ms), and the ratios
+# apply / (read floor + write floor) and noop / read floor.
 #
 #   bench/deploy.sh                    # T=10000, K=8, R=3
 #   T=1000 R=1 bench/deploy.sh         # quick check
@@ -103,20 +104,29 @@ step() {
     shift
     local before after start end
     before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    # Busy backends: one psql session (not a process per sample) counting the other active client
+    # backends every 50 ms.
+    (while sleep 0.05; do
+        echo "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
+    done) | "$PSQL" -X -q -At -d postgres >"$WORK/busy-$name.txt" 2>/dev/null &
+    local sampler=$!
     start=$(date +%s%N)
     /usr/bin/time -v -o "$WORK/time-$name.txt" "$@" >"$WORK/$name.log" 2>&1 </dev/null \
-        || { tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
+        || { kill "$sampler" 2>/dev/null; tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
     end=$(date +%s%N)
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
     after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
-    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" >>"$RESULTS" <<'PY'
+    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" "$WORK/busy-$name.txt" >>"$RESULTS" <<'PY'
 import sys, re
-name, start, end, timing, before, after = sys.argv[1:]
+name, start, end, timing, before, after, busy = sys.argv[1:]
 text = open(timing).read()
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
 cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
 b, a = [list(map(float, s.split())) for s in (before, after)]
 cluster_ms = (a[1] - b[1]) / a[2] * 1000
-print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int(cluster_ms)}")
+samples = [int(line) for line in open(busy) if line.strip().isdigit()]
+mean_busy = sum(samples) / len(samples) if samples else 0.0
+print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int(cluster_ms)}\t{mean_busy:.2f}")
 PY
     log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
 }
@@ -153,14 +163,16 @@ import sys, statistics
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 t, k = int(sys.argv[2]), int(sys.argv[3])
 by = {}
-for name, wall, rss, cpu, cluster in rows:
-    by.setdefault(name.rsplit("-", 1)[0], []).append((int(wall), int(rss), int(cpu), int(cluster)))
-med = {s: [statistics.median(v[i] for v in by[s]) for i in range(4)] for s in by}
+for name, wall, rss, cpu, cluster, busy in rows:
+    by.setdefault(name.rsplit("-", 1)[0], []).append((int(wall), int(rss), int(cpu), int(cluster), float(busy)))
+med = {s: [statistics.median(v[i] for v in by[s]) for i in range(5)] for s in by}
 print(f"deploy bench: T={t} K={k} R={len(by['apply'])} (medians)")
-print(f"{'step':<12} {'wall ms':>9} {'peak RSS MB':>12} {'client CPU ms':>14} {'cluster CPU ms':>15}")
+print(f"{'step':<12} {'wall ms':>9} {'peak RSS MB':>12} {'client CPU ms':>14} {'cluster CPU ms':>15} {'busy backends':>14}")
 for s in ("apply", "write-floor", "read-floor", "noop"):
-    w, rss, cpu, cl = med[s]
-    print(f"{s:<12} {w:>9.0f} {rss / 1024:>12.1f} {cpu:>14.0f} {cl:>15.0f}")
+    w, rss, cpu, cl, busy = med[s]
+    print(f"{s:<12} {w:>9.0f} {rss / 1024:>12.1f} {cpu:>14.0f} {cl:>15.0f} {busy:>14.2f}")
+print("per repetition, apply / (read floor + write floor): " + ", ".join(
+    f"{a[0] / (r[0] + w[0]):.2f}x" for a, r, w in zip(by["apply"], by["read-floor"], by["write-floor"])))
 floors = med["read-floor"][0] + med["write-floor"][0]
 print(f"apply / (read floor + write floor) = {med['apply'][0] / floors:.2f}x")
 print(f"noop / read floor = {med['noop'][0] / med['read-floor'][0]:.2f}x")
