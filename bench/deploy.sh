@@ -44,18 +44,7 @@ trap 'exit 130' INT TERM
 find_pgbin
 build_release
 
-log "starting a throwaway cluster in $PGDIR"
-(( EUID == 0 )) && chown postgres:postgres "$PGDIR"
-(cd / && as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C) \
-    >"$WORK/initdb.log" 2>&1 </dev/null || die "initdb failed"
-(cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start -o \
-    "-F -k $PGDIR -p 5432 -c listen_addresses= -c max_connections=100 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_locks_per_transaction=256") \
-    >"$WORK/pg_ctl.log" 2>&1 </dev/null || die "pg_ctl start failed"
-PG_STARTED=1
-unset PGDATABASE PGSERVICE PGOPTIONS PGAPPNAME PGPASSWORD
-export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
-q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
-POSTMASTER_PID=$(head -n 1 "$PGDIR/data/postmaster.pid")
+start_cluster "-c max_connections=100 -c full_page_writes=off -c max_locks_per_transaction=256"
 
 # --- T tenants at a current state, in databases a and b -------------------------------------------
 mkdir -p "$WORK/m"
@@ -64,16 +53,7 @@ printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE T
 for db in a b; do
     q -d postgres -c "CREATE DATABASE $db"
     log "creating $T tenants in database $db"
-    for (( from = 1; from <= T; from += 500 )); do
-        to=$(( from + 499 < T ? from + 499 : T ))
-        q -d "$db" -c "DO \$\$ BEGIN FOR i IN $from..$to LOOP
-            EXECUTE format('CREATE SCHEMA t_%s; CREATE TABLE t_%s.items (id serial PRIMARY KEY, sku text, qty int);
-              CREATE TABLE t_%s.orders (id serial PRIMARY KEY, note text);
-              CREATE TABLE t_%s.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
-                applied_at timestamptz DEFAULT current_timestamp);
-              INSERT INTO t_%s.__drizzle_migrations (name) VALUES (''0001_base'')', i, i, i, i, i);
-          END LOOP; END \$\$;"
-    done
+    create_current_tenants "$db" "$T"
 done
 cat >"$WORK/plan.yaml" <<YAML
 version: 1
@@ -86,50 +66,9 @@ concurrency: $K
 actions: [{ name: m, migrate: m }]
 YAML
 seq 1 "$T" >"$WORK/tenants.txt"
-# The read floor: every tracking table read by one session, in UNION ALL queries of 1,000 tables
-# (one query of 10,000 exceeds the server's stack depth).
-python3 - "$T" >"$WORK/read.sql" <<'PY'
-import sys
-t = int(sys.argv[1])
-for start in range(1, t + 1, 1000):
-    tables = range(start, min(t, start + 999) + 1)
-    print("\nUNION ALL\n".join(f"SELECT {i}, name FROM t_{i}.__drizzle_migrations" for i in tables) + ";")
-PY
-
-# step NAME COMMAND...: wall ms, client peak RSS (KB) and CPU (ms), cluster CPU (ms).
+read_floor_sql "$T" >"$WORK/read.sql"
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
-step() {
-    local name=$1
-    shift
-    local before after start end
-    before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
-    # Busy backends: one psql session (not a process per sample) counting the other active client
-    # backends every 50 ms.
-    (while sleep 0.05; do
-        echo "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
-    done) | "$PSQL" -X -q -At -d postgres >"$WORK/busy-$name.txt" 2>/dev/null &
-    local sampler=$!
-    start=$(date +%s%N)
-    /usr/bin/time -v -o "$WORK/time-$name.txt" "$@" >"$WORK/$name.log" 2>&1 </dev/null \
-        || { kill "$sampler" 2>/dev/null; tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
-    end=$(date +%s%N)
-    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-    after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
-    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" "$WORK/busy-$name.txt" >>"$RESULTS" <<'PY'
-import sys, re
-name, start, end, timing, before, after, busy = sys.argv[1:]
-text = open(timing).read()
-rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
-b, a = [list(map(float, s.split())) for s in (before, after)]
-cluster_ms = (a[1] - b[1]) / a[2] * 1000
-samples = [int(line) for line in open(busy) if line.strip().isdigit()]
-mean_busy = sum(samples) / len(samples) if samples else 0.0
-print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int(cluster_ms)}\t{mean_busy:.2f}")
-PY
-    log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
-}
 
 check() {
     local db=$1 column=$2 migration=$3 columns rows
@@ -150,10 +89,10 @@ for (( r = 1; r <= R; r++ )); do
         f = sprintf("%s/write-%d.sql", dir, (NR - 1) % k)
         printf "BEGIN;SET LOCAL search_path TO t_%s;ALTER TABLE items ADD COLUMN c%d text;INSERT INTO __drizzle_migrations (name) VALUES ('"'"'%s'"'"');COMMIT;\n", $1, r, m > f
     }' "$WORK/tenants.txt"
-    step "write-floor-$r" bash -c "ls $WORK/write-*.sql | xargs -P $K -I{} $PSQL -X -q -v ON_ERROR_STOP=1 -d b -f {}"
-    step "read-floor-$r" "$PSQL" -X -q -v ON_ERROR_STOP=1 -d a -o /dev/null -f "$WORK/read.sql"
-    step "apply-$r" env BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a" "$BIN" apply "$WORK/plan.yaml" --quiet
-    step "noop-$r" env BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a" "$BIN" apply "$WORK/plan.yaml" --quiet
+    timed_step "write-floor-$r" bash -c "ls $WORK/write-*.sql | xargs -P $K -I{} $PSQL -X -q -v ON_ERROR_STOP=1 -d b -f {}"
+    timed_step "read-floor-$r" "$PSQL" -X -q -v ON_ERROR_STOP=1 -d a -o /dev/null -f "$WORK/read.sql"
+    timed_step "apply-$r" env BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a" "$BIN" apply "$WORK/plan.yaml" --quiet
+    timed_step "noop-$r" env BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a" "$BIN" apply "$WORK/plan.yaml" --quiet
     check a "c$r" "$migration"
     check b "c$r" "$migration"
 done

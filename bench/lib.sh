@@ -1,4 +1,5 @@
-# Shared by bench/run.sh and bench/legacy.sh (sourced, not run). Expects log, die, ROOT and WORK.
+# Shared by the bench/ scripts (sourced, not run). Expects log, die, ROOT, HERE, WORK (and PGDIR,
+# RESULTS where used).
 
 as_postgres() {
     if (( EUID == 0 )); then runuser -u postgres -- "$@"; else "$@"; fi
@@ -36,4 +37,82 @@ build_release() {
     BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path 2>/dev/null </dev/null)/tenantplan"
     [[ -x $BIN ]] || die "built binary not found at $BIN"
     log "binary: $BIN"
+}
+
+# start_cluster [SERVER OPTIONS]: initdb and start a throwaway cluster in $PGDIR (owned by postgres
+# when run as root), on a Unix socket only; sets PG_STARTED and POSTMASTER_PID, points the PG*
+# variables at it and defines q (psql, quiet, stopping at the first error).
+start_cluster() {
+    log "starting a throwaway cluster in $PGDIR"
+    (( EUID == 0 )) && chown postgres:postgres "$PGDIR"
+    (cd / && as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C) \
+        >"$WORK/initdb.log" 2>&1 </dev/null || die "initdb failed"
+    (cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start -o \
+        "-F -k $PGDIR -p 5432 -c listen_addresses= -c fsync=off -c synchronous_commit=off $*") \
+        >"$WORK/pg_ctl.log" 2>&1 </dev/null || die "pg_ctl start failed"
+    PG_STARTED=1
+    unset PGDATABASE PGSERVICE PGOPTIONS PGAPPNAME PGPASSWORD
+    export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
+    POSTMASTER_PID=$(head -n 1 "$PGDIR/data/postmaster.pid")
+}
+q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
+
+# create_current_tenants DB T: T tenants t_1..t_T at a current state in database DB: tables items
+# and orders, and a name-format tracking table recording 0001_base (500 tenants a transaction).
+create_current_tenants() {
+    local db=$1 count=$2 from to
+    for (( from = 1; from <= count; from += 500 )); do
+        to=$(( from + 499 < count ? from + 499 : count ))
+        q -d "$db" -c "DO \$\$ BEGIN FOR i IN $from..$to LOOP
+            EXECUTE format('CREATE SCHEMA t_%s; CREATE TABLE t_%s.items (id serial PRIMARY KEY, sku text, qty int);
+              CREATE TABLE t_%s.orders (id serial PRIMARY KEY, note text);
+              CREATE TABLE t_%s.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
+                applied_at timestamptz DEFAULT current_timestamp);
+              INSERT INTO t_%s.__drizzle_migrations (name) VALUES (''0001_base'')', i, i, i, i, i);
+          END LOOP; END \$\$;"
+    done
+}
+
+# read_floor_sql T: one session's read of every tracking table of t_1..t_T, in UNION ALL queries of
+# 1,000 tables (one query over 10,000 exceeds the server's stack depth).
+read_floor_sql() {
+    python3 - "$1" <<'PY'
+import sys
+t = int(sys.argv[1])
+for start in range(1, t + 1, 1000):
+    tables = range(start, min(t, start + 999) + 1)
+    print("\nUNION ALL\n".join(f"SELECT {i}, name FROM t_{i}.__drizzle_migrations" for i in tables) + ";")
+PY
+}
+
+# timed_step NAME COMMAND...: runs COMMAND (output in $WORK/NAME.log) and appends to $RESULTS:
+# name, wall ms, client peak RSS (KB), client CPU ms (user+sys), cluster CPU ms, mean busy backends
+# (other active client backends, sampled every 50 ms by one psql session).
+timed_step() {
+    local name=$1
+    shift
+    local before after start end sampler
+    before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    (while sleep 0.05; do
+        echo "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
+    done) | "$PSQL" -X -q -At -d postgres >"$WORK/busy-$name.txt" 2>/dev/null &
+    sampler=$!
+    start=$(date +%s%N)
+    /usr/bin/time -v -o "$WORK/time-$name.txt" "$@" >"$WORK/$name.log" 2>&1 </dev/null \
+        || { kill "$sampler" 2>/dev/null; tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
+    end=$(date +%s%N)
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+    after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
+    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" "$WORK/busy-$name.txt" >>"$RESULTS" <<'PY'
+import sys, re
+name, start, end, timing, before, after, busy = sys.argv[1:]
+text = open(timing).read()
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
+b, a = [list(map(float, s.split())) for s in (before, after)]
+samples = [int(line) for line in open(busy) if line.strip().isdigit()]
+busy_mean = sum(samples) / len(samples) if samples else 0.0
+print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int((a[1] - b[1]) / a[2] * 1000)}\t{busy_mean:.2f}")
+PY
+    log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
 }

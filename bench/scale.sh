@@ -42,18 +42,7 @@ trap 'exit 130' INT TERM
 find_pgbin
 build_release
 
-log "starting a throwaway cluster in $PGDIR"
-(( EUID == 0 )) && chown postgres:postgres "$PGDIR"
-(cd / && as_postgres "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C) \
-    >"$WORK/initdb.log" 2>&1 </dev/null || die "initdb failed"
-(cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start -o \
-    "-F -k $PGDIR -p 5432 -c listen_addresses= -c max_connections=100 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_locks_per_transaction=256") \
-    >"$WORK/pg_ctl.log" 2>&1 </dev/null || die "pg_ctl start failed"
-PG_STARTED=1
-unset PGDATABASE PGSERVICE PGOPTIONS PGAPPNAME PGPASSWORD
-export PGHOST=$PGDIR PGPORT=5432 PGUSER=postgres
-q() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -At "$@" </dev/null; }
-POSTMASTER_PID=$(head -n 1 "$PGDIR/data/postmaster.pid")
+start_cluster "-c max_connections=100 -c full_page_writes=off -c max_locks_per_transaction=256"
 
 mkdir -p "$WORK/m"
 printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE TABLE orders (id serial PRIMARY KEY, note text);\n' \
@@ -61,16 +50,7 @@ printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE T
 q -d postgres -c "CREATE DATABASE a"
 log "creating $T tenants"
 created=$(date +%s)
-for (( from = 1; from <= T; from += 500 )); do
-    to=$(( from + 499 < T ? from + 499 : T ))
-    q -d a -c "DO \$\$ BEGIN FOR i IN $from..$to LOOP
-        EXECUTE format('CREATE SCHEMA t_%s; CREATE TABLE t_%s.items (id serial PRIMARY KEY, sku text, qty int);
-          CREATE TABLE t_%s.orders (id serial PRIMARY KEY, note text);
-          CREATE TABLE t_%s.__drizzle_migrations (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,
-            applied_at timestamptz DEFAULT current_timestamp);
-          INSERT INTO t_%s.__drizzle_migrations (name) VALUES (''0001_base'')', i, i, i, i, i);
-      END LOOP; END \$\$;"
-done
+create_current_tenants a "$T"
 log "created in $(( $(date +%s) - created )) s; catalog: $(q -d a -c "SELECT pg_size_pretty(sum(pg_total_relation_size(oid))) FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace")"
 plan() {
     cat <<YAML
@@ -86,52 +66,24 @@ YAML
 }
 plan "{ name: m, migrate: m }" >"$WORK/plan.yaml"
 plan '{ name: s, scope: shared, sql: { inline: "SELECT 1" } }' >"$WORK/discover.yaml"
-python3 - "$T" >"$WORK/read.sql" <<'PY'
-import sys
-t = int(sys.argv[1])
-for start in range(1, t + 1, 1000):
-    tables = range(start, min(t, start + 999) + 1)
-    print("\nUNION ALL\n".join(f"SELECT {i}, name FROM t_{i}.__drizzle_migrations" for i in tables) + ";")
-PY
-
+read_floor_sql "$T" >"$WORK/read.sql"
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
-step() {
-    local name=$1
-    shift
-    local before after start end
-    before=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
-    start=$(date +%s%N)
-    /usr/bin/time -v -o "$WORK/time-$name.txt" "$@" >"$WORK/$name.log" 2>&1 </dev/null \
-        || { tail -n 20 "$WORK/$name.log" >&2; die "$name failed"; }
-    end=$(date +%s%N)
-    after=$(python3 "$HERE/analyze.py" cpu-snapshot "$POSTMASTER_PID")
-    python3 - "$name" "$start" "$end" "$WORK/time-$name.txt" "$before" "$after" >>"$RESULTS" <<'PY'
-import sys, re
-name, start, end, timing, before, after = sys.argv[1:]
-text = open(timing).read()
-rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
-b, a = [list(map(float, s.split())) for s in (before, after)]
-print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}\t{int((a[1] - b[1]) / a[2] * 1000)}")
-PY
-    log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
-}
 export BENCH_DATABASE_URL="host=$PGDIR port=5432 user=postgres dbname=a"
-step discover "$BIN" status "$WORK/discover.yaml" --json
-step status "$BIN" status "$WORK/plan.yaml" --json
-step noop "$BIN" apply "$WORK/plan.yaml" --quiet
+timed_step discover "$BIN" status "$WORK/discover.yaml" --json
+timed_step status "$BIN" status "$WORK/plan.yaml" --json
+timed_step noop "$BIN" apply "$WORK/plan.yaml" --quiet
 printf 'ALTER TABLE items ADD COLUMN c1 text;\n' >"$WORK/m/0002_add_c1.sql"
-step apply "$BIN" apply "$WORK/plan.yaml" --quiet
-step noop-after "$BIN" apply "$WORK/plan.yaml" --quiet
-step read-floor "$PSQL" -X -q -v ON_ERROR_STOP=1 -d a -o /dev/null -f "$WORK/read.sql"
+timed_step apply "$BIN" apply "$WORK/plan.yaml" --quiet
+timed_step noop-after "$BIN" apply "$WORK/plan.yaml" --quiet
+timed_step read-floor "$PSQL" -X -q -v ON_ERROR_STOP=1 -d a -o /dev/null -f "$WORK/read.sql"
 columns=$(q -d a -c "SELECT count(*) FROM pg_attribute WHERE attname = 'c1' AND NOT attisdropped")
 rows=$(q -d a -f "$WORK/read.sql" | awk -F'|' '$2 == "0002_add_c1" { n++ } END { print n + 0 }')
 [[ $columns == "$T" && $rows == "$T" ]] || die "$columns columns and $rows rows for $T tenants"
 
 python3 - "$RESULTS" "$T" "$K" <<'PY'
 import sys
-rows = {r[0]: list(map(int, r[1:])) for r in (line.rstrip("\n").split("\t") for line in open(sys.argv[1]))}
+rows = {r[0]: list(map(int, r[1:5])) for r in (line.rstrip("\n").split("\t") for line in open(sys.argv[1]))}
 t, k = int(sys.argv[2]), int(sys.argv[3])
 print(f"scale bench: T={t} K={k}")
 print(f"{'step':<12} {'wall ms':>9} {'peak RSS MB':>12} {'client CPU ms':>14} {'cluster CPU ms':>15}")
