@@ -168,8 +168,10 @@ import Testing
     /// A fault run: a cluster of its own (the suite's is shared by every other test), an apply of 60
     /// tenants x 3 migrations with `retry` started on it, and `fault` done to the server once 30
     /// migrations are logged. Returns the exit code, the output and the report.
+    /// With `upToDate`, every tenant has its first migration from an earlier run: the faulted run
+    /// applies the other two on the one-trip path.
     static func faultRun(
-        retry: String, fault: (EphemeralCluster) throws -> Void,
+        retry: String, fault: (EphemeralCluster) throws -> Void, upToDate: Bool = false,
         check: (EphemeralCluster, _ ids: [String]) async throws -> Void = { _, _ in }
     ) async throws -> (code: Int32, output: String, report: Report) {
         let cluster = try EphemeralCluster.start()
@@ -180,12 +182,23 @@ import Testing
         defer { fixture.remove() }
         let ids = (0..<60).map { "f\($0)" }
         try plan(fixture, ids: ids, sleep: 0.03, concurrency: 4, database: "retry: " + retry)
+        if upToDate {
+            for later in ["m/0002_m2.sql", "m/0003_m3.sql"] {
+                try FileManager.default.removeItem(atPath: fixture.directory + "/" + later)
+            }
+            let first = try ChildProcess(
+                Executable.path, ["apply", fixture.planPath, "--quiet"],
+                environment: ["TEST_DATABASE_URL": cluster.conninfo])
+            #expect(try await first.wait(timeout: .seconds(120)) == 0, "\(first.output)")
+            try plan(fixture, ids: ids, sleep: 0.03, concurrency: 4, database: "retry: " + retry)
+        }
         let report = fixture.directory + "/report.json"
         let child = try ChildProcess(
             Executable.path, ["apply", fixture.planPath, "--report", report],
             environment: ["TEST_DATABASE_URL": cluster.conninfo])
-        var logged = 0
-        for _ in 0..<400 where logged < 30 {
+        let base = try await admin.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
+        var logged = base
+        for _ in 0..<400 where logged < base + 30 {
             try await Task.sleep(for: .milliseconds(25))
             logged = try await admin.run { Int(try $0.exec("SELECT count(*) FROM public.applied_log").value(0, 0)!)! }
         }
@@ -206,6 +219,16 @@ import Testing
         #expect(report.summary.migrationsApplied == 180, "\(output.suffix(6000))")
         #expect((report.summary.retries ?? 0) > 0, "the restart cut off running tenants: they were retried")
         #expect(output.contains("\nretry "), "\(output.suffix(2000))")
+    }
+
+    @Test("a server restart mid-run on the one-trip path: retried, every new migration applied once, exit 0")
+    func restartMidOneTrip() async throws {
+        let (code, output, report) = try await Self.faultRun(
+            retry: "{ maxAttempts: 20, initialDelay: 100ms, maxDelay: 500ms }", fault: { try $0.restart() },
+            upToDate: true, check: Self.eachMigrationOnce)
+        #expect(code == 0, "\(output.suffix(3000))")
+        #expect(report.summary.migrationsApplied == 120, "\(output.suffix(6000))")
+        #expect((report.summary.retries ?? 0) > 0, "the restart cut off running tenants: they were retried")
     }
 
     /// Every tenant of a fault run has its 3 migrations, each applied (logged) once.
