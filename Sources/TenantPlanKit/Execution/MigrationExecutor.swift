@@ -140,6 +140,13 @@ struct MigrationExecutor {
         }
     }
 
+    /// A one-trip text (`ExecutionContext.firstBegin`) failed before its check passed: the lock was
+    /// taken, or the tables changed, since the batched read (or the text was refused whole). Nothing ran.
+    private func refusedBeforeRunning(_ result: PGConnection.MultiOutcome) -> Bool {
+        context.firstBegin != nil && result.error != nil
+            && !result.results.contains { $0.columnCount == 1 && $0.columnName(0) == PooledTransaction.checkedColumn }
+    }
+
     private func rollbackIfNeeded() {
         if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
     }
@@ -188,13 +195,7 @@ struct MigrationExecutor {
     private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
         let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
         let result = send(text, labelled: migrations, holdCommit: holdCommit)
-        if context.firstBegin != nil, result.error != nil,
-            !result.results.contains(where: {
-                $0.columnCount == 1 && $0.columnName(0) == PooledTransaction.checkedColumn
-            })
-        {
-            // The lock was taken, or the tables changed, since the batched read (or the text was
-            // refused whole): nothing ran.
+        if refusedBeforeRunning(result) {
             rollbackIfNeeded()
             return ExecutionOutcome(checkFailed: true)
         }

@@ -12,36 +12,7 @@ public enum TrackingReader {
     public static func read(_ refs: [TrackingTableRef], writers: Bool = false, on connection: PGConnection) throws
         -> [TrackingTableRef: TrackingState]
     {
-        var states: [TrackingTableRef: TrackingState] = [:]
-        let byTable = Dictionary(grouping: Set(refs), by: \.table)
-        var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
-        // Each table's catalog row version (for its stamp).
-        var versions: [TrackingTableRef: String] = [:]
-        for (table, tableRefs) in byTable {
-            let schemas = tableRefs.map(\.schema)
-            for chunk in schemas.chunked(into: 5000) {
-                let result = try connection.exec(TrackingSQL.columnsQuery, [table, PGArray.literal(chunk)])
-                var columns: [String: [String: String]] = [:]
-                for row in 0..<result.rowCount {
-                    columns[result.value(row, 0)!, default: [:]][result.value(row, 1)!] = result.value(row, 2)!
-                    versions[TrackingTableRef(schema: result.value(row, 0)!, table: table)] = result.value(row, 3)
-                }
-                for schema in chunk {
-                    let ref = TrackingTableRef(schema: schema, table: table)
-                    guard let tableColumns = columns[schema] else {
-                        states[ref] = .missing
-                        continue
-                    }
-                    if let format = TrackingSQL.detect(columns: tableColumns) {
-                        states[ref] = TrackingState(format: format)
-                        states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
-                        found.append((ref, format, Set(tableColumns.keys)))
-                    } else {
-                        states[ref] = TrackingState(format: nil, unrecognized: true)
-                    }
-                }
-            }
-        }
+        var (states, found, versions) = try findTables(refs, on: connection)
         var writersRead: [TrackingTableRef: [String]] = [:]
         for batch in found.chunked(into: batchSize) {
             let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
@@ -74,6 +45,42 @@ public enum TrackingReader {
             }
         }
         return states
+    }
+
+    /// Which tables of `refs` exist, each with its format and columns (the rest missing or
+    /// unrecognised), and each found table's catalog row version (for its stamp).
+    private static func findTables(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> (
+        states: [TrackingTableRef: TrackingState], found: [(TrackingTableRef, TrackingFormat, Set<String>)],
+        versions: [TrackingTableRef: String]
+    ) {
+        var states: [TrackingTableRef: TrackingState] = [:]
+        var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
+        var versions: [TrackingTableRef: String] = [:]
+        for (table, tableRefs) in Dictionary(grouping: Set(refs), by: \.table) {
+            for chunk in tableRefs.map(\.schema).chunked(into: 5000) {
+                let result = try connection.exec(TrackingSQL.columnsQuery, [table, PGArray.literal(chunk)])
+                var columns: [String: [String: String]] = [:]
+                for row in 0..<result.rowCount {
+                    columns[result.value(row, 0)!, default: [:]][result.value(row, 1)!] = result.value(row, 2)!
+                    versions[TrackingTableRef(schema: result.value(row, 0)!, table: table)] = result.value(row, 3)
+                }
+                for schema in chunk {
+                    let ref = TrackingTableRef(schema: schema, table: table)
+                    guard let tableColumns = columns[schema] else {
+                        states[ref] = .missing
+                        continue
+                    }
+                    guard let format = TrackingSQL.detect(columns: tableColumns) else {
+                        states[ref] = TrackingState(format: nil, unrecognized: true)
+                        continue
+                    }
+                    states[ref] = TrackingState(format: format)
+                    states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
+                    found.append((ref, format, Set(tableColumns.keys)))
+                }
+            }
+        }
+        return (states, found, versions)
     }
 
     /// Runs `sql`; inside a transaction (a transaction pooler's locked read), under a savepoint,
