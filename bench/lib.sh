@@ -116,3 +116,26 @@ print(f"{name}\t{(int(end) - int(start)) // 1_000_000}\t{rss}\t{int(cpu * 1000)}
 PY
     log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
 }
+
+# trap_cleanup: on exit, stop the throwaway cluster (when started), keep $WORK when the bench failed
+# (saying where), remove $PGDIR; Ctrl-C and SIGTERM exit 130 through it.
+trap_cleanup() {
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    [[ -n $PG_STARTED ]] && (cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 60 stop) >/dev/null 2>&1
+    (( rc != 0 )) && log "logs kept in $WORK" || rm -rf "$WORK"
+    rm -rf "$PGDIR"
+    exit "$rc"
+}
+
+# write_base_migration DIR: DIR/0001_base.sql, the migration create_current_tenants recorded.
+write_base_migration() {
+    mkdir -p "$1"
+    printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE TABLE orders (id serial PRIMARY KEY, note text);\n' \
+        >"$1/0001_base.sql"
+}

@@ -27,26 +27,14 @@ PGDIR=$(mktemp -d /tmp/tenantplan-scale-pg-XXXXXX)
 PG_STARTED=
 source "$HERE/lib.sh"
 
-cleanup() {
-    local rc=$?
-    set +e
-    trap - EXIT INT TERM
-    [[ -n $PG_STARTED ]] && (cd / && as_postgres "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w -t 60 stop) >/dev/null 2>&1
-    (( rc != 0 )) && log "logs kept in $WORK" || rm -rf "$WORK"
-    rm -rf "$PGDIR"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap_cleanup
 
 find_pgbin
 build_release
 
 start_cluster "-c max_connections=100 -c full_page_writes=off -c max_locks_per_transaction=256"
 
-mkdir -p "$WORK/m"
-printf 'CREATE TABLE items (id serial PRIMARY KEY, sku text, qty int);\nCREATE TABLE orders (id serial PRIMARY KEY, note text);\n' \
-    >"$WORK/m/0001_base.sql"
+write_base_migration "$WORK/m"
 q -d postgres -c "CREATE DATABASE a"
 log "creating $T tenants"
 created=$(date +%s)

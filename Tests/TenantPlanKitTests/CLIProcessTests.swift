@@ -73,19 +73,22 @@ import Testing
     static func writePlan(
         _ fixture: PlanFixture, ids: [String], concurrency: Int, extra: String = "", database: String = ""
     ) throws {
-        try fixture.write(
-            "plan.yaml",
-            """
-            version: 1
-            database: { url: "${TEST_DATABASE_URL}", maxConnections: 8\(database.isEmpty ? "" : ", " + database) }
-            tenants:
-              discover: { list: [\(ids.joined(separator: ", "))] }
-              schema: "t_{id}"
-              createSchemas: true
-            concurrency: \(concurrency)
-            \(extra)
-            actions: [{ name: m, migrate: m }]
-            """)
+        try fixture.write("plan.yaml", planText(ids: ids, concurrency: concurrency, extra: extra, database: database))
+    }
+
+    /// The text `writePlan` writes.
+    static func planText(ids: [String], concurrency: Int, extra: String = "", database: String = "") -> String {
+        """
+        version: 1
+        database: { url: "${TEST_DATABASE_URL}", maxConnections: 8\(database.isEmpty ? "" : ", " + database) }
+        tenants:
+          discover: { list: [\(ids.joined(separator: ", "))] }
+          schema: "t_{id}"
+          createSchemas: true
+        concurrency: \(concurrency)
+        \(extra)
+        actions: [{ name: m, migrate: m }]
+        """
     }
 
     func run(_ arguments: [String], database: TestDatabase) async throws -> (code: Int32, output: String) {

@@ -37,18 +37,8 @@ import Testing
 
     /// `database`: more keys of `database:`; `extra`: more top-level keys.
     static func plan(_ ids: [String], database: String = "", extra: String = "") -> String {
-        """
-        version: 1
-        database: { url: "${TEST_DATABASE_URL}", maxConnections: 8\(database.isEmpty ? "" : ", " + database) }
-        tenants:
-          discover: { list: [\(ids.joined(separator: ", "))] }
-          schema: "t_{id}"
-          createSchemas: true
-        debug: { logQueries: true }
-        concurrency: 6
-        actions: [{ name: m, migrate: m }]
-        \(extra)
-        """
+        CLIProcessTests.planText(
+            ids: ids, concurrency: 6, extra: "debug: { logQueries: true }\n" + extra, database: database)
     }
 
     static func apply(
