@@ -50,7 +50,7 @@ import Testing
             """)
         #expect(plan.concurrency == 4)
         #expect(plan.database.maxConnections == 10)
-        #expect(plan.database.recycleAfter == 1000)
+        #expect(plan.database.recycleAfter == nil, "not set: the pool decides (1000, or 10 without memory readings)")
         #expect(plan.database.recycleAboveMB == 16)
         #expect(plan.database.statementTimeout == .zero)
         #expect(plan.database.lockTimeout == .zero)

@@ -44,14 +44,14 @@ struct ExecutionContext: Sendable {
     var firstBegin: String?
 
     /// Opens a transaction on the target (under a pooler, with its lock and the plan's settings).
-    var begin: String { "BEGIN;" + (pooled?.prelude ?? "") }
+    var begin: String { pooled.map { PooledTransaction.begin + $0.prelude } ?? "BEGIN;" }
 
     /// `begin`, or for the first transaction of a text, `firstBegin` when there is one.
     func begin(first: Bool) -> String { first ? firstBegin ?? begin : begin }
 
     /// Ends a transaction that succeeded (under a pooler, first undoing what a migration set for
     /// the session, which would otherwise stay on a server session other clients get next).
-    var commit: String { (pooled == nil || pooled?.ownSession == true ? "" : PooledTransaction.cleanup) + "COMMIT;" }
+    var commit: String { (pooled == nil ? "" : PooledTransaction.cleanup) + "COMMIT;" }
 
     /// Under a pooler, a statement failing the transaction (SQLSTATE `TrackingSQL.conflict`) when
     /// another run recorded any of `migrations` since this one read the table; empty otherwise.
@@ -72,9 +72,16 @@ struct PooledTransaction: Sendable {
     var statementTimeout: PlanDuration
     var lockTimeout: PlanDuration
     /// On a session of its own, not behind a pooler (the one-trip path without one): the session
-    /// has the plan's settings already, and the next target cleans what a migration left on it,
-    /// so a transaction neither sets them nor cleans up.
+    /// has the plan's settings already, so the checked first transaction does not set them. (Each
+    /// transaction still cleans up before it commits: a later transaction of the same text must
+    /// not start under a migration's session settings, `default_transaction_isolation` among them.)
     var ownSession = false
+
+    /// How each transaction that takes the lock itself begins, as the first statement of its text:
+    /// READ COMMITTED whatever the server's, role's or session's `default_transaction_isolation`, so
+    /// that the statements after the lock see what a run that held it committed (a snapshot taken
+    /// before the lock was granted would not); READ WRITE whatever `default_transaction_read_only`.
+    static let begin = "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE;"
 
     /// Statements of the prelude before the lock (to tell a lock wait that ran out from a later error).
     static let statementsBeforeLock = 3

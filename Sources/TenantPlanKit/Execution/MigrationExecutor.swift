@@ -98,16 +98,22 @@ struct MigrationExecutor {
     private func script(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false)
         -> (text: String, offsets: [Int])
     {
-        var text = Self.mark
-        var length = text.unicodeScalars.count
+        var text = ""
+        var length = 0
         var offsets: [Int] = []
         func append(_ piece: String) {
             text += piece
             length += piece.unicodeScalars.count
         }
-        if !perMigration { append(context.begin(first: true) + context.settings(local: true) + "\n") }
+        // The first mark comes after the first BEGIN: no statement may run before it in the
+        // transaction, whose isolation it sets (`PooledTransaction.begin`).
+        if !perMigration { append(context.begin(first: true) + Self.mark + context.settings(local: true) + "\n") }
         for (index, migration) in migrations.enumerated() {
-            if perMigration { append(context.begin(first: index == 0) + context.settings(local: true) + "\n") }
+            if perMigration {
+                append(
+                    context.begin(first: index == 0) + (index == 0 ? Self.mark : "") + context.settings(local: true)
+                        + "\n")
+            }
             // Under a checked first transaction, what it checked covers its migrations.
             if context.firstBegin == nil || (perMigration && index > 0) {
                 append(context.unrecordedCheck([migration], in: table, format: format))
@@ -142,9 +148,11 @@ struct MigrationExecutor {
 
     /// A one-trip text (`ExecutionContext.firstBegin`) failed before its check passed: the lock was
     /// taken, or the tables changed, since the batched read (or the text was refused whole). Nothing ran.
+    /// Only a server's error says so: after a lost connection (whose results may never have come),
+    /// what committed is unknown, and the lost-connection handling applies.
     private func refusedBeforeRunning(_ result: PGConnection.MultiOutcome) -> Bool {
-        context.firstBegin != nil && result.error != nil
-            && !result.results.contains { $0.columnCount == 1 && $0.columnName(0) == PooledTransaction.checkedColumn }
+        guard context.firstBegin != nil, let error = result.error, error.kind == .server else { return false }
+        return !result.results.contains { $0.columnCount == 1 && $0.columnName(0) == PooledTransaction.checkedColumn }
     }
 
     private func rollbackIfNeeded() {

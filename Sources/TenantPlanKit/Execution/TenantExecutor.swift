@@ -160,14 +160,21 @@ struct TenantExecutor: Sendable {
                 lockName: lockName, lockWait: lockWait, statementTimeout: statementTimeout, lockTimeout: lockTimeout,
                 ownSession: true)
         var context = ExecutionContext(target, pooled: transaction)
-        // On a session of its own, what the last tenant left on it goes first (as `AdvisoryLock.acquire`).
+        // On a session of its own, what the last tenant left on it goes (as in `AdvisoryLock.acquire`),
+        // inside the transaction: nothing may run before its BEGIN. (Rolled back with it, it runs
+        // again before whatever comes next on the session.)
         context.firstBegin =
-            (pooling == nil ? AdvisoryLock.cleanSession : "") + "BEGIN;"
+            PooledTransaction.begin + (pooling == nil ? AdvisoryLock.cleanSession : "")
             + transaction.checkedPrelude(conditions.joined(separator: " AND "))
         var outcome = Outcome()
         guard
             let actions = runActions(steps.actions, context: context, unconfirmed: &outcome.unconfirmed, on: connection)
-        else { return nil }
+        else {
+            // Refused, nothing done: the locked path takes over, unless the run is stopping.
+            guard isInterrupted() else { return nil }
+            outcome.actions = steps.actions.map { .skipped($0.action, because: "the run was interrupted") }
+            return outcome
+        }
         outcome.actions = actions
         outcome.readStates = state.tables
         if !outcome.failed { outcome.finalStates = steps.finalStates }
@@ -364,7 +371,8 @@ struct TenantExecutor: Sendable {
     /// Runs `sql` in one transaction, rolling back on failure; under a transaction pooler
     /// (`pooled`), the transaction takes the target's lock and the plan's settings first.
     static func transaction(_ sql: String, pooled: PooledTransaction? = nil, on connection: PGConnection) throws {
-        let outcome = connection.execAll("BEGIN;" + (pooled?.prelude ?? "") + sql + "COMMIT;")
+        let outcome = connection.execAll(
+            (pooled.map { PooledTransaction.begin + $0.prelude } ?? "BEGIN;") + sql + "COMMIT;")
         if let error = outcome.error {
             if !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
             throw error

@@ -89,8 +89,9 @@ struct Sweep {
                 // A server without the view refuses the query: it is not asked again.
                 let read = try? await session.run { connection -> Int?? in
                     do {
-                        return .some(
-                            try connection.exec(ConnectionPool.backendBytesQuery).value(0, 0).flatMap { Int($0) })
+                        let outcome = connection.execAll(ConnectionPool.backendBytesQuery)
+                        if let error = outcome.error { throw error }
+                        return .some(outcome.results.last?.value(0, 0).flatMap { Int($0) })
                     } catch {
                         return (error as? PostgresError)?.kind == .server ? .some(nil) : .none
                     }

@@ -53,7 +53,7 @@ enum AdvisoryLock {
             !trying || (results.count > index && results[index].value(0, 0) == "t")
         }
         if let pooled {
-            let outcome = connection.execAll("BEGIN;" + pooled.prelude(trying: trying) + query)
+            let outcome = connection.execAll(PooledTransaction.begin + pooled.prelude(trying: trying) + query)
             guard let error = outcome.error else {
                 guard taken(outcome.results, at: PooledTransaction.statementsBeforeLock) else {
                     _ = connection.execAll("ROLLBACK")

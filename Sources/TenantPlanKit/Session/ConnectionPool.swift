@@ -11,7 +11,10 @@ import TenantPlanPostgres
 /// view (before PostgreSQL 14) recycles by count only.
 public actor ConnectionPool {
     public let capacity: Int
+    /// The bound on tenants per connection while the backend's memory can be read.
     public let recycleAfter: Int
+    /// The bound once it cannot (`pg_backend_memory_contexts` missing or not granted).
+    public let recycleAfterUnread: Int
     /// 0: never by memory.
     public let recycleAboveBytes: Int
     private let conninfo: String
@@ -32,9 +35,11 @@ public actor ConnectionPool {
     /// The server has `pg_backend_memory_contexts`.
     private var memoryReadable = true
 
-    /// The memory of the session's own backend, in bytes.
+    /// The memory of the session's own backend, in bytes: as the login role (a migration may have
+    /// set another for the session; the next target resets the session anyway), the result last.
     public static let backendBytesQuery =
-        "SELECT coalesce(sum(total_bytes), 0)::bigint FROM pg_catalog.pg_backend_memory_contexts"
+        "RESET ALL;RESET ROLE;RESET SESSION AUTHORIZATION;"
+        + "SELECT coalesce(sum(total_bytes), 0)::bigint FROM pg_catalog.pg_backend_memory_contexts"
 
     /// Connections open now, idle among them, and tasks waiting for one.
     public var usage: (open: Int, idle: Int, waiting: Int) { (openCount, idle.count, waiters.count) }
@@ -46,7 +51,8 @@ public actor ConnectionPool {
 
     public init(
         conninfo: String, overrides: [String: String], setup: String?, capacity: Int, recycleAfter: Int,
-        recycleAboveBytes: Int = 0, observer: (@Sendable (PGConnection.QueryRecord) -> Void)? = nil,
+        recycleAfterUnread: Int? = nil, recycleAboveBytes: Int = 0,
+        observer: (@Sendable (PGConnection.QueryRecord) -> Void)? = nil,
         events: (@Sendable (_ event: String, _ milliseconds: Int?) -> Void)? = nil
     ) {
         self.observer = observer
@@ -56,6 +62,7 @@ public actor ConnectionPool {
         self.setup = setup
         self.capacity = max(1, capacity)
         self.recycleAfter = max(1, recycleAfter)
+        self.recycleAfterUnread = max(1, recycleAfterUnread ?? recycleAfter)
         self.recycleAboveBytes = max(0, recycleAboveBytes)
     }
 
@@ -111,7 +118,8 @@ public actor ConnectionPool {
         let id = ObjectIdentifier(session)
         busy[id] = nil
         if countsAsTenant { session.uses += 1 }
-        var full = session.uses >= recycleAfter
+        // Recycling by memory was asked for and cannot be had: the count bound for that case.
+        var full = session.uses >= (recycleAboveBytes > 0 && !memoryReadable ? recycleAfterUnread : recycleAfter)
         if case .some(let read) = backendBytes {
             if let bytes = read {
                 full = full || bytes > recycleAboveBytes
@@ -162,6 +170,7 @@ public actor ConnectionPool {
     /// Closes idle sessions; later releases close theirs.
     public func close() {
         closed = true
+        memory.removeAll()
         openCount -= idle.count
         idle.removeAll()
         let pending = waiters

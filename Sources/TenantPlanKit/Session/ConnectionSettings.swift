@@ -93,11 +93,12 @@ struct ConnectionSettings: Sendable {
     /// `recycleAboveBytes`: 0 never by memory (always so behind a transaction pooler, whose server
     /// sessions are not this pool's).
     func makePool(
-        capacity: Int, recycleAfter: Int, recycleAboveBytes: Int = 0, logging: RunLogging? = nil
+        capacity: Int, recycleAfter: Int, recycleAfterUnread: Int? = nil, recycleAboveBytes: Int = 0,
+        logging: RunLogging? = nil
     ) -> ConnectionPool {
         ConnectionPool(
             conninfo: conninfo, overrides: overrides, setup: setup.isEmpty ? nil : setup, capacity: capacity,
-            recycleAfter: recycleAfter, recycleAboveBytes: recycleAboveBytes, observer: logging?.queryObserver,
-            events: logging?.poolObserver)
+            recycleAfter: recycleAfter, recycleAfterUnread: recycleAfterUnread, recycleAboveBytes: recycleAboveBytes,
+            observer: logging?.queryObserver, events: logging?.poolObserver)
     }
 }

@@ -47,7 +47,8 @@ final class RunSession: Sendable {
         self.graph = graph
         let settings = ConnectionSettings(plan: plan, conninfo: conninfo, readOnly: readOnly)
         self.pool = settings.makePool(
-            capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter,
+            capacity: plan.concurrency, recycleAfter: plan.database.recycleAfter ?? 1000,
+            recycleAfterUnread: plan.database.recycleAfter ?? 10,
             recycleAboveBytes: plan.database.pooler == .transaction ? 0 : plan.database.recycleAboveMB << 20,
             logging: RunLogging(plan.debug, logger: logger))
         self.control = control

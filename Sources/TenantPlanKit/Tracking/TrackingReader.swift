@@ -13,7 +13,8 @@ public enum TrackingReader {
         -> [TrackingTableRef: TrackingState]
     {
         var (states, found, versions) = try findTables(refs, on: connection)
-        var writersRead: [TrackingTableRef: [String]] = [:]
+        // Per table, the count and sum of its rows' writers (for its stamp).
+        var writersRead: [TrackingTableRef: (count: Int, sum: Int)] = [:]
         for batch in found.chunked(into: batchSize) {
             let sql = batch.enumerated().map { TrackingSQL.selectRows($1.0, format: $1.1, columns: $1.2, tag: $0) }
                 .joined(separator: "\nUNION ALL\n")
@@ -41,7 +42,8 @@ public enum TrackingReader {
         }
         for (ref, _, _) in found where states[ref]?.readError == nil {
             if let version = versions[ref] {
-                states[ref]?.stamp = TrackingSQL.stamp(table: version, writers: writersRead[ref] ?? [])
+                let (count, sum) = writersRead[ref] ?? (0, 0)
+                states[ref]?.stamp = TrackingSQL.stamp(table: version, count: count, sum: sum)
             }
         }
         return states
@@ -97,7 +99,7 @@ public enum TrackingReader {
 
     private static func collect(
         _ result: PGResult, batch: [(TrackingTableRef, TrackingFormat, Set<String>)], writers: Bool,
-        into states: inout [TrackingTableRef: TrackingState], stamps: inout [TrackingTableRef: [String]]
+        into states: inout [TrackingTableRef: TrackingState], stamps: inout [TrackingTableRef: (count: Int, sum: Int)]
     ) {
         // Each table's rows in an array of their exact size (thousands of tables).
         var counts = [Int](repeating: 0, count: batch.count)
@@ -110,7 +112,10 @@ public enum TrackingReader {
         for row in 0..<result.rowCount {
             guard let tag = result.value(row, 0).flatMap(Int.init), tag < batch.count else { continue }
             let ref = batch[tag].0
-            if let writer = result.value(row, 5) { stamps[ref, default: []].append(writer) }
+            if let writer = result.value(row, 5).flatMap(Int.init) {
+                stamps[ref, default: (0, 0)].count += 1
+                stamps[ref, default: (0, 0)].sum += writer
+            }
             guard let key = result.value(row, 2) else { continue }
             if writers, let writer = result.value(row, 5) { states[ref]!.writers[key] = writer }
             states[ref]!.rows.append(

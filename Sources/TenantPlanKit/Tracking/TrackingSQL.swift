@@ -136,8 +136,8 @@ public enum TrackingSQL {
     /// `TrackingState.stamp` from the table's catalog row version and its rows' writers: their
     /// count and the sum of their transaction ids. A row inserted, updated or deleted since changes
     /// them: a later transaction's id is larger (in the seconds between a read and a run).
-    static func stamp(table version: String, writers: [String]) -> String {
-        "\(version)/\(writers.count):\(writers.reduce(0) { $0 + (Int($1) ?? 0) })"
+    static func stamp(table version: String, count: Int, sum: Int) -> String {
+        "\(version)/\(count):\(sum)"
     }
 
     /// A condition true when the table `ref` is still as `state` read it (`TrackingState.stamp`),

@@ -10,7 +10,7 @@ extension Compilation {
         var settings = DatabaseSettings(
             url: "", urlLocation: SourceLocation(file: path, line: 1, column: 1), maxConnections: 10,
             applicationName: "tenantplan", statementTimeout: .zero, lockTimeout: .zero,
-            retry: RetrySettings(), recycleAfter: 1000)
+            retry: RetrySettings(), recycleAfter: nil)
         var maxLocation = settings.urlLocation
         guard let node else { return (settings, maxLocation) }
         guard let entries = reader.mapping(node, path: "database", known: PlanCompiler.databaseKeys, into: &sink) else {
@@ -46,8 +46,7 @@ extension Compilation {
             case "lockWait":
                 settings.lockWait = reader.duration(entry.value, path: key, into: &sink) ?? .zero
             case "recycleAfter":
-                settings.recycleAfter =
-                    reader.int(entry.value, path: key, range: 1...Int.max, into: &sink) ?? settings.recycleAfter
+                settings.recycleAfter = reader.int(entry.value, path: key, range: 1...Int.max, into: &sink)
             case "recycleAboveMB":
                 settings.recycleAboveMB =
                     reader.int(entry.value, path: key, range: 0...1_000_000, into: &sink) ?? settings.recycleAboveMB

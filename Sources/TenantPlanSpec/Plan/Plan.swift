@@ -66,8 +66,9 @@ public struct DatabaseSettings: Sendable {
     /// the migrations that cannot run in a transaction.
     public var directUrl: String?
     public var directUrlLocation: SourceLocation?
-    /// Connections are closed and reopened after serving this many tenants at most.
-    public var recycleAfter: Int
+    /// Connections are closed and reopened after serving this many tenants at most. Nil (not
+    /// set): 1000 when the backend's memory can be read (`recycleAboveMB` then decides), 10 when not.
+    public var recycleAfter: Int?
     /// `recycleAboveMB:` — a connection whose backend holds more than this much memory (its
     /// catalog caches grow with every relation it touches) is closed and reopened (0: never).
     public var recycleAboveMB: Int = 16
