@@ -77,17 +77,22 @@ struct TenantExecutor: Sendable {
         var failed: Bool { error != nil || actions.contains { $0.status == .failed } }
     }
 
+    /// A target's tables as the batched read saw them (this run has not written them since), and
+    /// the steps planned from them, which only run migrations (`TenantSteps.onlyRunsMigrations`).
+    struct AsRead: Sendable {
+        var state: TenantState
+        var steps: TenantSteps
+    }
+
     /// Locks the target, re-reads and plans, then carries out the steps.
     /// `createdByRun`: an earlier stage of this run created the target's schema.
-    /// `asRead`: the target's tables as the batched read saw them (nil when this run wrote them
-    /// since). When its steps only run migrations, they go in one round trip (`runAsRead`);
-    /// `planned`: those steps, when the caller planned them from `asRead` already.
+    /// `asRead`: the steps planned from the batched read, when they only run migrations: they go in
+    /// one round trip first (`runAsRead`).
     /// Under a transaction pooler, a write that finds another run recorded a migration since the
     /// read fails as a conflict having done nothing; the target is then read and planned again.
     func run(
         _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String],
-        createdByRun: Bool = false, asRead: TenantState? = nil, planned: TenantSteps? = nil,
-        on connection: PGConnection
+        createdByRun: Bool = false, asRead: AsRead? = nil, on connection: PGConnection
     ) -> Outcome {
         let lockName = AdvisoryLock.name(for: target, table: actions.first.map { tables.ref(for: $0) })
         let context = ExecutionContext(target, pooled: pooling?.transaction(locking: lockName, wait: lockWait))
@@ -112,11 +117,7 @@ struct TenantExecutor: Sendable {
             }
         }
         var outcome =
-            asRead.flatMap { state in
-                runAsRead(
-                    target, actions: actions, tables: tables, skip: skip, createdByRun: createdByRun, state: state,
-                    planned: planned, lockName: lockName, on: connection)
-            } ?? attempt()
+            asRead.flatMap { runAsRead(target, tables: tables, $0, lockName: lockName, on: connection) } ?? attempt()
         var replans = 0
         while outcome.failure?.sqlstate == TrackingSQL.conflict, replans < Self.maxReplans, !isInterrupted() {
             replans += 1
@@ -127,23 +128,18 @@ struct TenantExecutor: Sendable {
         return outcome
     }
 
-    /// The common case in one round trip: when the steps planned from the batched read (`state`)
-    /// only run migrations, they go to the server in one text whose first transaction takes the
+    /// The common case in one round trip: the steps planned from the batched read, which only run
+    /// migrations (`asRead`), go to the server in one text whose first transaction takes the
     /// target's lock only if it is free (`pg_try_advisory_xact_lock`) and checks that the target's
     /// schema and every tracking table are exactly as read (`TrackingSQL.unchangedSince`) before
     /// anything runs; later transactions of the text each take the lock and check their migration
-    /// is unrecorded, as under a transaction pooler. Nil when the steps do more, or when the check
-    /// refuses (another run holds the lock or wrote since): nothing was done, and the locked path
-    /// (`underLock`) takes over on the same connection.
+    /// is unrecorded, as under a transaction pooler. Nil when a table has no stamp to check, or when
+    /// the check refuses (another run holds the lock or wrote since): nothing was done, and the
+    /// locked path (`underLock`) takes over on the same connection.
     private func runAsRead(
-        _ target: StepTarget, actions: [Action], tables: TenantTables, skip: [String: String], createdByRun: Bool,
-        state: TenantState, planned: TenantSteps?, lockName: String, on connection: PGConnection
+        _ target: StepTarget, tables: TenantTables, _ asRead: AsRead, lockName: String, on connection: PGConnection
     ) -> Outcome? {
-        let steps =
-            planned
-            ?? planner.steps(
-                for: target, actions: actions, tables: tables, asRead: state, createdByRun: createdByRun, skip: skip)
-        guard steps.onlyRunsMigrations else { return nil }
+        let (state, steps) = (asRead.state, asRead.steps)
         // A tracking table in the tenant's schema proves the schema is there.
         var conditions =
             tables.refs.contains { $0.schema == target.schema }

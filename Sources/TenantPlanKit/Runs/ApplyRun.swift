@@ -182,7 +182,7 @@ struct ApplyRun {
     private func runTenants(_ stage: ExecutionGraph.Stage, progress: inout ApplyProgress) async {
         guard !stage.tenant.isEmpty else { return }
         let skip = progress.machine.blocked(in: stage)
-        var planned: [Int: TenantSteps] = [:]
+        var planned: [Int: TenantExecutor.AsRead] = [:]
         var work: [Int] = []
         for index in progress.snapshot.tenants.indices {
             switch progress.machine.gate(tenant: index) {
@@ -194,10 +194,10 @@ struct ApplyRun {
                 var steps = progress.plannedSteps(index, stage: stage, skip: skip, planner: planner)
                 if steps.hasWork, !options.dryRun {
                     work.append(index)
-                    // Planned from the batched read, as the one-trip path would plan them again.
-                    if steps.onlyRunsMigrations, progress.asRead(index) != nil {
+                    // The one-trip path carries out these steps, planned from the batched read.
+                    if steps.onlyRunsMigrations, let state = progress.asRead(index) {
                         if !progress.keepsFinalStates { steps.finalStates = [:] }
-                        planned[index] = steps
+                        planned[index] = TenantExecutor.AsRead(state: state, steps: steps)
                     }
                 } else {
                     progress.settle(index, steps: steps, dryRun: options.dryRun)
@@ -218,9 +218,9 @@ struct ApplyRun {
         progress.machine.finishedStage(stage, stop: stop, results: progress.results)
     }
 
-    /// `planned`: steps planned from the batched read, by tenant, for the one-trip path.
+    /// `planned`: by tenant, the steps planned from the batched read for the one-trip path.
     private func sweep(
-        _ work: [Int], stage: ExecutionGraph.Stage, skip: [String: String], planned: [Int: TenantSteps],
+        _ work: [Int], stage: ExecutionGraph.Stage, skip: [String: String], planned: [Int: TenantExecutor.AsRead],
         progress: inout ApplyProgress
     ) async -> SlidingWindow {
         let limits = progress.machine.windowLimits
@@ -231,15 +231,12 @@ struct ApplyRun {
         let snapshot = progress.snapshot
         let plan = self.plan
         let created = Set(work.filter { progress.results[$0].createdSchema == true })
-        let asRead = Dictionary(
-            uniqueKeysWithValues: work.compactMap { index in progress.asRead(index).map { (index, $0) } })
         return await sweep.run(
             work,
             operation: { index, connection in
                 executor.run(
                     .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant, tables: snapshot.tables[index],
-                    skip: skip, createdByRun: created.contains(index), asRead: asRead[index], planned: planned[index],
-                    on: connection)
+                    skip: skip, createdByRun: created.contains(index), asRead: planned[index], on: connection)
             },
             failure: { TenantExecutor.Outcome(error: Report.ErrorInfo($0)) },
             succeeded: { !$0.failed },
