@@ -14,9 +14,9 @@ struct Health: AsyncParsableCommand {
         abstract:
             "Check the shared database and every tenant: schema, tracking table, pending migrations, response time.",
         discussion: """
-            Read only. A tenant with pending migrations (or orphaned rows, or edited applied migrations) is degraded; \\
-            one whose schema is missing, whose tracking table cannot be read or that does not answer within \\
-            --timeout is unhealthy. Exit 0 when every tenant is ok, 1 otherwise. --json prints the report \\
+            Read only. A tenant with pending migrations (or orphaned rows, or edited applied migrations) is degraded; \
+            one whose schema is missing, whose tracking table cannot be read or that does not answer within \
+            --timeout is unhealthy. Exit 0 when every tenant is ok, 1 otherwise. --json prints the report \
             (docs/schemas/health-v1.json).
             """
     )
@@ -24,16 +24,14 @@ struct Health: AsyncParsableCommand {
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
     @OptionGroup var ephemeral: EphemeralOptions
+    @OptionGroup var probe: ProbeTimeout
 
     @Flag(help: "Print the health report as JSON.")
     var json = false
 
-    @Option(help: ArgumentHelp("Bound on each tenant's probe, e.g. 2s (0: none).", valueName: "duration"))
-    var timeout: PlanDuration = .milliseconds(5000)
-
     mutating func run() async throws {
         let options = RunOptions(command: "health", filter: selection.filter)
-        let timeout = self.timeout
+        let timeout = probe.timeout
         let report = try await CommandRun.with(
             plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options,
             { runner, _ in try await runner.health(timeout: timeout) })

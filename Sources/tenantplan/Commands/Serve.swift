@@ -10,9 +10,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve /health, /metrics and /status over HTTP, warmed up on start and refreshed on an interval.",
         discussion: """
-            GET /health: the health report (as `tenantplan health --json`), 200 when healthy, 503 otherwise. \\
-            GET /metrics: Prometheus text (tenants by health, pending migrations, the shared database). \\
-            GET /status: the status report (as `tenantplan status --json`). Read only. Stops gracefully on SIGTERM \\
+            GET /health: the health report (as `tenantplan health --json`), 200 when healthy, 503 otherwise. \
+            GET /metrics: Prometheus text (tenants by health, pending migrations, the shared database). \
+            GET /status: the status report (as `tenantplan status --json`). Read only. Stops gracefully on SIGTERM \
             or SIGINT.
             """
     )
@@ -28,8 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How often tenant state is read again, e.g. 30s.", valueName: "duration"))
     var refresh: PlanDuration = .milliseconds(30_000)
 
-    @Option(help: ArgumentHelp("Bound on each tenant's health probe.", valueName: "duration"))
-    var timeout: PlanDuration = .milliseconds(5000)
+    @OptionGroup var probe: ProbeTimeout
 
     func validate() throws {
         if refresh.milliseconds < 100 { throw ValidationError("--refresh must be at least 100ms") }
@@ -38,7 +37,7 @@ struct Serve: AsyncParsableCommand {
     mutating func run() async throws {
         let tenants = try TenantPlan.load(path: planArgument.plan)
         let state = ServeState()
-        let (refresh, timeout) = (self.refresh, self.timeout)
+        let (refresh, timeout) = (self.refresh, probe.timeout)
         let refresher = Task { await state.keepFresh(tenants, refresh: refresh, timeout: timeout) }
         defer { refresher.cancel() }
         let router = Router()

@@ -9,7 +9,7 @@ struct Warmup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open the pool's connections and touch every tenant's schema and tracking table once.",
         discussion: """
-            Read only. Prints each tenant's time (or why it could not be touched) and the total. Exit 1 when a \\
+            Read only. Prints each tenant's time (or why it could not be touched) and the total. Exit 1 when a \
             tenant could not be touched.
             """
     )
@@ -17,16 +17,14 @@ struct Warmup: AsyncParsableCommand {
     @OptionGroup var planArgument: PlanArgument
     @OptionGroup var selection: TenantSelection
     @OptionGroup var ephemeral: EphemeralOptions
-
-    @Option(help: ArgumentHelp("Bound on each tenant's probe, e.g. 2s (0: none).", valueName: "duration"))
-    var timeout: PlanDuration = .milliseconds(5000)
+    @OptionGroup var probe: ProbeTimeout
 
     @Flag(help: "Print the result as JSON.")
     var json = false
 
     mutating func run() async throws {
         let options = RunOptions(command: "warmup", filter: selection.filter)
-        let timeout = self.timeout
+        let timeout = probe.timeout
         let report = try await CommandRun.with(
             plan: planArgument.plan, ephemeral: ephemeral.ephemeral, seed: ephemeral.seed, options: options,
             { runner, _ in try await runner.warmup(timeout: timeout) })

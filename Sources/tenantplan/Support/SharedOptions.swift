@@ -45,3 +45,9 @@ struct EphemeralOptions: ParsableArguments {
 extension OnError: ExpressibleByArgument {}
 extension OutOfOrder: ExpressibleByArgument {}
 extension TrackingFormat: ExpressibleByArgument {}
+
+/// `--timeout`: the bound on each tenant's probe (`health`, `warmup`).
+struct ProbeTimeout: ParsableArguments {
+    @Option(help: ArgumentHelp("Bound on each tenant's probe, e.g. 2s (0: none).", valueName: "duration"))
+    var timeout: PlanDuration = .milliseconds(5000)
+}
