@@ -8,9 +8,9 @@ struct Drift: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Find tenants whose schema differs from others at the same applied state (read only).",
         discussion: """
-            Groups tenants by the migrations they have applied, then by a fingerprint of their schema (tables, \\
-            columns and types, indexes, constraints, views, sequences, functions; the schema's own name taken \\
-            out), and says for each minority what differs from its state's majority. Exit 0, or with \\
+            Groups tenants by the migrations they have applied, then by a fingerprint of their schema (tables, \
+            columns and types, indexes, constraints, views, sequences, functions; the schema's own name taken \
+            out), and says for each minority what differs from its state's majority. Exit 0, or with \
             --detailed-exitcode 3 when some tenant drifted; 1 on errors.
             """
     )

@@ -9,7 +9,7 @@ struct Graph: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the execution graph the compiler built (offline): mermaid, dot or json.",
         discussion: """
-            Actions with their scope, kind, migration count and transaction mode, their `after` edges, grouped \\
+            Actions with their scope, kind, migration count and transaction mode, their `after` edges, grouped \
             in the stages the scheduler runs. Mermaid renders in GitHub markdown; dot is for Graphviz.
             """
     )

@@ -9,9 +9,9 @@ struct Lint: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Lint every migration of the plan (offline): locks, rewrites, destructive and unsafe statements.",
         discussion: """
-            Each finding names its rule, the file, line and column, the lock it takes, why it matters and the fix. \\
-            Rules are set per plan (lint.rules: {ID: error|warning|off}) and waived per statement with a comment \\
-            before it: -- tenantplan:lint-ignore ID reason. Exit 2 when a finding is an error (or the plan is \\
+            Each finding names its rule, the file, line and column, the lock it takes, why it matters and the fix. \
+            Rules are set per plan (lint.rules: {ID: error|warning|off}) and waived per statement with a comment \
+            before it: -- tenantplan:lint-ignore ID reason. Exit 2 when a finding is an error (or the plan is \
             invalid), 0 otherwise. Rule ids: \\(LintRule.allCases.map(\\.rawValue).joined(separator: ", ")).
             """
     )
