@@ -85,6 +85,7 @@ public enum PlanText {
         if let error = review.error {
             return (lines + ["error: " + RunText.describe(error: error)]).joined(separator: "\n") + "\n"
         }
+        lines += (review.warnings ?? []).map { "warning: " + $0 }
         let shared = review.shared.filter { $0.status != "unchanged" }
         if !shared.isEmpty {
             lines.append("shared actions:")
@@ -127,6 +128,9 @@ extension PlanText {
             "| skipped | \(number(summary.skipped)) |", "| **total** | **\(number(summary.tenants))** |", "",
             escape(totals(summary)), "",
         ]
+        if let warnings = review.warnings {
+            out += warnings.flatMap { ["> **Warning:** " + escape($0), ""] }
+        }
         let shared = review.shared.filter { $0.status != "unchanged" }
         if !shared.isEmpty {
             out += ["#### Shared actions", ""]

@@ -7,6 +7,7 @@ public final class PGConnection: @unchecked Sendable {
     let handle: OpaquePointer
     private let cancelHandle: OpaquePointer?
     private let cancelLock = NSLock()
+    private var abandoned = false
 
     /// Connects with a libpq URI or `key=value` conninfo (PG* variables, .pgpass and service
     /// files apply as in psql). `overrides` are extra keywords such as `application_name`.
@@ -79,7 +80,7 @@ public final class PGConnection: @unchecked Sendable {
             return result
         } catch {
             observe(sql, since: started, error: error)
-            throw error
+            throw wasAbandoned ? Self.abandonedError : error
         }
     }
 
@@ -126,7 +127,9 @@ public final class PGConnection: @unchecked Sendable {
             let status = PQresultStatus(raw)
             switch status {
             case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-                outcome.results.append(PGResult(raw))
+                // After a COPY the client refused, the server goes on with the rest of the text: those
+                // results come after the error, and must not count as statements before it.
+                if outcome.error == nil { outcome.results.append(PGResult(raw)) } else { PQclear(raw) }
             case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
                 PQclear(raw)
                 if outcome.error == nil {
@@ -144,6 +147,7 @@ public final class PGConnection: @unchecked Sendable {
         if outcome.error == nil, PQstatus(handle) == CONNECTION_BAD {
             outcome.error = PostgresError(result: nil, connection: handle)
         }
+        if outcome.error != nil, wasAbandoned { outcome.error = Self.abandonedError }
         return outcome
     }
 
@@ -172,6 +176,29 @@ public final class PGConnection: @unchecked Sendable {
             throw error
         }
     }
+
+    /// Closes the connection's socket under whatever call is blocked on it, which then returns with
+    /// the connection lost (`abandonedError`): for a server that does not answer a cancel request (a
+    /// hung host, a network gone silent). The server rolls back what did not commit once it notices.
+    /// Safe from any thread.
+    public func abandon() {
+        cancelLock.lock()
+        abandoned = true
+        cancelLock.unlock()
+        let socket = PQsocket(handle)
+        if socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+    }
+
+    private var wasAbandoned: Bool {
+        cancelLock.lock()
+        defer { cancelLock.unlock() }
+        return abandoned
+    }
+
+    static let abandonedError = PostgresError(
+        kind: .connection,
+        message: "interrupted, and the server did not end the statement when asked: tenantplan closed the connection "
+            + "(the server rolls back what did not commit)")
 
     /// Asks the server to cancel the statement running on this connection. Safe from any thread.
     public func cancel() {

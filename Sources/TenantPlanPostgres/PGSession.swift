@@ -46,6 +46,11 @@ public final class PGSession: @unchecked Sendable {
     public func cancel() {
         connection.cancel()
     }
+
+    /// Closes the session's socket under a statement the server does not end (from any thread).
+    public func abandon() {
+        connection.abandon()
+    }
 }
 
 /// One OS thread running submitted jobs in order.

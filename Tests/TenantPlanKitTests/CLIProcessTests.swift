@@ -413,6 +413,53 @@ import Testing
         #expect(never.output.contains("database.url: "), "\(never.output)")
     }
 
+    @Test("Ctrl-C against a server that does not answer: exit 130 within seconds, the outcome reported as unknown")
+    func interruptUnansweredServer() async throws {
+        let db = try await TestDatabase.create("hung")
+        try await db.exec("CREATE TABLE public.hang (on_ boolean); INSERT INTO public.hang VALUES (true);")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (i int);")
+        try fixture.write(
+            "m/0002_b.sql", "SELECT pg_sleep(CASE WHEN EXISTS (SELECT FROM public.hang) THEN 60 ELSE 0 END);")
+        try Self.writePlan(fixture, ids: ["x"], concurrency: 1)
+        let reportPath = fixture.directory + "/report.json"
+        let child = try ChildProcess(
+            Executable.path, ["apply", fixture.planPath, "--report", reportPath],
+            environment: ["TEST_DATABASE_URL": db.conninfo])
+        var backend: pid_t?
+        for _ in 0..<200 where backend == nil {
+            backend = try await db.scalar(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                    + "AND datname = \(SQL.quoteLiteral(db.name))"
+            ).flatMap { pid_t($0) }
+            if backend == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let pid = try #require(backend, "the migration never started: \(child.output)")
+        // The server stops answering (a hung host, a silent network): it will not act on a cancel request.
+        try #require(kill(pid, SIGSTOP) == 0, "the test must be able to signal the server's backends")
+        let started = Date()
+        child.signal(SIGINT)
+        let code = try await child.wait(timeout: .seconds(60))
+        let elapsed = Date().timeIntervalSince(started)
+        kill(pid, SIGCONT)
+        _ = try await db.scalar("SELECT pg_terminate_backend(\(pid))")
+        #expect(code == 130, "\(child.output)")
+        #expect(elapsed < 15, "the first Ctrl-C took \(elapsed) s")
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: reportPath)))
+        #expect(report.stopReason == .interrupted)
+        let error = try #require(report.tenant("x")?.actions.first?.error)
+        #expect(error.message.contains("did not end the statement when asked"), "\(error)")
+        #expect(error.message.contains("unknown until the next run re-reads the tracking table"), "\(error)")
+        #expect(try Self.validate(json: reportPath, schema: "report-v1.json") == nil)
+        // The rerun finds what committed and finishes the rest; each migration is recorded once.
+        try await db.exec("DELETE FROM public.hang")
+        let rerun = try await run(["apply", fixture.planPath], database: db)
+        #expect(rerun.code == 0, "\(rerun.output)")
+        #expect(try await db.count("SELECT count(*) FROM t_x.__drizzle_migrations") == 2)
+        #expect(try await db.tableExists("t_x", "a"))
+    }
+
     @Test("SIGINT mid-run exits 130 with a partial report and no half-applied migration")
     func interrupt() async throws {
         let db = try await TestDatabase.create("sigint")

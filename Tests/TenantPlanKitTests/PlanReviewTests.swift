@@ -78,6 +78,33 @@ import Testing
         #expect(driftText.contains("  1 tenant (e3): column scratch.z extra; table scratch extra"), "\(driftText)")
     }
 
+    @Test("a new table in another format than every existing one is a warning in text, markdown and JSON")
+    func newTableFormatWarning() async throws {
+        let db = try await TestDatabase.create("newformat")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
+        try CLIProcessTests.writePlan(
+            fixture, ids: ["d0", "d1"], concurrency: 2, extra: "tracking: { format: drizzle-kit }")
+        #expect(try await CLIProcessTests().run(["apply", fixture.planPath], database: db).code == 0)
+        try CLIProcessTests.writePlan(
+            fixture, ids: ["d0", "d1", "n0"], concurrency: 2, extra: "tracking: { format: auto-detect }")
+        let expected =
+            "action 'm': 1 tenant(s) have no tracking table yet, and auto-detect will create theirs in name format, "
+            + "while all 2 existing ones are drizzle-kit; set tracking.newTableFormat: drizzle-kit to keep one format"
+        let directory = fixture.directory
+        for format in ["text", "markdown", "json"] {
+            let run = try await plan([fixture.planPath, "--format", format, "--out", "\(directory)/\(format)"], db)
+            #expect(run.code == 0, "\(run.errors)")
+        }
+        #expect(try read("\(directory)/text").contains("\nwarning: " + expected + "\n"))
+        #expect(try read("\(directory)/markdown").contains("\n> **Warning:** action 'm': 1 tenant(s) have no tracking"))
+        let review = try JSONDecoder().decode(
+            PlanReview.self, from: Data(contentsOf: URL(fileURLWithPath: "\(directory)/json")))
+        #expect(review.warnings == [expected])
+        #expect(try CLIProcessTests.validate(json: "\(directory)/json", schema: "plan-output-v1.json") == nil)
+    }
+
     @Test("the markdown renders (markdown-it, GitHub's table and details) with every user text escaped")
     func markdownRenders() async throws {
         let db = try await TestDatabase.create("review_md")

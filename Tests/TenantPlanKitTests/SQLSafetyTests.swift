@@ -157,6 +157,80 @@ import Testing
         }
     }
 
+    @Test(
+        "a migration ending its transaction is named, and what committed is reported as applied, in either mode",
+        arguments: [
+            ("per-migration", "COMMIT;\nBEGIN;\nCREATE TABLE b1 (i int);", ["0001_a"], ["a0", "a1"]),
+            ("per-action", "COMMIT;\nBEGIN;\nCREATE TABLE b1 (i int);", ["0001_a"], ["a0", "a1"]),
+            ("per-migration", "ROLLBACK;", ["0001_a"], ["a0"]),
+            ("per-action", "ROLLBACK;", [], []),
+        ])
+    func transactionEndedByMigration(mode: String, ending: String, applied: [String], tables: [String]) async throws {
+        let db = try await TestDatabase.create("ended")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a0 (i int);")
+        try fixture.write("m/0002_b.sql", "-- tenantplan: no-parse\nCREATE TABLE a1 (i int);\n" + ending)
+        try fixture.write("m/0003_c.sql", "CREATE TABLE c1 (i int);")
+        let yaml = Self.plan(["x"]).replacingOccurrences(
+            of: "migrate: m }", with: "migrate: m, transaction: \(mode) }")
+        let report = try await runApply(try fixture.compile(yaml, database: db), db)
+        let action = try #require(report.tenant("x")?.actions.first)
+        #expect(action.applied.map(\.name) == applied, "what the report claims is what committed")
+        #expect(action.error?.migration == "0002_b")
+        #expect(action.error?.sqlstate == "2D000", "\(String(describing: action.error))")
+        #expect(try await db.rows("SELECT name FROM s_x.__drizzle_migrations").map { $0[0]! } == applied)
+        for table in ["a0", "a1", "b1", "c1"] {
+            #expect(try await db.tableExists("s_x", table) == tables.contains(table), "\(table)")
+        }
+    }
+
+    @Test("COPY through the client in one per-action transaction is blamed on its own migration")
+    func copyBlamePerAction() async throws {
+        let db = try await TestDatabase.create("copyaction")
+        let fixture = try PlanFixture()
+        defer { fixture.remove() }
+        try fixture.write("m/0001_a.sql", "CREATE TABLE a (i int);\nINSERT INTO a SELECT generate_series(1, 1000);")
+        try fixture.write("m/0002_copy.sql", "-- tenantplan: no-parse\nCOPY a TO STDOUT;")
+        try fixture.write("m/0003_after.sql", "CREATE TABLE after3 (i int);")
+        try fixture.write("m/0004_after.sql", "CREATE TABLE after4 (i int);")
+        let yaml = Self.plan(["x"]).replacingOccurrences(
+            of: "migrate: m }", with: "migrate: m, transaction: per-action }")
+        let report = try await runApply(try fixture.compile(yaml, database: db), db)
+        let action = try #require(report.tenant("x")?.actions.first)
+        #expect(action.error?.migration == "0002_copy", "\(String(describing: action.error))")
+        #expect(action.applied.isEmpty)
+        #expect(try await !db.tableExists("s_x", "a"))
+        #expect(try await !db.tableExists("s_x", "after4"))
+        #expect(try await db.count("SELECT count(*) FROM s_x.__drizzle_migrations") == 0)
+    }
+
+    @Test("every statement validate says cannot run in a transaction block, the server refuses in one (25001)")
+    func outsideTransactionAgreesWithServer() async throws {
+        let db = try await TestDatabase.create("notxn")
+        try await db.exec(
+            "CREATE TABLE parted (i int) PARTITION BY RANGE (i);"
+                + "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10);")
+        let statements = [
+            "VACUUM parted_1", "CREATE INDEX CONCURRENTLY i ON parted_1 (i)", "REINDEX SCHEMA public",
+            "REINDEX DATABASE \(db.name)", "DISCARD ALL", "ALTER DATABASE \(db.name) SET TABLESPACE pg_default",
+            "ALTER TABLE parted DETACH PARTITION parted_1 CONCURRENTLY", "CLUSTER",
+            "CREATE SUBSCRIPTION never CONNECTION 'dbname=nowhere' PUBLICATION p", "ALTER SYSTEM SET work_mem = '4MB'",
+        ]
+        for sql in statements {
+            let parsed = try SQLParser.parse(sql).get()
+            #expect(parsed.first?.outsideTransactionOnly != nil, "validate lets `\(sql)` run in a transaction")
+            var refused: String?
+            do {
+                try await db.exec("BEGIN; \(sql); ROLLBACK;")
+            } catch let error as PostgresError {
+                refused = error.sqlstate
+            }
+            try? await db.exec("ROLLBACK")
+            #expect(refused == "25001", "`\(sql)`: the server said \(refused ?? "nothing")")
+        }
+    }
+
     @Test("a procedure that commits inside a migration fails it whole: nothing of it stays, no row")
     func procedureThatCommits() async throws {
         let db = try await TestDatabase.create("proc")
@@ -301,29 +375,33 @@ import Testing
 
     @Test(
         "an applied migration edited since is refused, shown by status and sync, and accepted by sync --accept-edits",
-        arguments: [TrackingFormat.hash, .drizzleKit, .tenantplan])
-    func editedMigrations(format: TrackingFormat) async throws {
+        arguments: [(TrackingFormat.hash, true), (.drizzleKit, true), (.tenantplan, true), (.drizzleKit, false)])
+    func editedMigrations(format: TrackingFormat, journal: Bool) async throws {
         let db = try await TestDatabase.create("edited")
         let fixture = try PlanFixture()
         defer { fixture.remove() }
-        try fixture.writeJournaled(
-            "m",
-            [("0000_a", "CREATE TABLE a (i int);"), ("0001_b", "INSERT INTO a VALUES (1);"), ("0002_c", "SELECT 1;")])
+        func write(_ files: [(String, String)]) throws {
+            if journal {
+                try fixture.writeJournaled("m", files)
+            } else {
+                // A numbered folder: drizzle-kit rows then hold the time they ran, not a journal `when`.
+                for (name, sql) in files { try fixture.write("m/\(name).sql", sql) }
+            }
+        }
+        try write([
+            ("0000_a", "CREATE TABLE a (i int);"), ("0001_b", "INSERT INTO a VALUES (1);"), ("0002_c", "SELECT 1;"),
+        ])
         let yaml = Self.plan(["x"], extra: "tracking: { format: \(format.rawValue) }")
         _ = try await runApply(try fixture.compile(yaml, database: db), db)
-        try fixture.write("m/0001_b.sql", "-- backfill\nINSERT INTO a VALUES (1);")
-        try fixture.write("m/0003_d.sql", "CREATE TABLE d (i int);")
-        try fixture.writeJournaled(
-            "m",
-            [
-                ("0000_a", "CREATE TABLE a (i int);"), ("0001_b", "-- backfill\nINSERT INTO a VALUES (1);"),
-                ("0002_c", "SELECT 1;"), ("0003_d", "CREATE TABLE d (i int);"),
-            ])
+        try write([
+            ("0000_a", "CREATE TABLE a (i int);"), ("0001_b", "-- backfill\nINSERT INTO a VALUES (1);"),
+            ("0002_c", "SELECT 1;"), ("0003_d", "CREATE TABLE d (i int);"),
+        ])
         let plan = try fixture.compile(yaml, database: db)
         let refused = try await runApply(plan, db)
         let error = try #require(refused.tenant("x")?.error)
-        let expected =
-            format == .hash ? "0001_b looks edited after it was applied" : "0001_b was edited after it was applied"
+        let byPlace = format == .hash || !journal
+        let expected = byPlace ? "0001_b looks edited after it was applied" : "0001_b was edited after it was applied"
         #expect(error.message.hasPrefix(expected), "\(error)")
         #expect(error.message.contains("(recorded sha256 "))
         #expect(try await db.count("SELECT count(*) FROM s_x.a") == 1, "the backfill did not run twice")
@@ -333,7 +411,7 @@ import Testing
         #expect(status.tenants.first?.edited == ["0001_b"])
         let runner = PlanRunner(plan: plan, conninfo: db.conninfo, options: RunOptions(command: "sync"))
         #expect(try await runner.sync(.status).summary.edited == 1)
-        if format == .hash {
+        if byPlace {
             // Paired by place, a guess: accepted only when named.
             #expect(try await runner.sync(.acceptEdits).tenants.first?.accepted == nil)
             #expect(

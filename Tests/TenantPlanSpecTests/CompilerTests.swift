@@ -175,6 +175,23 @@ import Testing
         }
     }
 
+    @Test("hidden files (editor backups, macOS `._` forks) in a numbered folder are not migrations")
+    func hiddenFilesSkipped() throws {
+        let folder = NSTemporaryDirectory() + "tp-hidden-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["0001_a.sql", ".hidden.sql", "._0001_a.sql", "0002_b.sql"] {
+            try "SELECT '\(name)';".write(toFile: folder + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let plan = try compile(
+            """
+            version: 1
+            tenants: { discover: { list: [a] } }
+            actions: [{ name: t, migrate: "\(folder)" }]
+            """)
+        #expect(plan.actions[0].migrations.map(\.name) == ["0001_a", "0002_b"])
+    }
+
     @Test("a drizzle-kit journal gives names, order and when")
     func journalFolder() throws {
         let folder = NSTemporaryDirectory() + "tp-journal-\(UUID().uuidString)"

@@ -31,7 +31,20 @@ import Testing
             ("VACUUM t", "VACUUM"), ("CREATE INDEX CONCURRENTLY i ON t (c)", "CREATE INDEX CONCURRENTLY"),
             ("DROP INDEX CONCURRENTLY i", "DROP INDEX CONCURRENTLY"), ("CREATE DATABASE d", "CREATE DATABASE"),
             ("REINDEX TABLE CONCURRENTLY t", "REINDEX CONCURRENTLY"), ("ANALYZE t", nil),
-            ("CREATE INDEX i ON t (c)", nil),
+            ("CREATE INDEX i ON t (c)", nil), ("REINDEX SCHEMA s", "REINDEX SCHEMA"), ("REINDEX TABLE t", nil),
+            ("REINDEX DATABASE d", "REINDEX DATABASE"), ("REINDEX SYSTEM d", "REINDEX SYSTEM"),
+            ("DISCARD ALL", "DISCARD ALL"), ("DISCARD TEMP", nil),
+            ("ALTER DATABASE d SET TABLESPACE x", "ALTER DATABASE ... SET TABLESPACE"),
+            ("ALTER DATABASE d SET work_mem = 1", nil),
+            ("ALTER TABLE t DETACH PARTITION p CONCURRENTLY", "ALTER TABLE ... DETACH PARTITION CONCURRENTLY"),
+            ("ALTER TABLE t DETACH PARTITION p", nil),
+            ("CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p", "CREATE SUBSCRIPTION with create_slot"),
+            ("CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (connect = false)", nil),
+            ("CREATE SUBSCRIPTION s CONNECTION 'x' PUBLICATION p WITH (create_slot = off)", nil),
+            ("ALTER SUBSCRIPTION s REFRESH PUBLICATION", "ALTER SUBSCRIPTION ... REFRESH"),
+            ("ALTER SUBSCRIPTION s ADD PUBLICATION p", "ALTER SUBSCRIPTION ... REFRESH"),
+            ("ALTER SUBSCRIPTION s SET PUBLICATION p WITH (refresh = false)", nil),
+            ("ALTER SUBSCRIPTION s ENABLE", nil),
         ])
     func outsideTransaction(sql: String, expected: String?) throws {
         #expect(try SQLParser.parse(sql).get().first?.outsideTransactionOnly == expected)

@@ -13,6 +13,10 @@ struct ExecutionContext: Sendable {
     var schema: String { target.schema }
     var searchPath: [String] { target.searchPath }
 
+    /// What each transaction sets the guard to (`TrackingSQL.guardedRecord`): random, so that a
+    /// migration cannot set it itself after ending the transaction.
+    let guardToken = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+
     init(_ target: StepTarget, pooled: PooledTransaction? = nil) {
         self.target = target
         self.pooled = pooled
@@ -30,7 +34,7 @@ struct ExecutionContext: Sendable {
                 + "SET tenantplan.schema = \(SQL.quoteLiteral(schema));"
         }
         let values = [
-            (TrackingSQL.guardSetting, "on"), ("tenantplan.tenant_id", tenantID), ("tenantplan.schema", schema),
+            (TrackingSQL.guardSetting, guardToken), ("tenantplan.tenant_id", tenantID), ("tenantplan.schema", schema),
         ]
         return "SET LOCAL search_path TO \(path);SELECT "
             + values.map { "pg_catalog.set_config('\($0)', \(SQL.quoteLiteral($1)), true)" }.joined(separator: ", ")

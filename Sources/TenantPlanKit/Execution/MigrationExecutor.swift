@@ -122,7 +122,9 @@ struct MigrationExecutor {
             offsets.append(length)
             append(migration.batchText)
             append(
-                "\n;\n" + TrackingSQL.guardedRecord(migration, in: table, format: format, recordsTime: recordsTime)
+                "\n;\n"
+                    + TrackingSQL.guardedRecord(
+                        migration, in: table, format: format, recordsTime: recordsTime, token: context.guardToken)
                     + ";" + Self.mark)
             if perMigration, !holdCommit { append(context.commit) }
         }
@@ -207,9 +209,8 @@ struct MigrationExecutor {
             rollbackIfNeeded()
             return ExecutionOutcome(checkFailed: true)
         }
-        // The guard fails outside the transaction it guards: the migration ended it. (Seen before any
-        // rollback, which would make every connection look idle.)
-        let endedItsTransaction = result.error?.sqlstate == "22012" && connection.isHealthy
+        // The guard found the transaction it guards gone: the migration ended it.
+        let endedItsTransaction = TrackingSQL.lostGuard(result.error)
         if holdCommit, result.error != nil, !connection.isHealthy { _ = connection.execAll("ROLLBACK") }
         let marks = marks(result.results)
         func applied(_ count: Int) -> [Report.AppliedMigration] {
@@ -227,7 +228,9 @@ struct MigrationExecutor {
             // Refused whole (a syntax error): the migration whose text holds the error's position.
             failedIndex = holder
         }
-        if perMigration {
+        // Per-migration, or when a migration ended the transaction (which committed what came before
+        // it, rows included, even in one per-action transaction): what committed is read back.
+        if perMigration || endedItsTransaction {
             if let state = try? TrackingReader.read([table], on: connection)[table] {
                 let recorded = state.keys
                 // Recorded, and reached by this batch (a mark follows each migration's row): under a
@@ -235,7 +238,9 @@ struct MigrationExecutor {
                 committed = min(
                     migrations.prefix { recorded.contains(format.usesHash ? $0.hash : $0.name) }.count,
                     max(0, marks.count - 1))
-                failedIndex = committed
+                // (Per-action, the marks say which migration ended the transaction; earlier ones may
+                // have been rolled back with it.)
+                if perMigration { failedIndex = committed }
             } else {
                 // The connection is gone: what committed is unknown here (a mark arrives before its
                 // COMMIT), so nothing is claimed; the next run re-reads the table and goes on from there.
@@ -251,6 +256,13 @@ struct MigrationExecutor {
         if endedItsTransaction { outcome.error = Self.endedTransactionError(failed?.name) }
         if connectionLost {
             outcome.unconfirmed = unconfirmed(result.results, migrations, marks: marks)
+            if marks.isEmpty, migrations.count > 1 {
+                // No result came back: which migration was running is unknown too.
+                outcome.error?.migration = nil
+                outcome.error?.position = nil
+                let during = "during \(migrations[0].name)..\(migrations[migrations.count - 1].name): "
+                outcome.error?.message = during + error.message
+            }
             outcome.error?.message +=
                 " (the connection was lost: which of the batch's migrations committed is "
                 + "unknown until the next run re-reads the tracking table)"
@@ -298,8 +310,8 @@ struct MigrationExecutor {
         Report.ErrorInfo(
             migration: migration, sqlstate: "2D000",
             message: "the migration ended the transaction it runs in (a COMMIT or ROLLBACK in a file the parser "
-                + "did not check, `-- tenantplan: no-parse`): what it did before that is committed, the rest did "
-                + "not run, and no tracking row was written",
+                + "did not check, `-- tenantplan: no-parse`): what ran before that in the transaction was committed "
+                + "or rolled back with it, the rest did not run, and no tracking row was written for this migration",
             hint: "remove the transaction control; run statements that need their own transactions in a migration "
                 + "starting with `-- tenantplan: no-transaction`, then fix this tenant by hand")
     }

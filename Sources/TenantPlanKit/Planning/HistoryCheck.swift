@@ -13,8 +13,9 @@ public enum HistoryCheck {
     }
 
     /// The edited migrations of one table, where its format can show them: drizzle-kit (the row
-    /// holding the file's journal `when`), hash (the row standing at the file's place in the
-    /// applied order), tenantplan (the recorded sha256 of the name). The name format records no hash.
+    /// holding the file's journal `when`; without a journal, as hash), hash (the row standing at the
+    /// file's place in the applied order), tenantplan (the recorded sha256 of the name). The name
+    /// format records no hash.
     /// `known`: everything a row may match (the folders and the `sql` scripts recorded in the table).
     /// `folderCount`: how many folders record in the table; with several, the hash format's places
     /// mean nothing (their migrations interleave in the applied order), so it shows no edit.
@@ -33,14 +34,20 @@ public enum HistoryCheck {
                 }
                 return Edited(migration: row.key, recorded: recorded, now: migration.hash)
             }
-        case .hash where folderCount > 1:
-            return []
         case .hash, .drizzleKit:
+            if folderCount > 1, pairsByPlace(format, folders: folders) { return [] }
             return Drift(state, folders: folders, known: known ?? folders).likely.compactMap { pair in
                 guard pair.kind == "edited", let migration = byName[pair.migration] else { return nil }
                 return Edited(migration: pair.migration, recorded: pair.recorded, now: migration.hash)
             }
         }
+    }
+
+    /// Whether rows of `format` pair with `folders` only by place in the applied order (a guess): the
+    /// hash format, and drizzle-kit rows of folders without a journal (their `created_at` is the
+    /// time they ran, not the journal's `when`).
+    public static func pairsByPlace(_ format: TrackingFormat, folders: [Migration]) -> Bool {
+        format == .hash || (format == .drizzleKit && !folders.contains { $0.when != nil })
     }
 
     /// The first of `pending` that sorts before the latest applied migration of `folders`, with that one.
@@ -64,7 +71,7 @@ public enum HistoryCheck {
     ) -> Report.ErrorInfo? {
         guard let run = step.change?.run, !run.isEmpty else { return nil }
         if let edit = edited(state, folders: folders, known: known, folderCount: folderCount).first {
-            return editRefusal(edit, format: state.format ?? .hash)
+            return editRefusal(edit, byPlace: pairsByPlace(state.format ?? .hash, folders: folders))
         }
         // Order only means something within one folder: the action's own.
         let folder: [Migration]
@@ -80,11 +87,11 @@ public enum HistoryCheck {
         return nil
     }
 
-    /// The refusal for an edit. The hash format records no names: its rows are paired with files by
-    /// place in the applied order, so the message says what else the row may be.
-    static func editRefusal(_ edit: Edited, format: TrackingFormat) -> Report.ErrorInfo {
+    /// The refusal for an edit. Rows paired with files by place in the applied order (`pairsByPlace`)
+    /// are a guess, so the message says what else the row may be.
+    static func editRefusal(_ edit: Edited, byPlace: Bool) -> Report.ErrorInfo {
         let recorded = "recorded sha256 \(edit.recorded.prefix(12))..., file now \(edit.now.prefix(12))..."
-        guard format == .hash else {
+        guard byPlace else {
             return Report.ErrorInfo(
                 migration: edit.migration,
                 message: "\(edit.migration) was edited after it was applied (\(recorded)): running it again could "
@@ -95,8 +102,8 @@ public enum HistoryCheck {
         return Report.ErrorInfo(
             migration: edit.migration,
             message: "\(edit.migration) looks edited after it was applied: the row at its place in the applied order "
-                + "matches no file (\(recorded)); the hash format records no names, so tenantplan pairs rows with "
-                + "files by place",
+                + "matches no file (\(recorded)); the table records no names (nor, for drizzle-kit, a journal time), "
+                + "so tenantplan pairs rows with files by place",
             hint: "if the file was edited, restore it, or record the new hash with `tenantplan sync PLAN "
                 + "--accept-edits --migration \(edit.migration)`; if that row is something else (a hotfix, a deleted "
                 + "file, a removed sql action), delete it with "

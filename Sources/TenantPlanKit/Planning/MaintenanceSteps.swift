@@ -45,7 +45,8 @@ public enum MaintenanceSteps {
                 change.acceptEdits = HistoryCheck.edited(
                     state, folders: table.folders, known: table.known, folderCount: table.folderSets.count
                 ).filter {
-                    accept.allows($0.migration, format: state.format ?? .hash)
+                    accept.allows(
+                        $0.migration, byPlace: HistoryCheck.pairsByPlace(state.format ?? .hash, folders: table.folders))
                 }
             case .status: break
             }
@@ -104,14 +105,15 @@ public enum MarkScope: Sendable, Equatable {
 /// Which edited migrations `sync --accept-edits` records the new hash of.
 public enum EditScope: Sendable, Equatable {
     /// Those found for certain (drizzle-kit: the journal `when`; tenantplan: the name). The hash
-    /// format pairs rows with files by place, a guess: its edits must be named.
+    /// format (and drizzle-kit without a journal) pairs rows with files by place, a guess: its edits
+    /// must be named.
     case certain
     /// These migrations, in any format.
     case named(Set<String>)
 
-    func allows(_ migration: String, format: TrackingFormat) -> Bool {
+    func allows(_ migration: String, byPlace: Bool) -> Bool {
         switch self {
-        case .certain: format != .hash
+        case .certain: !byPlace
         case .named(let names): names.contains(migration)
         }
     }

@@ -20,6 +20,9 @@ public struct PlanReview: Codable, Sendable {
     public var lint: [Finding]
     /// The run failed as a whole (connection, discovery): nothing else is known.
     public var error: Report.ErrorInfo?
+    /// What `apply` would do that the plan's author may not expect (a new table in another format
+    /// than the existing ones, `newTableFormat`); absent when there is none.
+    public var warnings: [String]?
     /// `--rehearse`: the changes applied on copies in a throwaway cluster (timings in it: not byte-stable).
     public var rehearsal: Rehearsal.Result?
     /// `--drift`: tenants at one applied state whose schemas differ (`tenantplan drift`).
@@ -98,6 +101,7 @@ public struct PlanReview: Codable, Sendable {
         self.plan = Plan(path: report.plan.path, sha256: report.plan.sha256)
         self.database = report.database
         self.error = report.error
+        self.warnings = report.warnings
         self.shared = report.sharedActions.map(Self.shared)
         var summary = Summary()
         var grouped: [String: Group] = [:]

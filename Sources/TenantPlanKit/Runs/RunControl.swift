@@ -7,12 +7,24 @@ public final class RunControl: @unchecked Sendable {
     private var interrupted = false
     private var pools: [ConnectionPool] = []
 
-    public init() {}
+    /// How long running statements get to end after `interrupt()` before their connections are
+    /// closed under them (a server that does not answer the cancel request).
+    public let abandonAfter: Duration
+
+    public init(abandonAfter: Duration = .seconds(5)) {
+        self.abandonAfter = abandonAfter
+    }
 
     public var isInterrupted: Bool {
         lock.lock()
         defer { lock.unlock() }
         return interrupted
+    }
+
+    private var attachedPools: [ConnectionPool] {
+        lock.lock()
+        defer { lock.unlock() }
+        return pools
     }
 
     func attach(_ pool: ConnectionPool) {
@@ -22,12 +34,21 @@ public final class RunControl: @unchecked Sendable {
     }
 
     /// Marks the run interrupted and cancels every running statement (their transactions roll back).
+    /// Statements still running `abandonAfter` later lose their connection: the run ends within
+    /// seconds whatever the server does, reporting those tenants' outcome as unknown.
     public func interrupt() {
         lock.lock()
+        let first = !interrupted
         interrupted = true
         let pools = self.pools
         lock.unlock()
         for pool in pools { Task { await pool.cancelAll() } }
+        guard first else { return }
+        let delay = abandonAfter
+        Task.detached { [self] in
+            try? await Task.sleep(for: delay)
+            for pool in attachedPools { await pool.abandonAll() }
+        }
     }
 }
 

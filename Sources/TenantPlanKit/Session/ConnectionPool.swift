@@ -167,6 +167,11 @@ public actor ConnectionPool {
         }
     }
 
+    /// Closes the sockets of the sessions still busy (`PGSession.abandon`).
+    public func abandonAll() {
+        for session in busy.values { session.abandon() }
+    }
+
     /// Closes idle sessions; later releases close theirs.
     public func close() {
         closed = true

@@ -37,7 +37,7 @@ public struct Drift: Codable, Sendable, Hashable {
         let missing = state.pending(folders)
         let orphans = state.orphans(known).sorted { $0.id < $1.id }
         let likely =
-            format == .drizzleKit
+            !HistoryCheck.pairsByPlace(format, folders: folders)
             ? Self.pairByJournalTime(orphans, missing: missing)
             : Self.pairByPlace(
                 orphans, missing: missing, rows: state.rows, folders: folders, known: known, format: format)
@@ -54,7 +54,8 @@ public struct Drift: Codable, Sendable, Hashable {
     }
 
     /// An edited or renamed file keeps its place: pair an orphan with the missing migration that
-    /// stands where the orphan's row stands in the applied order.
+    /// stands where the orphan's row stands in the applied order (also drizzle-kit rows of a folder
+    /// without a journal, whose `created_at` is the time they ran).
     /// Rows of `sql` action scripts (in `known`, not in `folders`) take no place in the folders' order.
     private static func pairByPlace(
         _ orphans: [TrackingState.Row], missing: [Migration], rows: [TrackingState.Row], folders: [Migration],

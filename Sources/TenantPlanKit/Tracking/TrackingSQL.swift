@@ -31,6 +31,14 @@ public enum TrackingSQL {
 
     /// The setting a migration's transaction holds (`SET LOCAL`) until it ends.
     static let guardSetting = "tenantplan.guard"
+    /// A setting never set: `guardedRecord` reads it (and fails, naming it) when the guard is gone.
+    static let guardLost = "tenantplan.migration_ended_its_transaction"
+
+    /// Whether `error` is `guardedRecord` finding its transaction gone.
+    static func lostGuard(_ error: PostgresError?) -> Bool {
+        guard let error, error.sqlstate == "42704" else { return false }
+        return error.message.contains(guardLost)
+    }
     /// When the running migration started (`set_config(..., true)`), for the tenantplan format's execution time.
     static let startedSetting = "tenantplan.started"
     /// Sets `startedSetting` to now, inside the migration's transaction.
@@ -93,16 +101,20 @@ public enum TrackingSQL {
     }
 
     /// The record of a migration that just ran in this transaction, written only if the
-    /// transaction that set the guard is still open: a migration that ended it (a COMMIT inside a
-    /// procedure, say) makes the insert fail with division by zero (22012), outside any
-    /// transaction, instead of recording a migration that did not run whole. (The divisor depends
-    /// on a setting, so the planner cannot fold it away.)
+    /// transaction that set the guard to `token` (`ExecutionContext.guardToken`, random per tenant)
+    /// is still open: a migration that ended it (a COMMIT inside a procedure, `COMMIT; BEGIN;` in a
+    /// file the parser skipped) makes the insert fail, naming `guardLost` (42704, unrecognized
+    /// configuration parameter), instead of recording a migration that did not run whole. (The
+    /// condition reads a setting, so the planner cannot fold it away.)
     public static func guardedRecord(
-        _ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat, recordsTime: Bool = true
+        _ migration: Migration, in ref: TrackingTableRef, format: TrackingFormat, recordsTime: Bool = true,
+        token: String
     ) -> String {
         let (columns, values) = recordValues(
             migration, format: format, recordsTime: recordsTime, elapsed: .sinceStart)
-        let check = "1 / coalesce((pg_catalog.current_setting('\(guardSetting)', true) = 'on')::int, 0) = 1"
+        let check =
+            "CASE WHEN pg_catalog.current_setting('\(guardSetting)', true) = \(SQL.quoteLiteral(token)) THEN true "
+            + "ELSE pg_catalog.current_setting('\(guardLost)')::bool END"
         return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check) "
             + "RETURNING xmin::text AS \(writerColumn)"
     }

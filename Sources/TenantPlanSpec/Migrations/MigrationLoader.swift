@@ -31,7 +31,8 @@ struct MigrationLoader {
             sink.error(location, "cannot read migrations folder '\(folder)': \(error.localizedDescription)")
             return nil
         }
-        let sqlFiles = entries.filter { $0.hasSuffix(".sql") }.sorted()
+        // Hidden files (editor backups, macOS `._` resource forks) are not migrations.
+        let sqlFiles = entries.filter { $0.hasSuffix(".sql") && !$0.hasPrefix(".") }.sorted()
         let journalPath = (absolutePath as NSString).appendingPathComponent("meta/_journal.json")
         if fileSystem.fileExists(atPath: journalPath) {
             return loadJournaled(

@@ -165,7 +165,59 @@ public enum SQLParser {
         case "DropStmt" where concurrent: return "DROP INDEX CONCURRENTLY"
         case "ReindexStmt" where "\(fields["params"] ?? "")".contains("concurrently"): return "REINDEX CONCURRENTLY"
         case "ClusterStmt" where fields["relation"] == nil: return "CLUSTER without a table"
+        case "ReindexStmt"
+        where ["REINDEX_OBJECT_SCHEMA", "REINDEX_OBJECT_SYSTEM", "REINDEX_OBJECT_DATABASE"]
+            .contains(fields["kind"] as? String):
+            return "REINDEX " + (fields["kind"] as! String).dropFirst("REINDEX_OBJECT_".count)
+        case "DiscardStmt" where fields["target"] as? String == "DISCARD_ALL": return "DISCARD ALL"
+        case "AlterDatabaseStmt" where option("tablespace", in: fields) != nil:
+            return "ALTER DATABASE ... SET TABLESPACE"
+        case "AlterTableStmt" where detachesConcurrently(fields): return "ALTER TABLE ... DETACH PARTITION CONCURRENTLY"
+        case "CreateSubscriptionStmt" where flag("create_slot", in: fields) ?? flag("connect", in: fields) ?? true:
+            return "CREATE SUBSCRIPTION with create_slot"
+        case "DropSubscriptionStmt": return "DROP SUBSCRIPTION (of a subscription with a replication slot)"
+        case "AlterSubscriptionStmt" where subscriptionRefreshes(fields): return "ALTER SUBSCRIPTION ... REFRESH"
         default: return nil
+        }
+    }
+
+    /// A `WITH (name = value)` option of a statement, as parsed (`DefElem`), or nil when absent.
+    private static func option(_ name: String, in fields: [String: Any]) -> [String: Any]? {
+        let options = fields["options"] as? [[String: Any]] ?? []
+        return options.lazy.compactMap { $0["DefElem"] as? [String: Any] }.first { $0["defname"] as? String == name }
+    }
+
+    /// A boolean option's value as PostgreSQL reads it (`true`/`on`/`1`/no value = true), or nil when absent.
+    private static func flag(_ name: String, in fields: [String: Any]) -> Bool? {
+        guard let option = option(name, in: fields) else { return nil }
+        guard let arg = option["arg"] as? [String: Any] else { return true }
+        if let boolean = arg["Boolean"] as? [String: Any] { return boolean["boolval"] as? Bool ?? false }
+        // `false` and `'false'` parse as a string, a bare `off` as a type name.
+        let typeName = ((arg["TypeName"] as? [String: Any])?["names"] as? [[String: Any]])?.last
+        let text = (((arg["String"] ?? typeName?["String"]) as? [String: Any])?["sval"] as? String)?.lowercased()
+        if let integer = arg["Integer"] as? [String: Any] { return (integer["ival"] as? Int ?? 0) != 0 }
+        return !["false", "off", "0", "no"].contains(text ?? "true")
+    }
+
+    /// `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`.
+    private static func detachesConcurrently(_ fields: [String: Any]) -> Bool {
+        let commands = fields["cmds"] as? [[String: Any]] ?? []
+        return commands.contains { command in
+            let cmd = command["AlterTableCmd"] as? [String: Any]
+            let partition = (cmd?["def"] as? [String: Any])?["PartitionCmd"] as? [String: Any]
+            return cmd?["subtype"] as? String == "AT_DetachPartition" && partition?["concurrent"] as? Bool == true
+        }
+    }
+
+    /// `ALTER SUBSCRIPTION ... REFRESH PUBLICATION`, or `SET`/`ADD`/`DROP PUBLICATION` without
+    /// `refresh = false`: PostgreSQL runs these only outside a transaction block.
+    private static func subscriptionRefreshes(_ fields: [String: Any]) -> Bool {
+        switch fields["kind"] as? String {
+        case "ALTER_SUBSCRIPTION_REFRESH": return true
+        case "ALTER_SUBSCRIPTION_SET_PUBLICATION", "ALTER_SUBSCRIPTION_ADD_PUBLICATION",
+            "ALTER_SUBSCRIPTION_DROP_PUBLICATION":
+            return flag("refresh", in: fields) ?? true
+        default: return false
         }
     }
 }
