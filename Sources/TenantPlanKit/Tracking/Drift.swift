@@ -37,7 +37,7 @@ public struct Drift: Codable, Sendable, Hashable {
         let missing = state.pending(folders)
         let orphans = state.orphans(known).sorted { $0.id < $1.id }
         let likely =
-            !HistoryCheck.pairsByPlace(format, folders: folders)
+            format == .drizzleKit && !HistoryCheck.pairsByPlace(format, folders: folders)
             ? Self.pairByJournalTime(orphans, missing: missing)
             : Self.pairByPlace(
                 orphans, missing: missing, rows: state.rows, folders: folders, known: known, format: format)
