@@ -230,6 +230,73 @@ import Testing
         }
     }
 
+    @Test(
+        "past two batches of tenants, unread rows are assumed and checked: racing runs, odd tenants, PgBouncer")
+    func assumedRows() async throws {
+        for pooled in [false, true] {
+            let db = try await TestDatabase.create("assumed")
+            try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
+            let fixture = try PlanFixture()
+            defer { fixture.remove() }
+            let ids = (0..<600).map { String(format: "s%03d", $0) }
+            let pooler = pooled ? "pooler: transaction" : ""
+            try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
+            let first = try await runApply(try fixture.compile(Self.plan(ids, database: pooler), database: db), db)
+            #expect(first.exitCode == 0, "\(first.tenants.compactMap(\.error).prefix(2))")
+            // Tenants after the first batch that differ from it: the new migration applied by hand, an
+            // extra row, an empty table (the first migration undone), another layout.
+            try await db.exec(
+                """
+                ALTER TABLE t_s400.a ADD COLUMN b text;
+                INSERT INTO t_s400.__drizzle_migrations (name) VALUES ('0002_b');
+                INSERT INTO t_s450.__drizzle_migrations (name) VALUES ('0000_hotfix');
+                DELETE FROM t_s500.__drizzle_migrations; DROP TABLE t_s500.a;
+                ALTER TABLE t_s550.__drizzle_migrations ADD COLUMN note text;
+                """)
+            try fixture.write("m/0002_b.sql", "ALTER TABLE a ADD COLUMN b text;")
+            let plan = try fixture.compile(Self.plan(ids, database: pooler), database: db)
+            let conninfo = pooled ? try TestBouncer.conninfo(db) : db.conninfo
+            // The read: the first batch for real, the rest assumed at its state unless their layout differs.
+            let session = RunSession(
+                plan: plan, graph: ExecutionGraph(plan: plan), conninfo: conninfo, filter: TenantFilter(),
+                control: RunControl(), events: { _ in })
+            let snapshot = try await session.snapshot(speculation: Speculation { _, _, _ in true })
+            await session.close()
+            let assumed = snapshot.states.filter { $0.tables.values.contains(where: \.speculative) }
+            #expect(assumed.count == 349, "tenants s250...s599 but s550")
+            #expect(assumed.allSatisfy { $0.tables.values.first?.rows.map(\.key) == ["0001_a"] })
+            // Alone: every tenant at the assumed state takes one round trip; those that differ are read.
+            let trips = RoundTrips()
+            let alone = try await Self.apply(plan, db, trips: trips, conninfo: conninfo)
+            #expect(alone.exitCode == 0, "pooled \(pooled): \(alone.tenants.compactMap(\.error).prefix(2))")
+            for id in ["s251", "s399", "s599"] { #expect(trips.count(tenant: id) == 1, "\(id), pooled \(pooled)") }
+            for id in ["s400", "s450", "s500"] { #expect(trips.count(tenant: id) > 1, "\(id), pooled \(pooled)") }
+            #expect(alone.tenant("s400")?.unchanged == true)
+            for id in ["s000", "s399", "s400", "s450", "s500", "s550", "s599"] {
+                #expect(
+                    try await db.rows(
+                        "SELECT name FROM t_\(id).__drizzle_migrations WHERE name LIKE '000%' ORDER BY 1"
+                    ).map { $0[0]! } == (id == "s450" ? ["0000_hotfix", "0001_a", "0002_b"] : ["0001_a", "0002_b"]),
+                    "\(id), pooled \(pooled)")
+                #expect(try await db.count("SELECT count(*) FROM t_\(id).a WHERE b IS NULL") == 0)
+            }
+            // Racing: each migration once.
+            try fixture.write(
+                "m/0003_c.sql",
+                "INSERT INTO public.applied_log VALUES (current_setting('tenantplan.tenant_id'), '0003_c');")
+            let racing = try fixture.compile(Self.plan(ids, database: pooler), database: db)
+            async let one = Self.apply(racing, db, conninfo: conninfo)
+            async let two = Self.apply(racing, db, conninfo: conninfo)
+            let reports = try await [one, two]
+            for report in reports {
+                #expect(report.exitCode == 0, "pooled \(pooled): \(report.tenants.compactMap(\.error).prefix(2))")
+            }
+            #expect(try await db.count("SELECT count(*) FROM public.applied_log") == 600, "pooled \(pooled)")
+            #expect(try await PoolerTests.duplicates(db) == 0, "pooled \(pooled)")
+            #expect(reports.map(\.summary.migrationsApplied).reduce(0, +) == 600, "pooled \(pooled)")
+        }
+    }
+
     @Test("what a migration sets for the session in the one-trip path reaches no later tenant")
     func sessionStateStays() async throws {
         let db = try await TestDatabase.create("one_trip_session")

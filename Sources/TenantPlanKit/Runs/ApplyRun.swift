@@ -77,7 +77,7 @@ struct ApplyRun {
         let started = Date()
         var report = Report(plan: plan, command: options.command, options: options, startedAt: started)
         do {
-            let snapshot = try await session.snapshot()
+            let snapshot = try await session.snapshot(speculation: speculation)
             report.database = snapshot.target
             let warnings = FormatResolution.newTableWarnings(
                 graph.tenantActions, tables: snapshot.validIndices.map { snapshot.tables[$0] },
@@ -109,6 +109,21 @@ struct ApplyRun {
         await session.close()
         report.finish(started: started, interrupted: session.control.isInterrupted)
         return report
+    }
+
+    /// The speculative read (`Speculation`), for a real run whose tenant actions are all in one
+    /// stage (a later stage would plan against what the first leaves).
+    private var speculation: Speculation? {
+        let stages = graph.stages.filter { !$0.tenant.isEmpty }
+        guard !options.dryRun, stages.count == 1, let stage = stages.first else { return nil }
+        let (planner, plan) = (self.planner, self.plan)
+        return Speculation { index, state, snapshot in
+            let steps = planner.steps(
+                for: .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant,
+                tables: snapshot.tables[index],
+                asRead: state, createdByRun: false, skip: [:])
+            return steps.hasWork && steps.onlyRunsMigrations
+        }
     }
 
     // MARK: - Shared actions
@@ -192,10 +207,13 @@ struct ApplyRun {
                 }
             case .run:
                 var steps = progress.plannedSteps(index, stage: stage, skip: skip, planner: planner)
-                if steps.hasWork, !options.dryRun {
+                // Assumed rows (`Speculation`) are only for the one-trip path, which checks them;
+                // anything else about such a tenant is decided under its lock, on rows read there.
+                let assumed = progress.asRead(index)?.tables.values.contains { $0.speculative } == true
+                if steps.hasWork || assumed, !options.dryRun {
                     work.append(index)
                     // The one-trip path carries out these steps, planned from the batched read.
-                    if steps.onlyRunsMigrations, let state = progress.asRead(index) {
+                    if steps.hasWork, steps.onlyRunsMigrations, let state = progress.asRead(index) {
                         if !progress.keepsFinalStates { steps.finalStates = [:] }
                         planned[index] = TenantExecutor.AsRead(state: state, steps: steps)
                     }

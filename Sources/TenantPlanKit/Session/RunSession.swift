@@ -24,6 +24,18 @@ struct Snapshot: Sendable {
     var validIndices: [Int] { tenants.indices.filter { tenants[$0].invalidReason == nil } }
 }
 
+/// `apply`'s guess, for the everyday deploy where nearly every tenant is at the same state: once a
+/// first batch of tenants is read, the rows of the others are not read but assumed to be those of
+/// most of that batch, when `worthIt` says that state takes the one-trip path (migrations to run).
+/// Each such tenant's one-trip text then checks its table holds exactly those rows before anything
+/// runs (`TrackingSQL.holdsExactly`); one that does not takes the locked path, which reads it.
+struct Speculation: Sendable {
+    /// Whether tenant `index`, at `state` (read), would run migrations on the one-trip path.
+    var worthIt: @Sendable (_ index: Int, _ state: TenantState, _ snapshot: Snapshot) -> Bool
+    /// The share of the first batch that must be at one state.
+    static let agreement = 0.9
+}
+
 /// One run's connection to the database, shared by every command: a pool with the plan's
 /// connection settings, discovery, the batched tracking read, and the sweep over tenants.
 final class RunSession: Sendable {
@@ -164,12 +176,12 @@ final class RunSession: Sendable {
     /// the pool. A transient failure of discovery's query or of the read (a deadlock, a
     /// serialization failure, a connection lost or a shutdown mid-query) starts it over with
     /// `database.retry`, a warning per attempt; failing to connect at all is `acquire`'s wait.
-    func snapshot() async throws -> Snapshot {
+    func snapshot(speculation: Speculation? = nil) async throws -> Snapshot {
         let retry = plan.database.retry
         var attempt = 1
         while true {
             do {
-                return try await takeSnapshot()
+                return try await takeSnapshot(speculation: speculation)
             } catch let error where attempt < retry.maxAttempts && !control.isInterrupted {
                 guard let transient = Self.transientReadFailure(error) else { throw error }
                 let delay = Int(retry.delay(afterAttempt: attempt, random: Backoff.random).rounded())
@@ -193,7 +205,7 @@ final class RunSession: Sendable {
         return nil
     }
 
-    private func takeSnapshot() async throws -> Snapshot {
+    private func takeSnapshot(speculation: Speculation?) async throws -> Snapshot {
         let settings = plan.tenants
         let pooler = plan.database.pooler
         let urlLocation = plan.database.urlLocation
@@ -219,25 +231,68 @@ final class RunSession: Sendable {
             states: Array(
                 repeating: TenantState(schemaExists: false, populated: false, tables: [:]), count: tenants.count),
             counts: counts, target: target)
-        try await readStates(into: &snapshot)
+        let chunks = snapshot.validIndices.chunked(into: TrackingReader.batchSize)
+        guard let speculation, chunks.count > 2 else {
+            try await readStates(chunks, into: &snapshot)
+            return snapshot
+        }
+        try await readStates([chunks[0]], into: &snapshot)
+        let assumed = Self.commonState(chunks[0], in: snapshot).flatMap { index, state in
+            speculation.worthIt(index, snapshot.states[index], snapshot)
+                ? (snapshot.tables[index].refs[0].table, state) : nil
+        }
+        try await readStates(Array(chunks.dropFirst()), into: &snapshot, assuming: assumed)
         return snapshot
     }
 
+    /// The tracking state most of `sample` is at (tenants with one table, in the `name` or
+    /// `tenantplan` format, with the same columns and keys), with a tenant at it; nil when less than
+    /// `Speculation.agreement` of the sample agrees.
+    static func commonState(_ sample: [Int], in snapshot: Snapshot) -> (index: Int, state: TrackingState)? {
+        var groups: [String: (index: Int, count: Int)] = [:]
+        for index in sample {
+            let refs = snapshot.tables[index].refs
+            guard refs.count == 1, snapshot.states[index].schemaExists,
+                let state = snapshot.states[index].tables[refs[0]], let format = state.format, !format.usesHash,
+                state.readError == nil, let layout = state.layout
+            else { continue }
+            let keys = state.rows.map { $0.key + "\u{1f}" + ($0.checksum ?? "") }.sorted().joined(separator: "\u{1e}")
+            groups["\(format.rawValue)\u{1d}\(refs[0].table)\u{1d}\(layout)\u{1d}\(keys)", default: (index, 0)].count +=
+                1
+        }
+        guard let top = groups.values.max(by: { $0.count < $1.count }),
+            Double(top.count) >= Speculation.agreement * Double(sample.count)
+        else { return nil }
+        return (top.index, snapshot.states[top.index].tables[snapshot.tables[top.index].refs[0]]!)
+    }
+
     /// The batched read: chunks of tenants, each read on its own connection with a few queries (schemas, table
-    /// columns, one UNION ALL of the rows).
-    private func readStates(into snapshot: inout Snapshot) async throws {
-        let chunks = snapshot.validIndices.chunked(into: TrackingReader.batchSize)
+    /// columns, one UNION ALL of the rows). `assuming`: the rows of a tenant's only table, when it has
+    /// that state's name, format and columns, are not read but assumed (`Speculation`).
+    private func readStates(
+        _ chunks: [[Int]], into snapshot: inout Snapshot, assuming: (table: String, state: TrackingState)? = nil
+    ) async throws {
         let tenants = snapshot.tenants
         let tables = snapshot.tables
         let read = try await onPool(chunks) { chunk, connection in
-            (
+            let single = Set(chunk.compactMap { tables[$0].refs.count == 1 ? tables[$0].refs[0] : nil })
+            let skip = assuming.map { table, assumed in
+                { (ref: TrackingTableRef, format: TrackingFormat, layout: String) in
+                    single.contains(ref) && ref.table == table && format == assumed.format && layout == assumed.layout
+                }
+            }
+            return (
                 try TrackingReader.existingSchemas(chunk.map { tenants[$0].schema }, on: connection),
-                try TrackingReader.read(chunk.flatMap { tables[$0].refs }, on: connection)
+                try TrackingReader.read(chunk.flatMap { tables[$0].refs }, skipRows: skip, on: connection)
             )
         }
         for (chunk, (existing, states)) in zip(chunks, read) {
             for index in chunk {
-                let found = tables[index].refs.map { ($0, states[$0] ?? .missing) }
+                let found = tables[index].refs.map { ref in
+                    var state = states[ref] ?? .missing
+                    if state.speculative, let assuming { state.rows = assuming.state.rows }
+                    return (ref, state)
+                }
                 snapshot.states[index] = TenantState(
                     schemaExists: existing[tenants[index].schema] != nil,
                     populated: existing[tenants[index].schema] == true,

@@ -8,11 +8,21 @@ public enum TrackingReader {
 
     /// Reads the state of each table in `refs` (all with the same table name or not). `writers`:
     /// also keep each row's writing transaction (`TrackingState.writers`; the locked re-read of a
-    /// tenant needs it, the batched read of every tenant does not).
-    public static func read(_ refs: [TrackingTableRef], writers: Bool = false, on connection: PGConnection) throws
-        -> [TrackingTableRef: TrackingState]
-    {
+    /// tenant needs it, the batched read of every tenant does not). `skipRows`: tables (by format
+    /// and `layout`) whose rows are not read; their states are left `speculative`, without rows.
+    public static func read(
+        _ refs: [TrackingTableRef], writers: Bool = false,
+        skipRows: ((TrackingTableRef, TrackingFormat, String) -> Bool)? = nil,
+        on connection: PGConnection
+    ) throws -> [TrackingTableRef: TrackingState] {
         var (states, found, versions) = try findTables(refs, on: connection)
+        if let skipRows {
+            found.removeAll { ref, format, columns in
+                guard skipRows(ref, format, states[ref]?.layout ?? "") else { return false }
+                states[ref]?.speculative = true
+                return true
+            }
+        }
         // Per table, the count and sum of its rows' writers (for its stamp).
         var writersRead: [TrackingTableRef: (count: Int, sum: Int)] = [:]
         for batch in found.chunked(into: batchSize) {
@@ -78,6 +88,8 @@ public enum TrackingReader {
                     }
                     states[ref] = TrackingState(format: format)
                     states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
+                    states[ref]?.version = versions[ref]
+                    states[ref]?.layout = tableColumns.keys.sorted().joined(separator: ",")
                     found.append((ref, format, Set(tableColumns.keys)))
                 }
             }

@@ -155,10 +155,28 @@ public enum TrackingSQL {
     /// A condition true when the table `ref` is still as `state` read it (`TrackingState.stamp`),
     /// computed by the server as `stamp` does. A table dropped since fails it with an error.
     static func unchangedSince(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
+        if state.speculative { return holdsExactly(state, in: ref) }
         guard let stamp = state.stamp else { return nil }
         return "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) "
             + "|| '/' || (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \(ref.qualified)) = "
             + SQL.quoteLiteral(stamp)
+    }
+
+    /// For a speculative state (rows assumed, not read): a condition true when the table `ref` has
+    /// the catalog version read and holds exactly the state's keys (with their sha256 in the
+    /// tenantplan format), whatever their ids or times. Nil for the formats whose planning reads more
+    /// than keys (`hash`, `drizzle-kit`: places and journal times).
+    static func holdsExactly(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
+        guard let version = state.version, let format = state.format, !format.usesHash else { return nil }
+        let item = format == .tenantplan ? "(\"name\"::text || chr(31) || coalesce(\"sha256\", ''))" : "\"name\"::text"
+        let expected = state.rows.map { format == .tenantplan ? $0.key + "\u{1f}" + ($0.checksum ?? "") : $0.key }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let array =
+            expected.isEmpty ? "'{}'::text[]" : "ARRAY[\(expected.map(SQL.quoteLiteral).joined(separator: ", "))]"
+        return
+            "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) = "
+            + "\(SQL.quoteLiteral(version)) AND coalesce((SELECT array_agg(\(item) ORDER BY \(item) COLLATE \"C\") "
+            + "FROM \(ref.qualified)), '{}') = \(array)"
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).

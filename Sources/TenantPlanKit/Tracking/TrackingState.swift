@@ -33,6 +33,14 @@ public struct TrackingState: Sendable {
     /// `xmin`s (`TrackingSQL.stamp`). Any insert, update or delete of a row, or `ALTER TABLE` changing its
     /// columns, gives another; nil for a state that was not read from a table.
     public var stamp: String?
+    /// The table's catalog row version (`pg_class.xmin`) as read, and its columns, sorted and
+    /// joined: what a speculative state is checked against.
+    public var version: String?
+    public var layout: String?
+    /// The rows were not read: they are assumed to be those most tenants have (`RunSession`'s
+    /// speculative read for `apply`). Never settled or refused on: only the one-trip path uses it,
+    /// after checking the table holds exactly these keys (`TrackingSQL.unchangedSince`).
+    public var speculative = false
 
     public var exists: Bool { format != nil || unrecognized }
 
