@@ -19,6 +19,12 @@ public final class PGResult: @unchecked Sendable {
         String(cString: PQfname(handle, Int32(column)))
     }
 
+    /// The index of the column named `name` (lower case, as an unquoted SQL name), if any.
+    public func column(named name: String) -> Int? {
+        let index = Int(PQfnumber(handle, name))
+        return index >= 0 ? index : nil
+    }
+
     /// The value at (row, column) as text, or nil for SQL NULL.
     public func value(_ row: Int, _ column: Int) -> String? {
         guard PQgetisnull(handle, Int32(row), Int32(column)) == 0 else { return nil }

@@ -27,7 +27,7 @@ struct ExecutionContext: Sendable {
     /// Inside a transaction, `SET LOCAL search_path` (which shows the path as `SET` normalises it)
     /// and one statement of `set_config(..., true)` calls for the rest (the same as `SET LOCAL`:
     /// two statements instead of four, for every transaction of every tenant).
-    func settings(local: Bool) -> String {
+    func settings(local: Bool, mark: Bool = false) -> String {
         let path = searchPath.map(SQL.quoteIdentifier).joined(separator: ", ")
         guard local else {
             return "SET search_path TO \(path);SET tenantplan.tenant_id = \(SQL.quoteLiteral(tenantID));"
@@ -38,7 +38,8 @@ struct ExecutionContext: Sendable {
         ]
         return "SET LOCAL search_path TO \(path);SELECT "
             + values.map { "pg_catalog.set_config('\($0)', \(SQL.quoteLiteral($1)), true)" }.joined(separator: ", ")
-            + " AS tenantplan_settings;"
+            + " AS tenantplan_settings"
+            + (mark ? ", extract(epoch FROM clock_timestamp())::float8 AS \(MigrationExecutor.markColumn);" : ";")
     }
 
     static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"
@@ -55,7 +56,17 @@ struct ExecutionContext: Sendable {
 
     /// Ends a transaction that succeeded (under a pooler, first undoing what a migration set for
     /// the session, which would otherwise stay on a server session other clients get next).
-    var commit: String { (pooled == nil ? "" : PooledTransaction.cleanup) + "COMMIT;" }
+    var commit: String { commit(last: false) }
+
+    /// `commit`; for the `last` transaction of a target on a session of its own
+    /// (`cleansAtLastCommit` false: the one-trip path without a pooler), without the cleanup, since
+    /// whatever uses the session next begins with the whole session reset (`AdvisoryLock.cleanSession`).
+    func commit(last: Bool) -> String {
+        (pooled == nil || (last && !cleansAtLastCommit) ? "" : PooledTransaction.cleanup) + "COMMIT;"
+    }
+
+    /// See `commit(last:)`.
+    var cleansAtLastCommit = true
 
     /// Under a pooler, a statement failing the transaction (SQLSTATE `TrackingSQL.conflict`) when
     /// another run recorded any of `migrations` since this one read the table; empty otherwise.

@@ -37,16 +37,18 @@ struct MigrationExecutor {
     /// Told of each batch before it is sent (`0003_a` or `0003_a..0005_c`).
     var sending: (@Sendable (String) -> Void)? = nil
 
+    /// The column of the timing marks: the settings statement before a transaction's first
+    /// migration, and each tracking insert's `RETURNING`, give the server's clock there.
     static let markColumn = "tenantplan_mark"
-    static let mark = "SELECT extract(epoch FROM clock_timestamp())::float8 AS \(markColumn);"
 
     func apply(_ pending: [Migration]) -> ExecutionOutcome {
         var outcome = ExecutionOutcome()
         var batch: [Migration] = []
-        func flush() -> Bool {
+        func flush(final: Bool = false) -> Bool {
             defer { batch.removeAll() }
             guard !batch.isEmpty else { return true }
-            let result = mode == .perAction ? runSingleTransaction(batch) : runPerMigration(batch)
+            let result =
+                mode == .perAction ? runSingleTransaction(batch, final: final) : runPerMigration(batch, final: final)
             outcome.checkFailed = result.checkFailed
             // (A per-action batch holding a file the parser skipped commits only after its results are seen.)
             outcome.applied += result.applied
@@ -86,7 +88,7 @@ struct MigrationExecutor {
                 batch.append(migration)
             }
         }
-        _ = flush()
+        _ = flush(final: true)
         return outcome
     }
 
@@ -95,7 +97,8 @@ struct MigrationExecutor {
     }
 
     /// Builds the text and remembers where each migration's SQL starts (in characters).
-    private func script(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false)
+    /// `final`: nothing else of the target follows the text on the session (`ExecutionContext.commit(last:)`).
+    private func script(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false, final: Bool = false)
         -> (text: String, offsets: [Int])
     {
         var text = ""
@@ -105,14 +108,13 @@ struct MigrationExecutor {
             text += piece
             length += piece.unicodeScalars.count
         }
-        // The first mark comes after the first BEGIN: no statement may run before it in the
-        // transaction, whose isolation it sets (`PooledTransaction.begin`).
-        if !perMigration { append(context.begin(first: true) + Self.mark + context.settings(local: true) + "\n") }
+        // The first mark comes with the settings, after the first BEGIN: no statement may run before
+        // it in the transaction, whose isolation it sets (`PooledTransaction.begin`). Later ones come
+        // with each tracking insert.
+        if !perMigration { append(context.begin(first: true) + context.settings(local: true, mark: true) + "\n") }
         for (index, migration) in migrations.enumerated() {
             if perMigration {
-                append(
-                    context.begin(first: index == 0) + (index == 0 ? Self.mark : "") + context.settings(local: true)
-                        + "\n")
+                append(context.begin(first: index == 0) + context.settings(local: true, mark: index == 0) + "\n")
             }
             // Under a checked first transaction, what it checked covers its migrations.
             if context.firstBegin == nil || (perMigration && index > 0) {
@@ -125,19 +127,17 @@ struct MigrationExecutor {
                 "\n;\n"
                     + TrackingSQL.guardedRecord(
                         migration, in: table, format: format, recordsTime: recordsTime, token: context.guardToken)
-                    + ";" + Self.mark)
-            if perMigration, !holdCommit { append(context.commit) }
+                    + ";")
+            if perMigration, !holdCommit { append(context.commit(last: final && index == migrations.count - 1)) }
         }
-        if !perMigration, !holdCommit { append(context.commit) }
+        if !perMigration, !holdCommit { append(context.commit(last: final)) }
         return (text, offsets)
     }
 
     private func marks(_ results: [PGResult]) -> [Double] {
         results.compactMap { result in
-            guard result.columnCount == 1, result.rowCount == 1, result.columnName(0) == Self.markColumn else {
-                return nil
-            }
-            return result.value(0, 0).flatMap(Double.init)
+            guard result.rowCount == 1, let column = result.column(named: Self.markColumn) else { return nil }
+            return result.value(0, column).flatMap(Double.init)
         }
     }
 
@@ -174,8 +174,8 @@ struct MigrationExecutor {
         return info
     }
 
-    private func runPerMigration(_ migrations: [Migration]) -> ExecutionOutcome {
-        runBatch(migrations, perMigration: true)
+    private func runPerMigration(_ migrations: [Migration], final: Bool) -> ExecutionOutcome {
+        runBatch(migrations, perMigration: true, final: final)
     }
 
     /// Each migration in its own round trip, in order, until one fails: for a batch the server
@@ -195,15 +195,17 @@ struct MigrationExecutor {
         return outcome
     }
 
-    private func runSingleTransaction(_ migrations: [Migration]) -> ExecutionOutcome {
-        runBatch(migrations, perMigration: false, holdCommit: migrations.contains { $0.skipsParser })
+    private func runSingleTransaction(_ migrations: [Migration], final: Bool) -> ExecutionOutcome {
+        runBatch(migrations, perMigration: false, holdCommit: migrations.contains { $0.skipsParser }, final: final)
     }
 
     /// Sends the batch in one round trip. On failure, finds what committed and which migration failed:
     /// per-migration, by reading the tracking rows back (not guessing); per-action, nothing committed
     /// and the timing marks received tell how far it got.
-    private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false) -> ExecutionOutcome {
-        let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit)
+    private func runBatch(_ migrations: [Migration], perMigration: Bool, holdCommit: Bool = false, final: Bool = false)
+        -> ExecutionOutcome
+    {
+        let (text, offsets) = script(migrations, perMigration: perMigration, holdCommit: holdCommit, final: final)
         let result = send(text, labelled: migrations, holdCommit: holdCommit)
         if refusedBeforeRunning(result) {
             rollbackIfNeeded()
@@ -256,18 +258,26 @@ struct MigrationExecutor {
         if endedItsTransaction { outcome.error = Self.endedTransactionError(failed?.name) }
         if connectionLost {
             outcome.unconfirmed = unconfirmed(result.results, migrations, marks: marks)
-            if marks.isEmpty, migrations.count > 1 {
-                // No result came back: which migration was running is unknown too.
-                outcome.error?.migration = nil
-                outcome.error?.position = nil
-                let during = "during \(migrations[0].name)..\(migrations[migrations.count - 1].name): "
-                outcome.error?.message = during + error.message
-            }
-            outcome.error?.message +=
-                " (the connection was lost: which of the batch's migrations committed is "
-                + "unknown until the next run re-reads the tracking table)"
+            outcome.error = outcome.error.map { Self.lostConnection($0, migrations, resultsCame: !marks.isEmpty) }
         }
         return outcome
+    }
+
+    /// The error of a batch whose connection was lost: what committed is unknown; when no result
+    /// came back, which migration was running is unknown too.
+    private static func lostConnection(_ error: Report.ErrorInfo, _ migrations: [Migration], resultsCame: Bool)
+        -> Report.ErrorInfo
+    {
+        var error = error
+        if !resultsCame, migrations.count > 1 {
+            error.migration = nil
+            error.position = nil
+            error.message = "during \(migrations[0].name)..\(migrations[migrations.count - 1].name): " + error.message
+        }
+        error.message +=
+            " (the connection was lost: which of the batch's migrations committed is "
+            + "unknown until the next run re-reads the tracking table)"
+        return error
     }
 
     /// Sends a batch with the connection labelled with its migrations (for logs); with
@@ -290,8 +300,7 @@ struct MigrationExecutor {
         key: String, writer: String, migration: Report.AppliedMigration
     )] {
         let writers = results.compactMap { result in
-            result.columnCount == 1 && result.rowCount == 1 && result.columnName(0) == TrackingSQL.writerColumn
-                ? result.value(0, 0) : nil
+            result.rowCount == 1 ? result.column(named: TrackingSQL.writerColumn).flatMap { result.value(0, $0) } : nil
         }
         let durations = durations(marks, count: writers.count)
         return zip(migrations.prefix(writers.count), zip(writers, durations)).map {

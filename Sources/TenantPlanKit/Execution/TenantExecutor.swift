@@ -156,6 +156,7 @@ struct TenantExecutor: Sendable {
                 lockName: lockName, lockWait: lockWait, statementTimeout: statementTimeout, lockTimeout: lockTimeout,
                 ownSession: true)
         var context = ExecutionContext(target, pooled: transaction)
+        context.cleansAtLastCommit = pooling != nil
         // On a session of its own, what the last tenant left on it goes (as in `AdvisoryLock.acquire`),
         // inside the transaction: nothing may run before its BEGIN. (Rolled back with it, it runs
         // again before whatever comes next on the session.)

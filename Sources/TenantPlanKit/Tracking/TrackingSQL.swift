@@ -116,7 +116,8 @@ public enum TrackingSQL {
             "CASE WHEN pg_catalog.current_setting('\(guardSetting)', true) = \(SQL.quoteLiteral(token)) THEN true "
             + "ELSE pg_catalog.current_setting('\(guardLost)')::bool END"
         return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check) "
-            + "RETURNING xmin::text AS \(writerColumn)"
+            + "RETURNING xmin::text AS \(writerColumn), "
+            + "extract(epoch FROM clock_timestamp())::float8 AS tenantplan_mark"
     }
 
     /// The column of the transaction id `guardedRecord` returns.
