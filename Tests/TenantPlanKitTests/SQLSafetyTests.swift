@@ -8,7 +8,10 @@ import Testing
 /// Every migration exactly once or clearly not at all: PostgreSQL's parser at validate, the
 /// transaction guard, applied history protected, adoption without surprises. Real server.
 @Suite struct SQLSafetyTests {
-    static func plan(_ ids: [String], extra: String = "", folder: String = "m", concurrency: Int = 2) -> String {
+    /// `transaction`: the action's `transaction` key (per-migration when nil).
+    static func plan(
+        _ ids: [String], extra: String = "", folder: String = "m", concurrency: Int = 2, transaction: String? = nil
+    ) -> String {
         """
         version: 1
         database: { url: "${TEST_DATABASE_URL}", maxConnections: 4 }
@@ -18,7 +21,7 @@ import Testing
           createSchemas: true
         \(extra)
         concurrency: \(concurrency)
-        actions: [{ name: m, migrate: \(folder) }]
+        actions: [{ name: m, migrate: \(folder)\(transaction.map { ", transaction: " + $0 } ?? "") }]
         """
     }
 
@@ -172,8 +175,7 @@ import Testing
         try fixture.write("m/0001_a.sql", "CREATE TABLE a0 (i int);")
         try fixture.write("m/0002_b.sql", "-- tenantplan: no-parse\nCREATE TABLE a1 (i int);\n" + ending)
         try fixture.write("m/0003_c.sql", "CREATE TABLE c1 (i int);")
-        let yaml = Self.plan(["x"]).replacingOccurrences(
-            of: "migrate: m }", with: "migrate: m, transaction: \(mode) }")
+        let yaml = Self.plan(["x"], transaction: mode)
         let report = try await runApply(try fixture.compile(yaml, database: db), db)
         let action = try #require(report.tenant("x")?.actions.first)
         #expect(action.applied.map(\.name) == applied, "what the report claims is what committed")
@@ -194,8 +196,7 @@ import Testing
         try fixture.write("m/0002_copy.sql", "-- tenantplan: no-parse\nCOPY a TO STDOUT;")
         try fixture.write("m/0003_after.sql", "CREATE TABLE after3 (i int);")
         try fixture.write("m/0004_after.sql", "CREATE TABLE after4 (i int);")
-        let yaml = Self.plan(["x"]).replacingOccurrences(
-            of: "migrate: m }", with: "migrate: m, transaction: per-action }")
+        let yaml = Self.plan(["x"], transaction: "per-action")
         let report = try await runApply(try fixture.compile(yaml, database: db), db)
         let action = try #require(report.tenant("x")?.actions.first)
         #expect(action.error?.migration == "0002_copy", "\(String(describing: action.error))")
@@ -499,7 +500,7 @@ import Testing
         let fixture = try PlanFixture()
         defer { fixture.remove() }
         try fixture.write("m/0001_a.sql", "CREATE TABLE t (i int);\nCREATE INDEX CONCURRENTLY t_i ON t (i);")
-        let none = Self.plan(["x"]).replacingOccurrences(of: "migrate: m }", with: "migrate: m, transaction: none }")
+        let none = Self.plan(["x"], transaction: "none")
         let report = try await runApply(try fixture.compile(none, database: db), db)
         #expect(report.exitCode == 0, "\(report.tenants.compactMap { $0.actions.first?.error })")
         #expect(try await db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 't_i'") == 1)
@@ -532,8 +533,7 @@ import Testing
         defer { fixture.remove() }
         try fixture.write("m/0001_a.sql", "CREATE TABLE a (i int);")
         try fixture.write("m/0002_b.sql", "-- tenantplan: no-parse\nCOPY (SELECT 1) TO STDOUT;")
-        let perAction = Self.plan(["x"]).replacingOccurrences(
-            of: "migrate: m }", with: "migrate: m, transaction: per-action }")
+        let perAction = Self.plan(["x"], transaction: "per-action")
         let report = try await runApply(try fixture.compile(perAction, database: db), db)
         #expect(report.tenant("x")?.status == .failed)
         #expect(try await !db.tableExists("s_x", "a"), "nothing of the action stays")

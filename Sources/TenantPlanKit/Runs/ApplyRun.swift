@@ -197,6 +197,7 @@ struct ApplyRun {
     private func runTenants(_ stage: ExecutionGraph.Stage, progress: inout ApplyProgress) async {
         guard !stage.tenant.isEmpty else { return }
         let skip = progress.machine.blocked(in: stage)
+        let everyActionBlocked = stage.tenant.allSatisfy { skip[$0.name] != nil }
         var planned: [Int: TenantExecutor.AsRead] = [:]
         var work: [Int] = []
         for index in progress.snapshot.tenants.indices {
@@ -209,7 +210,8 @@ struct ApplyRun {
                 var steps = progress.plannedSteps(index, stage: stage, skip: skip, planner: planner)
                 // Assumed rows (`Speculation`) are only for the one-trip path, which checks them;
                 // anything else about such a tenant is decided under its lock, on rows read there.
-                let assumed = progress.asRead(index)?.tables.values.contains { $0.speculative } == true
+                let assumed =
+                    !everyActionBlocked && progress.asRead(index)?.tables.values.contains { $0.speculative } == true
                 if steps.hasWork || assumed, !options.dryRun {
                     work.append(index)
                     // The one-trip path carries out these steps, planned from the batched read.

@@ -231,17 +231,23 @@ final class RunSession: Sendable {
             states: Array(
                 repeating: TenantState(schemaExists: false, populated: false, tables: [:]), count: tenants.count),
             counts: counts, target: target)
-        let chunks = snapshot.validIndices.chunked(into: TrackingReader.batchSize)
-        guard let speculation, chunks.count > 2 else {
-            try await readStates(chunks, into: &snapshot)
+        let valid = snapshot.validIndices
+        guard let speculation, valid.count > 2 * TrackingReader.batchSize else {
+            try await readStates(valid.chunked(into: TrackingReader.batchSize), into: &snapshot)
             return snapshot
         }
-        try await readStates([chunks[0]], into: &snapshot)
-        let assumed = Self.commonState(chunks[0], in: snapshot).flatMap { index, state in
+        // The sample: one batch spread evenly over the tenants (not the first ones, which may be
+        // the oldest or the newest).
+        let step = Double(valid.count) / Double(TrackingReader.batchSize)
+        let sample = (0..<TrackingReader.batchSize).map { valid[Int(Double($0) * step)] }
+        try await readStates([sample], into: &snapshot)
+        let sampled = Set(sample)
+        let rest = valid.filter { !sampled.contains($0) }.chunked(into: TrackingReader.batchSize)
+        let assumed = Self.commonState(sample, in: snapshot).flatMap { index, state in
             speculation.worthIt(index, snapshot.states[index], snapshot)
                 ? (snapshot.tables[index].refs[0].table, state) : nil
         }
-        try await readStates(Array(chunks.dropFirst()), into: &snapshot, assuming: assumed)
+        try await readStates(rest, into: &snapshot, assuming: assumed)
         return snapshot
     }
 

@@ -167,16 +167,25 @@ public enum TrackingSQL {
     /// the catalog version read and holds exactly the state's keys (with their sha256 in the
     /// tenantplan format), whatever their ids or times. Nil for the formats whose planning reads more
     /// than keys (`hash`, `drizzle-kit`: places and journal times).
+    /// Each row is one text: in the `tenantplan` format the name's length in characters, `:`, the name,
+    /// then `=` and the sha256 if there is one (unambiguous, and NULL apart from ''); compared under
+    /// the "C" collation whatever the column's (a case-insensitive one would make `0001_A` equal
+    /// `0001_a`, which the planner tells apart).
     static func holdsExactly(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
         guard let version = state.version, let format = state.format, !format.usesHash else { return nil }
-        let item = format == .tenantplan ? "(\"name\"::text || chr(31) || coalesce(\"sha256\", ''))" : "\"name\"::text"
-        let expected = state.rows.map { format == .tenantplan ? $0.key + "\u{1f}" + ($0.checksum ?? "") : $0.key }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let item =
+            format == .tenantplan
+            ? "(length(\"name\") || ':' || \"name\" || coalesce('=' || \"sha256\", ''))::text COLLATE \"C\""
+            : "\"name\"::text COLLATE \"C\""
+        let expected = state.rows.map { row in
+            format == .tenantplan
+                ? "\(row.key.unicodeScalars.count):\(row.key)" + (row.checksum.map { "=" + $0 } ?? "") : row.key
+        }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let array =
             expected.isEmpty ? "'{}'::text[]" : "ARRAY[\(expected.map(SQL.quoteLiteral).joined(separator: ", "))]"
         return
             "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) = "
-            + "\(SQL.quoteLiteral(version)) AND coalesce((SELECT array_agg(\(item) ORDER BY \(item) COLLATE \"C\") "
+            + "\(SQL.quoteLiteral(version)) AND coalesce((SELECT array_agg(\(item) ORDER BY \(item)) "
             + "FROM \(ref.qualified)), '{}') = \(array)"
     }
 

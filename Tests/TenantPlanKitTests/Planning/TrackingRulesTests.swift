@@ -1,3 +1,4 @@
+import TenantPlanPostgres
 import Testing
 
 @testable import TenantPlanKit
@@ -140,6 +141,19 @@ import Testing
         #expect(drift.likely == [Drift.Pair(kind: "edited", migration: "0001_b", recorded: "old-hash")])
     }
 
+    @Test("drizzle-kit of a folder without a journal: rows hold run times, so an edit is paired by place")
+    func editedDrizzleKitWithoutJournal() {
+        var state = Build.state(.drizzleKit, migrations)
+        for index in state.rows.indices { state.rows[index].applied = "17000000000\(index)" }
+        state.rows[1].key = "old-hash"
+        let drift = Drift(state, folders: migrations, known: migrations)
+        #expect(drift.likely == [Drift.Pair(kind: "edited", migration: "0001_b", recorded: "old-hash")])
+        #expect(HistoryCheck.pairsByPlace(.drizzleKit, folders: migrations))
+        #expect(!HistoryCheck.pairsByPlace(.drizzleKit, folders: [Build.migration("0000_a", when: 10)]))
+        #expect(HistoryCheck.edited(state, folders: migrations).map(\.migration) == ["0001_b"])
+        #expect(HistoryCheck.edited(state, folders: migrations, folderCount: 2).isEmpty, "places mean nothing")
+    }
+
     @Test("no table: every migration is missing, nothing is an orphan")
     func noTable() {
         let drift = Drift(.missing, folders: migrations, known: migrations)
@@ -171,5 +185,73 @@ import Testing
         let tables = TenantTables(tenant: Build.tenant, graph: ExecutionGraph(plan: Build.plan(actions)))
         #expect(tables.refs.map(\.table) == ["__drizzle_migrations", "__audit"])
         #expect(tables.tables.map(\.conversionTarget) == [nil, .hash])
+    }
+}
+
+@Suite struct SpeculationTests {
+    let migrations = [Build.migration("0000_a"), Build.migration("0001_b")]
+
+    /// `count` tenants, each with its own schema and one tracking table, at `state(index)`.
+    func snapshot(_ count: Int, state: (Int) -> TrackingState) -> Snapshot {
+        let plan = Build.plan([Build.migrate("m", migrations)])
+        let tenants = (0..<count).map { Tenant(id: "t\($0)", schema: "tenant_t\($0)") }
+        let tables = tenants.map { TenantTables(tenant: $0, graph: ExecutionGraph(plan: plan)) }
+        let states = tenants.indices.map { index in
+            TenantState(schemaExists: true, tables: [tables[index].refs[0]: state(index)])
+        }
+        return Snapshot(
+            tenants: tenants, tables: tables, states: states,
+            counts: DiscoveryCounts(discovered: count, afterPlanFilters: count, selected: count),
+            target: ConnInfo.Target())
+    }
+
+    func table(_ format: TrackingFormat, _ applied: [Migration], layout: String = "applied_at,id,name")
+        -> TrackingState
+    {
+        var state = Build.state(format, applied)
+        state.layout = layout
+        state.version = "42"
+        return state
+    }
+
+    @Test("the state 90% of the first batch shares is assumed; less agreement, or a hash format, assumes nothing")
+    func commonState() throws {
+        let mostly = snapshot(250) { $0 < 225 ? table(.name, [migrations[0]]) : table(.name, migrations) }
+        let common = try #require(RunSession.commonState(Array(0..<250), in: mostly))
+        #expect(common.state.rows.map(\.key) == ["0000_a"])
+        let split = snapshot(250) { $0 < 224 ? table(.name, [migrations[0]]) : table(.name, migrations) }
+        #expect(RunSession.commonState(Array(0..<250), in: split) == nil, "223 of 250 is under 90%")
+        let layouts = snapshot(250) {
+            table(.name, [migrations[0]], layout: $0 < 200 ? "applied_at,id,name" : "id,name")
+        }
+        #expect(RunSession.commonState(Array(0..<250), in: layouts) == nil, "another layout is another state")
+        let hashed = snapshot(250) { _ in table(.hash, [migrations[0]]) }
+        #expect(RunSession.commonState(Array(0..<250), in: hashed) == nil, "hash planning reads places")
+    }
+
+    @Test("an assumed table is checked for exactly its keys in byte order, and its catalog version")
+    func holdsExactly() throws {
+        var state = table(.name, [Build.migration("0002_é"), Build.migration("0001_z"), Build.migration("0001_Z")])
+        state.speculative = true
+        let condition = try #require(TrackingSQL.unchangedSince(state, in: Build.ref))
+        #expect(condition.contains("= '42' AND"))
+        #expect(condition.hasSuffix("= ARRAY['0001_Z', '0001_z', '0002_é']"))
+        #expect(condition.contains("array_agg(\"name\"::text COLLATE \"C\" ORDER BY \"name\"::text COLLATE \"C\")"))
+        var native = table(.tenantplan, [Build.migration("0001_a")])
+        native.speculative = true
+        native.rows.append(TrackingState.Row(id: 2, key: "0002_é", applied: nil, checksum: nil))
+        let nativeCondition = try #require(TrackingSQL.unchangedSince(native, in: Build.ref))
+        #expect(nativeCondition.hasSuffix("= ARRAY['6:0001_a=\(Build.migration("0001_a").hash)', '6:0002_é']"))
+        state.rows = []
+        #expect(try #require(TrackingSQL.unchangedSince(state, in: Build.ref)).hasSuffix("= '{}'::text[]"))
+        #expect(TrackingSQL.unchangedSince(table(.hash, migrations).speculating, in: Build.ref) == nil)
+    }
+}
+
+extension TrackingState {
+    fileprivate var speculating: TrackingState {
+        var state = self
+        state.speculative = true
+        return state
     }
 }
