@@ -231,32 +231,64 @@ import Testing
     }
 
     @Test(
-        "past two batches of tenants, unread rows are assumed and checked: racing runs, odd tenants, PgBouncer")
-    func assumedRows() async throws {
-        for pooled in [false, true] {
+        "past two batches of tenants, unread rows are assumed and checked: racing runs, odd tenants, PgBouncer",
+        arguments: [
+            (TrackingFormat.name, false), (.name, true), (.drizzleKit, false), (.hash, true), (.tenantplan, false),
+        ])
+    func assumedRows(format: TrackingFormat, pooled: Bool) async throws {
+        do {
             let db = try await TestDatabase.create("assumed")
             try await db.exec("CREATE TABLE public.applied_log (tenant text, migration text)")
             let fixture = try PlanFixture()
             defer { fixture.remove() }
             let ids = (0..<600).map { String(format: "s%03d", $0) }
             let pooler = pooled ? "pooler: transaction" : ""
-            try fixture.write("m/0001_a.sql", "CREATE TABLE a (id int);")
-            let first = try await runApply(try fixture.compile(Self.plan(ids, database: pooler), database: db), db)
+            let tracking = "tracking: { format: \(format.rawValue) }"
+            // drizzle-kit rows hold the journal's `when` (a numbered folder's hold each tenant's own time,
+            // so no two tenants agree and nothing is assumed).
+            var files = [("0001_a", "CREATE TABLE a (id int);")]
+            func write() throws {
+                if format == .drizzleKit {
+                    try fixture.writeJournaled("m", files)
+                } else {
+                    for (name, sql) in files { try fixture.write("m/\(name).sql", sql) }
+                }
+            }
+            try write()
+            let first = try await runApply(
+                try fixture.compile(Self.plan(ids, database: pooler, extra: tracking), database: db), db)
             #expect(first.exitCode == 0, "\(first.tenants.compactMap(\.error).prefix(2))")
             // Tenants outside the sample (a batch spread evenly over the 600) that differ from it: the new
             // migration applied by hand, an extra row, an empty table (the first migration undone), another layout.
             let sample = Set((0..<250).map { Int(Double($0) * 600 / 250) })
             try #require(sample.isDisjoint(with: [401, 450, 500, 550]))
+            files.append(("0002_b", "ALTER TABLE a ADD COLUMN b text;"))
+            try write()
+            let plan = try fixture.compile(Self.plan(ids, database: pooler, extra: tracking), database: db)
+            let migrations = plan.actions[0].migrations
+            func row(_ key: String) -> String {
+                let sha = migrations.first { $0.name == key }?.hash ?? String(repeating: "0", count: 64)
+                switch format {
+                case .name: return "(name) VALUES ('\(key)')"
+                case .tenantplan: return "(name, sha256) VALUES ('\(key)', '\(sha)')"
+                case .hash: return "(hash) VALUES ('\(key)')"
+                case .drizzleKit:
+                    let when = migrations.first { $0.hash == key }?.when ?? 1
+                    return "(hash, created_at) VALUES ('\(key)', \(when))"
+                }
+            }
+            let newKey = format.usesHash ? plan.actions[0].migrations[1].hash : "0002_b"
+            // An extra row: a hotfix; in the hash formats (rows paired with files by place, where a
+            // hotfix would read as an edit) the first migration recorded twice.
+            let extra = format.usesHash ? plan.actions[0].migrations[0].hash : "0000_hotfix"
             try await db.exec(
                 """
                 ALTER TABLE t_s401.a ADD COLUMN b text;
-                INSERT INTO t_s401.__drizzle_migrations (name) VALUES ('0002_b');
-                INSERT INTO t_s450.__drizzle_migrations (name) VALUES ('0000_hotfix');
+                INSERT INTO t_s401.__drizzle_migrations \(row(newKey));
+                INSERT INTO t_s450.__drizzle_migrations \(row(extra));
                 DELETE FROM t_s500.__drizzle_migrations; DROP TABLE t_s500.a;
                 ALTER TABLE t_s550.__drizzle_migrations ADD COLUMN note text;
                 """)
-            try fixture.write("m/0002_b.sql", "ALTER TABLE a ADD COLUMN b text;")
-            let plan = try fixture.compile(Self.plan(ids, database: pooler), database: db)
             let conninfo = pooled ? try TestBouncer.conninfo(db) : db.conninfo
             // The read: the sample for real, the rest assumed at its state unless their layout differs.
             let session = RunSession(
@@ -266,27 +298,32 @@ import Testing
             await session.close()
             let assumed = snapshot.states.filter { $0.tables.values.contains(where: \.speculative) }
             #expect(assumed.count == 349, "the 350 outside the sample but s550")
-            #expect(assumed.allSatisfy { $0.tables.values.first?.rows.map(\.key) == ["0001_a"] })
+            let firstKey = format.usesHash ? plan.actions[0].migrations[0].hash : "0001_a"
+            #expect(assumed.allSatisfy { $0.tables.values.first?.rows.map(\.key) == [firstKey] })
             // Alone: every tenant at the assumed state takes one round trip; those that differ are read.
             let trips = RoundTrips()
             let alone = try await Self.apply(plan, db, trips: trips, conninfo: conninfo)
             #expect(alone.exitCode == 0, "pooled \(pooled): \(alone.tenants.compactMap(\.error).prefix(2))")
-            for id in ["s001", "s399", "s599"] { #expect(trips.count(tenant: id) == 1, "\(id), pooled \(pooled)") }
+            for id in ["s001", "s399", "s599"] {
+                #expect(trips.count(tenant: id) == 1, "\(id), \(format), pooled \(pooled)")
+            }
             for id in ["s401", "s450", "s500"] { #expect(trips.count(tenant: id) > 1, "\(id), pooled \(pooled)") }
             #expect(alone.tenant("s401")?.unchanged == true)
+            let key = format.usesHash ? "hash" : "name"
+            let keys = plan.actions[0].migrations.map { format.usesHash ? $0.hash : $0.name }
             for id in ["s000", "s399", "s401", "s450", "s500", "s550", "s599"] {
-                #expect(
-                    try await db.rows(
-                        "SELECT name FROM t_\(id).__drizzle_migrations WHERE name LIKE '000%' ORDER BY 1"
-                    ).map { $0[0]! } == (id == "s450" ? ["0000_hotfix", "0001_a", "0002_b"] : ["0001_a", "0002_b"]),
-                    "\(id), pooled \(pooled)")
+                let recorded = try await db.rows("SELECT \(key) FROM t_\(id).__drizzle_migrations ORDER BY id")
+                    .map { $0[0]! }
+                let expected = id == "s450" ? [keys[0], extra, keys[1]] : keys
+                #expect(recorded == expected, "\(id), \(format), pooled \(pooled)")
                 #expect(try await db.count("SELECT count(*) FROM t_\(id).a WHERE b IS NULL") == 0)
             }
             // Racing: each migration once.
-            try fixture.write(
-                "m/0003_c.sql",
-                "INSERT INTO public.applied_log VALUES (current_setting('tenantplan.tenant_id'), '0003_c');")
-            let racing = try fixture.compile(Self.plan(ids, database: pooler), database: db)
+            files.append(
+                ("0003_c", "INSERT INTO public.applied_log VALUES (current_setting('tenantplan.tenant_id'), '0003_c');")
+            )
+            try write()
+            let racing = try fixture.compile(Self.plan(ids, database: pooler, extra: tracking), database: db)
             async let one = Self.apply(racing, db, conninfo: conninfo)
             async let two = Self.apply(racing, db, conninfo: conninfo)
             let reports = try await [one, two]

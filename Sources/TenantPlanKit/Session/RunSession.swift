@@ -251,18 +251,18 @@ final class RunSession: Sendable {
         return snapshot
     }
 
-    /// The tracking state most of `sample` is at (tenants with one table, in the `name` or
-    /// `tenantplan` format, with the same columns and keys), with a tenant at it; nil when less than
-    /// `Speculation.agreement` of the sample agrees.
+    /// The tracking state most of `sample` is at (tenants with one table, of the same format and
+    /// columns, holding the same rows as planning reads them: `TrackingSQL.assumedItems`), with a
+    /// tenant at it; nil when less than `Speculation.agreement` of the sample agrees.
     static func commonState(_ sample: [Int], in snapshot: Snapshot) -> (index: Int, state: TrackingState)? {
         var groups: [String: (index: Int, count: Int)] = [:]
         for index in sample {
             let refs = snapshot.tables[index].refs
             guard refs.count == 1, snapshot.states[index].schemaExists,
-                let state = snapshot.states[index].tables[refs[0]], let format = state.format, !format.usesHash,
-                state.readError == nil, let layout = state.layout
+                let state = snapshot.states[index].tables[refs[0]], let format = state.format,
+                state.readError == nil, let layout = state.layout, let items = TrackingSQL.assumedItems(state)
             else { continue }
-            let keys = state.rows.map { $0.key + "\u{1f}" + ($0.checksum ?? "") }.sorted().joined(separator: "\u{1e}")
+            let keys = items.joined(separator: "\u{1e}")
             groups["\(format.rawValue)\u{1d}\(refs[0].table)\u{1d}\(layout)\u{1d}\(keys)", default: (index, 0)].count +=
                 1
         }

@@ -164,29 +164,63 @@ public enum TrackingSQL {
     }
 
     /// For a speculative state (rows assumed, not read): a condition true when the table `ref` has
-    /// the catalog version read and holds exactly the state's keys (with their sha256 in the
-    /// tenantplan format), whatever their ids or times. Nil for the formats whose planning reads more
-    /// than keys (`hash`, `drizzle-kit`: places and journal times).
-    /// Each row is one text: in the `tenantplan` format the name's length in characters, `:`, the name,
-    /// then `=` and the sha256 if there is one (unambiguous, and NULL apart from ''); compared under
-    /// the "C" collation whatever the column's (a case-insensitive one would make `0001_A` equal
-    /// `0001_a`, which the planner tells apart).
+    /// the catalog version read and holds exactly the state's rows as planning reads them
+    /// (`assumedItems`), whatever else differs (ids, times that planning does not read).
     static func holdsExactly(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
-        guard let version = state.version, let format = state.format, !format.usesHash else { return nil }
-        let item =
-            format == .tenantplan
-            ? "(length(\"name\") || ':' || \"name\" || coalesce('=' || \"sha256\", ''))::text COLLATE \"C\""
-            : "\"name\"::text COLLATE \"C\""
-        let expected = state.rows.map { row in
-            format == .tenantplan
-                ? "\(row.key.unicodeScalars.count):\(row.key)" + (row.checksum.map { "=" + $0 } ?? "") : row.key
-        }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        guard let version = state.version, let format = state.format, let expected = assumedItems(state) else {
+            return nil
+        }
+        let (item, order) = assumedItemSQL(format)
         let array =
             expected.isEmpty ? "'{}'::text[]" : "ARRAY[\(expected.map(SQL.quoteLiteral).joined(separator: ", "))]"
         return
             "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) = "
-            + "\(SQL.quoteLiteral(version)) AND coalesce((SELECT array_agg(\(item) ORDER BY \(item)) "
+            + "\(SQL.quoteLiteral(version)) AND coalesce((SELECT array_agg(\(item) ORDER BY \(order)) "
             + "FROM \(ref.qualified)), '{}') = \(array)"
+    }
+
+    /// What planning reads of a table's rows, one text per row, in the order `holdsExactly` compares
+    /// them; nil when the table cannot be assumed (a hash format without `id`s, whose order is then
+    /// the order rows were read in).
+    /// - `name`: the names, as a set (byte order).
+    /// - `tenantplan`: the names with their sha256 (`6:0001_a=…`; no `=` for a NULL), as a set.
+    /// - `hash`: the hashes in `id` order (edits are paired by place).
+    /// - `drizzle-kit`: the hashes with their `created_at` (the journal `when`) in `id` order.
+    /// Names are length-prefixed where something follows them, so no two rows read alike.
+    static func assumedItems(_ state: TrackingState) -> [String]? {
+        guard let format = state.format else { return nil }
+        func prefixed(_ key: String) -> String { "\(key.unicodeScalars.count):\(key)" }
+        switch format {
+        case .name:
+            return state.rows.map(\.key).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        case .tenantplan:
+            return state.rows.map { prefixed($0.key) + ($0.checksum.map { "=" + $0 } ?? "") }
+                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        case .hash, .drizzleKit:
+            guard state.layout?.split(separator: ",").contains("id") == true else { return nil }
+            let rows = state.rows.sorted { $0.id < $1.id }
+            return format == .hash
+                ? rows.map(\.key) : rows.map { prefixed($0.key) + ($0.applied.map { "@" + $0 } ?? "") }
+        }
+    }
+
+    /// The SQL of `assumedItems`: one row's text, and the order of the aggregate. Compared under the
+    /// "C" collation whatever the column's (a case-insensitive one would make `0001_A` equal
+    /// `0001_a`, which planning tells apart).
+    private static func assumedItemSQL(_ format: TrackingFormat) -> (item: String, order: String) {
+        switch format {
+        case .name:
+            return ("\"name\"::text COLLATE \"C\"", "\"name\"::text COLLATE \"C\"")
+        case .tenantplan:
+            let item = "(length(\"name\") || ':' || \"name\" || coalesce('=' || \"sha256\", ''))::text COLLATE \"C\""
+            return (item, item)
+        case .hash:
+            return ("\"hash\"::text COLLATE \"C\"", "\"id\"")
+        case .drizzleKit:
+            let item =
+                "(length(\"hash\") || ':' || \"hash\" || coalesce('@' || \"created_at\"::text, ''))::text COLLATE \"C\""
+            return (item, "\"id\"")
+        }
     }
 
     /// Deletes rows by their recorded key (name or hash), which every layout has (a legacy table may lack `id`).

@@ -214,7 +214,7 @@ import Testing
         return state
     }
 
-    @Test("the state 90% of the first batch shares is assumed; less agreement, or a hash format, assumes nothing")
+    @Test("the state 90% of the sample shares is assumed; less agreement, or a hash table without ids, assumes nothing")
     func commonState() throws {
         let mostly = snapshot(250) { $0 < 225 ? table(.name, [migrations[0]]) : table(.name, migrations) }
         let common = try #require(RunSession.commonState(Array(0..<250), in: mostly))
@@ -225,11 +225,13 @@ import Testing
             table(.name, [migrations[0]], layout: $0 < 200 ? "applied_at,id,name" : "id,name")
         }
         #expect(RunSession.commonState(Array(0..<250), in: layouts) == nil, "another layout is another state")
-        let hashed = snapshot(250) { _ in table(.hash, [migrations[0]]) }
-        #expect(RunSession.commonState(Array(0..<250), in: hashed) == nil, "hash planning reads places")
+        let hashed = snapshot(250) { _ in table(.hash, [migrations[0]], layout: "created_at,hash,id") }
+        #expect(RunSession.commonState(Array(0..<250), in: hashed) != nil)
+        let withoutIDs = snapshot(250) { _ in table(.hash, [migrations[0]], layout: "created_at,hash") }
+        #expect(RunSession.commonState(Array(0..<250), in: withoutIDs) == nil, "without ids, no order to check")
     }
 
-    @Test("an assumed table is checked for exactly its keys in byte order, and its catalog version")
+    @Test("an assumed table is checked for exactly its rows as planning reads them, and its catalog version")
     func holdsExactly() throws {
         var state = table(.name, [Build.migration("0002_é"), Build.migration("0001_z"), Build.migration("0001_Z")])
         state.speculative = true
@@ -244,7 +246,15 @@ import Testing
         #expect(nativeCondition.hasSuffix("= ARRAY['6:0001_a=\(Build.migration("0001_a").hash)', '6:0002_é']"))
         state.rows = []
         #expect(try #require(TrackingSQL.unchangedSince(state, in: Build.ref)).hasSuffix("= '{}'::text[]"))
-        #expect(TrackingSQL.unchangedSince(table(.hash, migrations).speculating, in: Build.ref) == nil)
+        var drizzle = table(.drizzleKit, [Build.migration("0000_a", when: 7), Build.migration("0001_b", when: 9)])
+        drizzle.rows.reverse()
+        let ordered = try #require(TrackingSQL.unchangedSince(drizzle.speculating, in: Build.ref))
+        let hashes = drizzle.rows.reversed().map { "'64:\($0.key)@\($0.applied!)'" }.joined(separator: ", ")
+        #expect(
+            ordered.hasSuffix(
+                "ORDER BY \"id\") FROM \"tenant_acme\".\"__drizzle_migrations\"), '{}') = ARRAY[\(hashes)]"))
+        drizzle.layout = "created_at,hash"
+        #expect(TrackingSQL.unchangedSince(drizzle.speculating, in: Build.ref) == nil, "without ids, no order")
     }
 }
 
