@@ -240,7 +240,9 @@ final class RunSession: Sendable {
         // the oldest or the newest).
         let step = Double(valid.count) / Double(TrackingReader.batchSize)
         let sample = (0..<TrackingReader.batchSize).map { valid[Int(Double($0) * step)] }
-        try await readStates([sample], into: &snapshot)
+        // Read over every connection at once: a no-op run reads everything after it, so the sample
+        // must not cost it a round of its own.
+        try await readStates(sample.chunked(into: (sample.count + pool.capacity - 1) / pool.capacity), into: &snapshot)
         let sampled = Set(sample)
         let rest = valid.filter { !sampled.contains($0) }.chunked(into: TrackingReader.batchSize)
         let assumed = Self.commonState(sample, in: snapshot).flatMap { index, state in
