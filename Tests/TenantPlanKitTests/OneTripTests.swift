@@ -41,12 +41,15 @@ import Testing
             ids: ids, concurrency: 6, extra: "debug: { logQueries: true }\n" + extra, database: database)
     }
 
+    /// `assumeFrom`: 500 here, so that 600 tenants are enough for the speculative read.
     static func apply(
         _ plan: Plan, _ db: TestDatabase, trips: RoundTrips? = nil, conninfo: String? = nil,
         events: @escaping @Sendable (RunEvent) -> Void = { _ in }
     ) async throws -> Report {
-        try await PlanRunner(
-            plan: plan, conninfo: conninfo ?? db.conninfo, options: RunOptions(command: "apply"),
+        var options = RunOptions(command: "apply")
+        options.assumeFrom = 500
+        return try await PlanRunner(
+            plan: plan, conninfo: conninfo ?? db.conninfo, options: options,
             logger: (trips ?? RoundTrips()).logger, events: events
         ).apply()
     }
@@ -294,7 +297,9 @@ import Testing
             let session = RunSession(
                 plan: plan, graph: ExecutionGraph(plan: plan), conninfo: conninfo, filter: TenantFilter(),
                 control: RunControl(), events: { _ in })
-            let snapshot = try await session.snapshot(speculation: Speculation { _, _, _ in true })
+            var speculation = Speculation { _, _, _ in true }
+            speculation.minimum = 500
+            let snapshot = try await session.snapshot(speculation: speculation)
             await session.close()
             let assumed = snapshot.states.filter { $0.tables.values.contains(where: \.speculative) }
             #expect(assumed.count == 349, "the 350 outside the sample but s550")

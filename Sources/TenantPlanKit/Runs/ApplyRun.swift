@@ -117,13 +117,15 @@ struct ApplyRun {
         let stages = graph.stages.filter { !$0.tenant.isEmpty }
         guard !options.dryRun, stages.count == 1, let stage = stages.first else { return nil }
         let (planner, plan) = (self.planner, self.plan)
-        return Speculation { index, state, snapshot in
+        var speculation = Speculation { index, state, snapshot in
             let steps = planner.steps(
                 for: .tenant(snapshot.tenants[index], plan: plan), actions: stage.tenant,
                 tables: snapshot.tables[index],
                 asRead: state, createdByRun: false, skip: [:])
             return steps.hasWork && steps.onlyRunsMigrations
         }
+        speculation.minimum = options.assumeFrom
+        return speculation
     }
 
     // MARK: - Shared actions

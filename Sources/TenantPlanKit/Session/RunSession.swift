@@ -25,14 +25,17 @@ struct Snapshot: Sendable {
 }
 
 /// `apply`'s guess, for the everyday deploy where nearly every tenant is at the same state: once a
-/// first batch of tenants is read, the rows of the others are not read but assumed to be those of
-/// most of that batch, when `worthIt` says that state takes the one-trip path (migrations to run).
+/// sample of tenants is read, the rows of the others are not read but assumed to be those of most
+/// of the sample, when `worthIt` says that state takes the one-trip path (migrations to run).
 /// Each such tenant's one-trip text then checks its table holds exactly those rows before anything
 /// runs (`TrackingSQL.holdsExactly`); one that does not takes the locked path, which reads it.
 struct Speculation: Sendable {
     /// Whether tenant `index`, at `state` (read), would run migrations on the one-trip path.
     var worthIt: @Sendable (_ index: Int, _ state: TenantState, _ snapshot: Snapshot) -> Bool
-    /// The share of the first batch that must be at one state.
+    /// From how many tenants (valid ones) a sample is read first; at least three batches.
+    var minimum = defaultMinimum
+    static let defaultMinimum = 2000
+    /// The share of the sample that must be at one state.
     static let agreement = 0.9
 }
 
@@ -232,7 +235,7 @@ final class RunSession: Sendable {
                 repeating: TenantState(schemaExists: false, populated: false, tables: [:]), count: tenants.count),
             counts: counts, target: target)
         let valid = snapshot.validIndices
-        guard let speculation, valid.count > 2 * TrackingReader.batchSize else {
+        guard let speculation, valid.count >= max(speculation.minimum, 2 * TrackingReader.batchSize + 1) else {
             try await readStates(valid.chunked(into: TrackingReader.batchSize), into: &snapshot)
             return snapshot
         }
