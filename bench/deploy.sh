@@ -29,12 +29,7 @@ PGDIR=$(mktemp -d /tmp/tenantplan-deploy-pg-XXXXXX)
 PG_STARTED=
 source "$HERE/lib.sh"
 
-trap_cleanup
-
-find_pgbin
-build_release
-
-start_cluster "-c max_connections=100 -c full_page_writes=off -c max_locks_per_transaction=256"
+setup_bench_cluster
 
 # --- T tenants at a current state, in databases a and b -------------------------------------------
 write_base_migration "$WORK/m"

@@ -119,6 +119,15 @@ PY
     log "  $name: $(tail -n 1 "$RESULTS" | cut -f2) ms"
 }
 
+# setup_bench_cluster: what the tenant-state benches (deploy.sh, scale.sh) start with: the cleanup
+# trap, the server binaries, a release build, and a throwaway cluster set for many tenants' DDL.
+setup_bench_cluster() {
+    trap_cleanup
+    find_pgbin
+    build_release
+    start_cluster "-c max_connections=100 -c full_page_writes=off -c max_locks_per_transaction=256"
+}
+
 # trap_cleanup: on exit, stop the throwaway cluster (when started), keep $WORK when the bench failed
 # (saying where), remove $PGDIR; Ctrl-C and SIGTERM exit 130 through it.
 trap_cleanup() {

@@ -39,7 +39,7 @@ struct ExecutionContext: Sendable {
         return "SET LOCAL search_path TO \(path);SELECT "
             + values.map { "pg_catalog.set_config('\($0)', \(SQL.quoteLiteral($1)), true)" }.joined(separator: ", ")
             + " AS tenantplan_settings"
-            + (mark ? ", extract(epoch FROM clock_timestamp())::float8 AS \(MigrationExecutor.markColumn);" : ";")
+            + (mark ? ", \(TrackingSQL.mark);" : ";")
     }
 
     static let reset = "RESET search_path;RESET tenantplan.tenant_id;RESET tenantplan.schema;"
@@ -88,8 +88,9 @@ struct PooledTransaction: Sendable {
     var lockTimeout: PlanDuration
     /// On a session of its own, not behind a pooler (the one-trip path without one): the session
     /// has the plan's settings already, so the checked first transaction does not set them. (Each
-    /// transaction still cleans up before it commits: a later transaction of the same text must
-    /// not start under a migration's session settings, `default_transaction_isolation` among them.)
+    /// transaction but the text's last still cleans up before it commits: a later transaction of the
+    /// same text must not start under a migration's session settings, `default_transaction_isolation`
+    /// among them; `ExecutionContext.commit(last:)`.)
     var ownSession = false
 
     /// How each transaction that takes the lock itself begins, as the first statement of its text:

@@ -37,10 +37,6 @@ struct MigrationExecutor {
     /// Told of each batch before it is sent (`0003_a` or `0003_a..0005_c`).
     var sending: (@Sendable (String) -> Void)? = nil
 
-    /// The column of the timing marks: the settings statement before a transaction's first
-    /// migration, and each tracking insert's `RETURNING`, give the server's clock there.
-    static let markColumn = "tenantplan_mark"
-
     func apply(_ pending: [Migration]) -> ExecutionOutcome {
         var outcome = ExecutionOutcome()
         var batch: [Migration] = []
@@ -136,7 +132,7 @@ struct MigrationExecutor {
 
     private func marks(_ results: [PGResult]) -> [Double] {
         results.compactMap { result in
-            guard result.rowCount == 1, let column = result.column(named: Self.markColumn) else { return nil }
+            guard result.rowCount == 1, let column = result.column(named: TrackingSQL.markColumn) else { return nil }
             return result.value(0, column).flatMap(Double.init)
         }
     }

@@ -15,7 +15,7 @@ public enum TrackingReader {
         skipRows: ((TrackingTableRef, TrackingFormat, String) -> Bool)? = nil,
         on connection: PGConnection
     ) throws -> [TrackingTableRef: TrackingState] {
-        var (states, found, versions) = try findTables(refs, on: connection)
+        var (states, found) = try findTables(refs, on: connection)
         if let skipRows {
             found.removeAll { ref, format, columns in
                 guard skipRows(ref, format, states[ref]?.layout ?? "") else { return false }
@@ -51,7 +51,7 @@ public enum TrackingReader {
             }
         }
         for (ref, _, _) in found where states[ref]?.readError == nil {
-            if let version = versions[ref] {
+            if let version = states[ref]?.version {
                 let (count, sum) = writersRead[ref] ?? (0, 0)
                 states[ref]?.stamp = TrackingSQL.stamp(table: version, count: count, sum: sum)
             }
@@ -60,21 +60,20 @@ public enum TrackingReader {
     }
 
     /// Which tables of `refs` exist, each with its format and columns (the rest missing or
-    /// unrecognised), and each found table's catalog row version (for its stamp).
+    /// unrecognised); a found table's state holds its catalog row version and layout.
     private static func findTables(_ refs: [TrackingTableRef], on connection: PGConnection) throws -> (
-        states: [TrackingTableRef: TrackingState], found: [(TrackingTableRef, TrackingFormat, Set<String>)],
-        versions: [TrackingTableRef: String]
+        states: [TrackingTableRef: TrackingState], found: [(TrackingTableRef, TrackingFormat, Set<String>)]
     ) {
         var states: [TrackingTableRef: TrackingState] = [:]
         var found: [(TrackingTableRef, TrackingFormat, Set<String>)] = []
-        var versions: [TrackingTableRef: String] = [:]
         for (table, tableRefs) in Dictionary(grouping: Set(refs), by: \.table) {
             for chunk in tableRefs.map(\.schema).chunked(into: 5000) {
                 let result = try connection.exec(TrackingSQL.columnsQuery, [table, PGArray.literal(chunk)])
                 var columns: [String: [String: String]] = [:]
+                var versions: [String: String] = [:]
                 for row in 0..<result.rowCount {
                     columns[result.value(row, 0)!, default: [:]][result.value(row, 1)!] = result.value(row, 2)!
-                    versions[TrackingTableRef(schema: result.value(row, 0)!, table: table)] = result.value(row, 3)
+                    versions[result.value(row, 0)!] = result.value(row, 3)
                 }
                 for schema in chunk {
                     let ref = TrackingTableRef(schema: schema, table: table)
@@ -88,13 +87,13 @@ public enum TrackingReader {
                     }
                     states[ref] = TrackingState(format: format)
                     states[ref]?.lacksTimeColumn = tableColumns[TrackingSQL.columns(of: format).time] == nil
-                    states[ref]?.version = versions[ref]
+                    states[ref]?.version = versions[schema]
                     states[ref]?.layout = tableColumns.keys.sorted().joined(separator: ",")
                     found.append((ref, format, Set(tableColumns.keys)))
                 }
             }
         }
-        return (states, found, versions)
+        return (states, found)
     }
 
     /// Runs `sql`; inside a transaction (a transaction pooler's locked read), under a savepoint,

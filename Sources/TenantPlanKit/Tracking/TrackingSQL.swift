@@ -116,9 +116,13 @@ public enum TrackingSQL {
             "CASE WHEN pg_catalog.current_setting('\(guardSetting)', true) = \(SQL.quoteLiteral(token)) THEN true "
             + "ELSE pg_catalog.current_setting('\(guardLost)')::bool END"
         return "INSERT INTO \(ref.qualified) (\(columns)) SELECT \(values) WHERE \(check) "
-            + "RETURNING xmin::text AS \(writerColumn), "
-            + "extract(epoch FROM clock_timestamp())::float8 AS tenantplan_mark"
+            + "RETURNING xmin::text AS \(writerColumn), \(mark)"
     }
+
+    /// The timing mark: the server's clock, as a column of a statement that runs anyway (the
+    /// settings before a transaction's first migration, each tracking insert's `RETURNING`).
+    static let markColumn = "tenantplan_mark"
+    static let mark = "extract(epoch FROM clock_timestamp())::float8 AS \(markColumn)"
 
     /// The column of the transaction id `guardedRecord` returns.
     static let writerColumn = "tenantplan_writer"
@@ -158,9 +162,15 @@ public enum TrackingSQL {
     static func unchangedSince(_ state: TrackingState, in ref: TrackingTableRef) -> String? {
         if state.speculative { return holdsExactly(state, in: ref) }
         guard let stamp = state.stamp else { return nil }
-        return "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) "
-            + "|| '/' || (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \(ref.qualified)) = "
+        return "\(catalogVersion(ref)) || '/' || "
+            + "(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \(ref.qualified)) = "
             + SQL.quoteLiteral(stamp)
+    }
+
+    /// The table's catalog row version (`TrackingState.version`), as the server reads it now; an error
+    /// for a table dropped since.
+    private static func catalogVersion(_ ref: TrackingTableRef) -> String {
+        "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass)"
     }
 
     /// For a speculative state (rows assumed, not read): a condition true when the table `ref` has
@@ -173,9 +183,8 @@ public enum TrackingSQL {
         let (item, order) = assumedItemSQL(format)
         let array =
             expected.isEmpty ? "'{}'::text[]" : "ARRAY[\(expected.map(SQL.quoteLiteral).joined(separator: ", "))]"
-        return
-            "(SELECT xmin::text FROM pg_catalog.pg_class WHERE oid = \(SQL.quoteLiteral(ref.qualified))::regclass) = "
-            + "\(SQL.quoteLiteral(version)) AND coalesce((SELECT array_agg(\(item) ORDER BY \(order)) "
+        return "\(catalogVersion(ref)) = \(SQL.quoteLiteral(version)) AND "
+            + "coalesce((SELECT array_agg(\(item) ORDER BY \(order)) "
             + "FROM \(ref.qualified)), '{}') = \(array)"
     }
 
